@@ -1,0 +1,220 @@
+"""Load models from Hugging Face ``config.json`` files.
+
+The catalog keeps each file verbatim under ``models/data/<id>.json``; ``--model PATH`` accepts
+any other config.json. The architecture is read from ``model_type`` (descending into
+``text_config`` for multimodal wrappers). An unknown architecture raises: nothing is silently
+defaulted.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+
+from siliconsim.errors import CatalogError, UnknownIdError
+from siliconsim.models.spec import LayerGroup, ModelSpec
+
+DATA = Path(str(resources.files("siliconsim.models") / "data"))
+
+
+class _Cfg:
+    """Typed access to a config dict; errors name the file and key."""
+
+    def __init__(self, doc: dict[str, Any], where: str):
+        self.doc, self.where = doc, where
+
+    def has(self, key: str) -> bool:
+        return self.doc.get(key) is not None
+
+    def int(self, key: str, default: int | None = None) -> int:
+        v = self.doc.get(key, default)
+        if v is None:
+            raise CatalogError(f"{self.where}: missing field '{key}'")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or int(v) != v:
+            raise CatalogError(f"{self.where}: field '{key}' = {v!r}, expected a whole number >= 0")
+        return int(v)
+
+    def bool(self, key: str, default: bool = False) -> bool:
+        v = self.doc.get(key, default)
+        if not isinstance(v, bool):
+            raise CatalogError(f"{self.where}: field '{key}' = {v!r}, expected true or false")
+        return v
+
+
+def _dtype(c: _Cfg) -> str:
+    d = c.doc.get("torch_dtype") or c.doc.get("dtype") or "bfloat16"
+    return {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}.get(str(d), "bf16")
+
+
+def _common(c: _Cfg, model_id: str, arch: str, groups: tuple[LayerGroup, ...], **kw: Any) -> ModelSpec:
+    heads = c.int("num_attention_heads")
+    d = c.int("hidden_size")
+    head_dim = c.doc.get("head_dim") or d // heads
+    return ModelSpec(
+        id=model_id, architecture=arch, n_layers=c.int("num_hidden_layers"), d_model=d,
+        n_heads=heads, n_kv_heads=c.int("num_key_value_heads", heads), head_dim=int(head_dim),
+        vocab_size=c.int("vocab_size"), tied_embeddings=c.bool("tie_word_embeddings", False),
+        gated_mlp=kw.pop("gated_mlp", True), groups=groups, native_dtype=_dtype(c),
+        max_context=c.int("max_position_embeddings", 0), source=c.where, **kw)
+
+
+def _windows(c: _Cfg, n: int) -> list[int | None]:
+    """Per-layer attention span: None for full attention, else the window in tokens."""
+    types = c.doc.get("layer_types")
+    if isinstance(types, list) and len(types) == n:
+        w = c.int("sliding_window")
+        return [w if t == "sliding_attention" else None for t in types]
+    if c.doc.get("use_sliding_window") and c.has("sliding_window"):
+        w = c.int("sliding_window")
+        start = c.int("max_window_layers", n)
+        return [None if i < start else w for i in range(n)] if start < n else [w] * n
+    if c.has("sliding_window") and c.doc.get("model_type") in ("mistral", "mixtral"):
+        return [c.int("sliding_window")] * n
+    return [None] * n
+
+
+def _group(layers: list[tuple]) -> tuple[LayerGroup, ...]:
+    """Collapse per-layer descriptions into counted groups, in first-seen order."""
+    counts: dict[tuple, int] = {}
+    for key in layers:
+        counts[key] = counts.get(key, 0) + 1
+    return tuple(LayerGroup(count, *key) for key, count in counts.items())
+
+
+def _dense(c: _Cfg, mid: str, arch: str) -> ModelSpec:
+    n = c.int("num_hidden_layers")
+    ff = c.int("intermediate_size")
+    groups = _group([(w, False, ff) for w in _windows(c, n)])
+    return _common(c, mid, arch, groups, attn_bias=c.bool("attention_bias", arch == "qwen2"))
+
+
+def _mixtral_like(c: _Cfg, mid: str, arch: str) -> ModelSpec:
+    n = c.int("num_hidden_layers")
+    e = c.int("num_local_experts") if c.has("num_local_experts") else c.int("num_experts")
+    k = c.int("num_experts_per_tok")
+    ff = c.int("moe_intermediate_size") if c.has("moe_intermediate_size") else c.int("intermediate_size")
+    sparse_step = c.int("decoder_sparse_step", 1) or 1
+    dense_ids = set(c.doc.get("mlp_only_layers") or [])
+    dense_ff = c.int("intermediate_size")
+    layers = []
+    for i, w in enumerate(_windows(c, n)):
+        if i in dense_ids or (i + 1) % sparse_step != 0:
+            layers.append((w, False, dense_ff))
+        else:
+            layers.append((w, True, ff, e, k))
+    quant = c.doc.get("quantization_config") or {}
+    qexp = "mxfp4" if quant.get("quant_method") == "mxfp4" else ""
+    is_oss = arch == "gpt_oss"
+    return _common(c, mid, arch, _group(layers), attn_bias=c.bool("attention_bias", is_oss),
+                   expert_bias=is_oss, quantized_experts=qexp)
+
+
+def _deepseek(c: _Cfg, mid: str, arch: str) -> ModelSpec:
+    n = c.int("num_hidden_layers")
+    first_dense = c.int("first_k_dense_replace", 0)
+    freq = c.int("moe_layer_freq", 1) or 1
+    e, k = c.int("n_routed_experts"), c.int("num_experts_per_tok")
+    shared, ff_e, ff = c.int("n_shared_experts", 0), c.int("moe_intermediate_size"), c.int("intermediate_size")
+    layers = []
+    for i in range(n):
+        if i < first_dense or i % freq != 0:
+            layers.append((None, False, ff))
+        else:
+            layers.append((None, True, ff_e, e, k, shared, ff_e))
+    spec = _common(c, mid, arch, _group(layers),
+                   q_lora_rank=c.int("q_lora_rank", 0) if c.has("q_lora_rank") else 0,
+                   kv_lora_rank=c.int("kv_lora_rank"), qk_nope_head_dim=c.int("qk_nope_head_dim"),
+                   qk_rope_head_dim=c.int("qk_rope_head_dim"), v_head_dim=c.int("v_head_dim"))
+    return spec
+
+
+def _glm4_moe(c: _Cfg, mid: str, arch: str) -> ModelSpec:
+    n = c.int("num_hidden_layers")
+    first_dense = c.int("first_k_dense_replace", 0)
+    e, k = c.int("n_routed_experts"), c.int("num_experts_per_tok")
+    shared, ff_e, ff = c.int("n_shared_experts", 0), c.int("moe_intermediate_size"), c.int("intermediate_size")
+    layers = [(None, False, ff) if i < first_dense else (None, True, ff_e, e, k, shared, ff_e) for i in range(n)]
+    return _common(c, mid, arch, _group(layers), attn_bias=c.bool("attention_bias", True))
+
+
+def _llama4(c: _Cfg, mid: str, arch: str) -> ModelSpec:
+    n = c.int("num_hidden_layers")
+    step = c.int("interleave_moe_layer_step", 1) or 1
+    moe_layers = c.doc.get("moe_layers")
+    if moe_layers is None:
+        moe_layers = list(range(step - 1, n, step))
+    moe_set = set(moe_layers)
+    e, k = c.int("num_local_experts"), c.int("num_experts_per_tok")
+    ff_e, ff_dense = c.int("intermediate_size"), c.int("intermediate_size_mlp")
+    chunk = c.int("attention_chunk_size", 0) or None
+    no_rope = c.doc.get("no_rope_layers") or []
+    layers = []
+    for i in range(n):
+        # no_rope_layers[i] == 0 marks a global (NoPE) layer; the rest use chunked attention.
+        window = None if (no_rope and i < len(no_rope) and no_rope[i] == 0) else chunk
+        layers.append((window, True, ff_e, e, k, 1, ff_e) if i in moe_set else (window, False, ff_dense))
+    return _common(c, mid, arch, _group(layers))
+
+
+def _falcon(c: _Cfg, mid: str, arch: str) -> ModelSpec:
+    n = c.int("num_hidden_layers")
+    d = c.int("hidden_size")
+    ff = c.int("ffn_hidden_size", 4 * d)
+    kv = c.int("num_kv_heads", 1) if c.bool("new_decoder_architecture") else (1 if c.bool("multi_query", True) else c.int("num_attention_heads"))
+    doc = dict(c.doc, num_key_value_heads=kv)
+    return _common(_Cfg(doc, c.where), mid, arch, _group([(None, False, ff)] * n), gated_mlp=False,
+                   attn_bias=c.bool("bias", False))
+
+
+ARCHITECTURES: dict[str, Callable[[_Cfg, str, str], ModelSpec]] = {
+    "llama": _dense, "mistral": _dense, "qwen2": _dense, "qwen3": _dense,
+    "mixtral": _mixtral_like, "qwen3_moe": _mixtral_like, "qwen2_moe": _mixtral_like, "gpt_oss": _mixtral_like,
+    "deepseek_v3": _deepseek, "deepseek_v2": _deepseek, "kimi_k2": _deepseek,
+    "glm4_moe": _glm4_moe, "llama4_text": _llama4, "llama4": _llama4, "falcon": _falcon,
+}
+
+
+def spec_from_config(doc: Any, model_id: str, where: str) -> ModelSpec:
+    """Build a ModelSpec from a parsed config.json dict."""
+    if not isinstance(doc, dict):
+        raise CatalogError(f"{where}: expected a JSON object")
+    arch = doc.get("model_type")
+    if isinstance(doc.get("text_config"), dict):
+        text = dict(doc["text_config"])
+        text.setdefault("torch_dtype", doc.get("torch_dtype"))
+        doc, arch = text, text.get("model_type", arch)
+    if arch not in ARCHITECTURES:
+        raise CatalogError(f"{where}: model_type {arch!r} is not supported; supported: {', '.join(sorted(ARCHITECTURES))}")
+    return ARCHITECTURES[arch](_Cfg(doc, where), model_id, arch)
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise CatalogError(f"{path.name}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def model_ids() -> list[str]:
+    return sorted(p.stem for p in DATA.glob("*.json"))
+
+
+@functools.cache
+def load_model(ref: str) -> ModelSpec:
+    """Load a model by catalog id, or by path to any config.json (or a folder holding one)."""
+    path = Path(ref)
+    if ref.endswith(".json") or path.is_dir() or "/" in ref:
+        if path.is_dir():
+            path = path / "config.json"
+        if not path.is_file():
+            raise CatalogError(f"{ref}: no such config.json file")
+        return spec_from_config(read_json(path), path.parent.name if path.name == "config.json" else path.stem, path.name)
+    p = DATA / f"{ref}.json"
+    if not p.is_file():
+        raise UnknownIdError("model", ref, model_ids())
+    return spec_from_config(read_json(p), ref, p.name)

@@ -1,0 +1,233 @@
+"""Model specs derived from Hugging Face ``config.json`` files (kept verbatim in ``data/``).
+
+A transformer is summarised as a few *layer groups*: layers that share an attention window and
+MLP kind are counted together, so a step's cost is one small sum, and vectorises over NumPy
+arrays of batch and context.
+
+Formulas:
+- Parameters: embeddings (V*d), attention projections (GQA or MLA), MLP (gated: 3*d*f,
+  plain: 2*d*f), MoE experts (E * 3*d*f_e) plus router and shared experts, norms.
+- Forward FLOP per token: 2 * (active matmul parameters) (Kaplan et al. 2020, eq. 2.2), plus
+  attention scores and values, 4 * heads * head_dim per context position (QK^T and PV),
+  and the LM head 2*d*V on tokens that sample.
+- KV cache per token and layer: 2 * kv_heads * head_dim elements (GQA); kv_lora_rank +
+  qk_rope_head_dim elements for MLA (DeepSeek-V2 paper, section 2.1). Sliding-window layers hold
+  at most ``window`` tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+BYTES_PER_ELEMENT = {
+    "fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0,
+    # 4-bit formats carry block scales: MXFP4 is 32 x 4-bit + one 8-bit scale = 4.25 bits;
+    # NVFP4 is 16 x 4-bit + one 8-bit scale = 4.5 bits; int4 (AWQ/GPTQ g128) ~4.25 bits.
+    "fp4": 4.5 / 8.0, "mxfp4": 4.25 / 8.0, "int4": 4.25 / 8.0,
+}
+
+
+def bytes_per_element(dtype: str) -> float:
+    from siliconsim.errors import InputError
+
+    try:
+        return BYTES_PER_ELEMENT[dtype]
+    except KeyError:
+        raise InputError(f"dtype: {dtype!r} is not one of {', '.join(BYTES_PER_ELEMENT)}") from None
+
+
+@dataclass(frozen=True)
+class LayerGroup:
+    """``count`` identical decoder layers."""
+
+    count: int
+    window: int | None  # sliding/chunked attention span in tokens; None = full context
+    moe: bool
+    d_ff: int  # dense MLP width, or expert width when moe
+    n_experts: int = 0
+    experts_per_token: int = 0
+    n_shared_experts: int = 0
+    shared_d_ff: int = 0
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    id: str
+    architecture: str
+    n_layers: int
+    d_model: int
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    vocab_size: int
+    tied_embeddings: bool
+    gated_mlp: bool
+    groups: tuple[LayerGroup, ...]
+    native_dtype: str = "bf16"
+    max_context: int = 0
+    # MLA (DeepSeek): zero when the model uses ordinary multi-head/GQA attention.
+    q_lora_rank: int = 0
+    kv_lora_rank: int = 0
+    qk_nope_head_dim: int = 0
+    qk_rope_head_dim: int = 0
+    v_head_dim: int = 0
+    attn_bias: bool = False
+    expert_bias: bool = False
+    quantized_experts: str = ""  # e.g. "mxfp4" when the checkpoint ships quantized experts
+    source: str = ""
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    # ---- structure -------------------------------------------------------------------
+    @property
+    def is_mla(self) -> bool:
+        return self.kv_lora_rank > 0
+
+    @property
+    def is_moe(self) -> bool:
+        return any(g.moe for g in self.groups)
+
+    @property
+    def q_dim(self) -> int:
+        """Width of the query projection output."""
+        if self.is_mla:
+            return self.n_heads * (self.qk_nope_head_dim + self.qk_rope_head_dim)
+        return self.n_heads * self.head_dim
+
+    @property
+    def kv_dim(self) -> int:
+        """Width of one of K or V per token (GQA)."""
+        return self.n_kv_heads * self.head_dim
+
+    # ---- parameters ------------------------------------------------------------------
+    def attn_params(self) -> float:
+        d, h = self.d_model, self.n_heads
+        if self.is_mla:
+            qk = self.qk_nope_head_dim + self.qk_rope_head_dim
+            q = (d * self.q_lora_rank + self.q_lora_rank + self.q_lora_rank * h * qk) if self.q_lora_rank else d * h * qk
+            kv = d * (self.kv_lora_rank + self.qk_rope_head_dim) + self.kv_lora_rank
+            kv += self.kv_lora_rank * h * (self.qk_nope_head_dim + self.v_head_dim)
+            return float(q + kv + h * self.v_head_dim * d)
+        p = d * self.q_dim + 2 * d * self.kv_dim + self.q_dim * d
+        if self.attn_bias:
+            p += self.q_dim + 2 * self.kv_dim + d
+        return float(p)
+
+    def _mlp_params(self, width: int) -> float:
+        mats = 3 if self.gated_mlp else 2
+        p = mats * self.d_model * width
+        if self.expert_bias:
+            p += (mats - 1) * width + self.d_model
+        return float(p)
+
+    def layer_params(self, g: LayerGroup) -> tuple[float, float, float]:
+        """(total, active, expert) matmul parameters of one layer of group ``g``."""
+        attn = self.attn_params() + 2 * self.d_model  # two norms
+        if not g.moe:
+            mlp = self._mlp_params(g.d_ff)
+            return attn + mlp, attn + mlp, 0.0
+        expert = self._mlp_params(g.d_ff)
+        shared = g.n_shared_experts * self._mlp_params(g.shared_d_ff or g.d_ff)
+        router = self.d_model * g.n_experts
+        total = attn + router + shared + g.n_experts * expert
+        active = attn + router + shared + g.experts_per_token * expert
+        return total, active, g.n_experts * expert
+
+    def embedding_params(self) -> float:
+        return float(self.vocab_size * self.d_model * (1 if self.tied_embeddings else 2) + self.d_model)
+
+    @property
+    def total_params(self) -> float:
+        return self.embedding_params() + sum(g.count * self.layer_params(g)[0] for g in self.groups)
+
+    @property
+    def active_params(self) -> float:
+        return self.embedding_params() + sum(g.count * self.layer_params(g)[1] for g in self.groups)
+
+    @property
+    def expert_params(self) -> float:
+        return sum(g.count * self.layer_params(g)[2] for g in self.groups)
+
+    def weight_bytes(self, dtype: str) -> float:
+        """Bytes of all weights at ``dtype``; embeddings and norms stay 16-bit when quantized.
+
+        A checkpoint that ships quantized experts (gpt-oss MXFP4) keeps them at that format
+        whenever ``dtype`` is wider.
+        """
+        b = bytes_per_element(dtype)
+        emb = self.embedding_params() * max(b, 2.0)
+        body = self.total_params - self.embedding_params()
+        if self.quantized_experts:
+            qb = bytes_per_element(self.quantized_experts)
+            expert = self.expert_params
+            return emb + (body - expert) * b + expert * min(b, qb)
+        return emb + body * b
+
+    # ---- KV cache --------------------------------------------------------------------
+    def kv_elements_per_token_layer(self) -> float:
+        if self.is_mla:
+            return float(self.kv_lora_rank + self.qk_rope_head_dim)
+        return float(2 * self.kv_dim)
+
+    def kv_bytes_per_token(self, kv_dtype: str = "bf16", context: float | None = None) -> float:
+        """KV-cache bytes one token adds, averaged over a ``context``-long sequence.
+
+        Sliding-window layers stop growing past their window, so at long context they add
+        ``window / context`` of a full layer per token.
+        """
+        per_layer = self.kv_elements_per_token_layer() * bytes_per_element(kv_dtype)
+        total = 0.0
+        for g in self.groups:
+            frac = 1.0
+            if g.window and context and context > g.window:
+                frac = g.window / context
+            total += g.count * frac
+        return per_layer * total
+
+    def kv_bytes(self, tokens, kv_dtype: str = "bf16"):
+        """KV-cache bytes for one sequence of ``tokens`` (scalar or NumPy array)."""
+        per_layer = self.kv_elements_per_token_layer() * bytes_per_element(kv_dtype)
+        total = 0.0
+        for g in self.groups:
+            held = tokens if not g.window else _minimum(tokens, g.window)
+            total = total + g.count * held
+        return per_layer * total
+
+    # ---- FLOP ------------------------------------------------------------------------
+    def attn_flop_per_query_key(self, *, absorbed: bool = False) -> float:
+        """FLOP for one query attending to one key, per layer (QK^T plus PV)."""
+        if self.is_mla:
+            if absorbed:  # decode with W_UK/W_UV absorbed: attend in the latent space
+                return 2.0 * self.n_heads * (2 * self.kv_lora_rank + self.qk_rope_head_dim)
+            return 2.0 * self.n_heads * (self.qk_nope_head_dim + self.qk_rope_head_dim + self.v_head_dim)
+        return 4.0 * self.n_heads * self.head_dim
+
+    def flop_per_token(self, context: float, *, decode: bool = True) -> float:
+        """Forward FLOP for one token at ``context`` positions, attention and LM head included."""
+        matmul = 2.0 * (self.active_params - self.embedding_params())
+        lm_head = 2.0 * self.d_model * self.vocab_size
+        attn = 0.0
+        for g in self.groups:
+            span = context if not g.window else min(context, g.window)
+            attn += g.count * span * self.attn_flop_per_query_key(absorbed=decode)
+        return matmul + lm_head + attn
+
+    def prefill_flop(self, prompt_tokens: float) -> float:
+        """FLOP to prefill a prompt (causal: each token sees the ones before it)."""
+        matmul = 2.0 * (self.active_params - self.embedding_params()) * prompt_tokens
+        attn = 0.0
+        for g in self.groups:
+            if g.window and prompt_tokens > g.window:
+                pairs = g.window * prompt_tokens - g.window * g.window / 2.0
+            else:
+                pairs = prompt_tokens * prompt_tokens / 2.0
+            attn += g.count * pairs * self.attn_flop_per_query_key(absorbed=False)
+        return matmul + attn + 2.0 * self.d_model * self.vocab_size
+
+
+def _minimum(a, b):
+    try:
+        return min(a, b)
+    except (TypeError, ValueError):
+        import numpy as np
+
+        return np.minimum(a, b)
