@@ -1,0 +1,155 @@
+"""Closed-form inference estimates: TTFT, TPOT, tokens/s per user and aggregate throughput.
+
+For a batch of ``B`` requests with ``I`` prompt tokens and ``O`` output tokens on one replica:
+- TTFT is the prefill step of all ``B`` prompts (``B*I`` tokens, each attending to ``I/2``
+  earlier tokens on average under the causal mask).
+- TPOT is the decode step at batch ``B`` with the mean context over the generation,
+  ``I + O/2``.
+- Aggregate output tokens/s is ``replicas * B * O / (TTFT + O * TPOT)``: each batch's prefill
+  is paid once per ``O`` decode steps (continuous batching interleaves it; the total work is the
+  same).
+All inputs may be NumPy arrays, so sweeps are one vectorised call (see ``sweep``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from siliconsim.errors import InputError, require_positive
+from siliconsim.hardware.spec import Chip
+from siliconsim.models.spec import ModelSpec
+from siliconsim.perf.step import StepCost, Work
+from siliconsim.plans import Deployment, Plan, plan_deployment
+
+
+@dataclass(frozen=True)
+class Scenario:
+    batch: float = 1
+    input_tokens: float = 1024
+    output_tokens: float = 128
+
+    def __post_init__(self) -> None:
+        require_positive("batch", self.batch)
+        require_positive("input_tokens", self.input_tokens)
+        require_positive("output_tokens", self.output_tokens)
+
+    @property
+    def context_tokens(self) -> float:
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One prediction. Times in seconds; ``feasible`` False means the other numbers are NaN."""
+
+    model_id: str
+    hardware_id: str
+    scenario: Scenario
+    plan: Plan
+    ttft_s: float = float("nan")
+    tpot_s: float = float("nan")
+    prefill: StepCost | None = None
+    decode: StepCost | None = None
+    replicas: int = 1
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def feasible(self) -> bool:
+        return self.plan.feasible
+
+    @property
+    def deployment(self) -> Deployment | None:
+        return self.plan.deployment
+
+    @property
+    def chips(self) -> int:
+        d = self.deployment
+        return d.par.chips * self.replicas if d else 0
+
+    @property
+    def output_tok_s_per_user(self) -> float:
+        return 1.0 / self.tpot_s
+
+    @property
+    def aggregate_output_tok_s(self) -> float:
+        s = self.scenario
+        return self.replicas * s.batch * s.output_tokens / (self.ttft_s + s.output_tokens * self.tpot_s)
+
+    def breakdown(self) -> dict[str, float]:
+        """Decode step split by cause (seconds per output token step)."""
+        if self.decode is None:
+            return {"compute_s": float("nan"), "memory_s": float("nan"), "network_s": float("nan"),
+                    "overhead_s": float("nan")}
+        return self.decode.breakdown()
+
+
+def _timings(dep: Deployment, sc: Scenario) -> tuple[StepCost, StepCost]:
+    prefill = dep.step(Work(prefill_tokens=np.multiply(sc.batch, sc.input_tokens),
+                            prefill_context=np.multiply(sc.input_tokens, 0.5)))
+    decode = dep.step(Work(decode_batch=sc.batch, decode_context=sc.input_tokens + np.multiply(sc.output_tokens, 0.5)))
+    return prefill, decode
+
+
+def estimate(model: ModelSpec, chip: Chip, scenario: Scenario, *, chips: int | None = None, dtype: str | None = None,
+             kv_dtype: str | None = None, replicas: int = 1) -> Estimate:
+    """Plan ``model`` on ``chip`` and time one batch of ``scenario``."""
+    require_positive("replicas", replicas)
+    plan = plan_deployment(model, chip, chips=chips, dtype=dtype, kv_dtype=kv_dtype,
+                           context_tokens=scenario.context_tokens, batch=scenario.batch)
+    if not plan.feasible:
+        return Estimate(model.id, chip.id, scenario, plan, replicas=replicas)
+    prefill, decode = _timings(plan.deployment, scenario)  # type: ignore[arg-type]
+    return Estimate(model.id, chip.id, scenario, plan, float(prefill.latency_s), float(decode.latency_s),
+                    prefill, decode, replicas)
+
+
+def sweep(dep: Deployment, batch: Any, input_tokens: Any, output_tokens: Any) -> dict[str, np.ndarray]:
+    """Vectorised TTFT/TPOT/throughput over arrays of batch and lengths on one deployment.
+
+    Memory fit is checked per point: infeasible points come back as NaN.
+    """
+    b, i, o = (np.asarray(x, dtype=float) for x in (batch, input_tokens, output_tokens))
+    if np.any(b <= 0) or np.any(i <= 0) or np.any(o <= 0):
+        raise InputError("sweep: batch, input_tokens and output_tokens must all be > 0")
+    sc = Scenario.__new__(Scenario)  # arrays: skip the scalar checks done above
+    object.__setattr__(sc, "batch", b)
+    object.__setattr__(sc, "input_tokens", i)
+    object.__setattr__(sc, "output_tokens", o)
+    prefill, decode = _timings(dep, sc)
+    ttft, tpot = np.asarray(prefill.latency_s), np.asarray(decode.latency_s)
+    fits = b * (i + o) <= dep.kv_capacity_tokens
+    nan = np.nan
+    return {
+        "ttft_s": np.where(fits, ttft, nan),
+        "tpot_s": np.where(fits, tpot, nan),
+        "aggregate_output_tok_s": np.where(fits, b * o / (ttft + o * tpot), nan),
+    }
+
+
+def max_throughput(model: ModelSpec, chip: Chip, input_tokens: float, output_tokens: float, *,
+                   chips: int | None = None, dtype: str | None = None, kv_dtype: str | None = None,
+                   replicas: int = 1, max_tpot_s: float | None = None) -> Estimate:
+    """The batch that maximises aggregate output tokens/s (MLPerf Offline), optionally under a
+    TPOT limit. Searches batch sizes on a geometric grid up to the KV-cache capacity."""
+    sc1 = Scenario(1, input_tokens, output_tokens)
+    base = estimate(model, chip, sc1, chips=chips, dtype=dtype, kv_dtype=kv_dtype, replicas=replicas)
+    if not base.feasible:
+        return base
+    dep = base.deployment
+    assert dep is not None
+    cap = min(dep.kv_capacity_tokens / sc1.context_tokens, dep.max_batch)
+    if cap < 1:
+        return base
+    grid = np.unique(np.floor(np.geomspace(1, cap, 48)))
+    res = sweep(dep, grid, input_tokens, output_tokens)
+    tput = res["aggregate_output_tok_s"]
+    if max_tpot_s is not None:
+        tput = np.where(res["tpot_s"] <= max_tpot_s, tput, np.nan)
+    if np.all(np.isnan(tput)):
+        return base
+    best = float(grid[int(np.nanargmax(tput))])
+    return estimate(model, chip, Scenario(best, input_tokens, output_tokens), chips=dep.par.chips, dtype=dep.dtype,
+                    kv_dtype=dep.kv_dtype, replicas=replicas)

@@ -1,0 +1,200 @@
+"""The hbm execution family: GPUs, TPUs and Gaudi, with weights and KV cache in HBM.
+
+One step of one replica is a sum over decoder layers of per-operator rooflines
+(Williams, Waterman & Patterson, CACM 2009): each operator takes
+``max(FLOP / (eta_c * peak), bytes / (eta_m * bandwidth))`` on one chip, with achievable
+fractions ``eta`` kept per chip in the catalog. Tensor parallelism (Shoeybi et al., Megatron-LM
+2019) splits every layer over ``tp`` chips and adds two all-reduces per layer; pipeline
+parallelism splits layers over ``pp`` stages and adds a hand-off per stage boundary (a single
+request sees the sum of the stages). MoE layers read only the experts the step's tokens touch:
+with ``T`` tokens routed uniformly to ``k`` of ``E`` experts, ``E * (1 - (1 - k/E)**T)`` distinct
+experts are expected. Per-kernel launch gaps and a per-step host overhead are added on top.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from siliconsim.errors import CatalogError
+from siliconsim.hardware.spec import Chip, Link
+from siliconsim.models.spec import LayerGroup, ModelSpec, bytes_per_element
+from siliconsim.perf.collectives import allreduce_s, p2p_s
+from siliconsim.perf.constants import family_constants
+from siliconsim.perf.step import Parallel, StepCost, Work
+from siliconsim.perf.memory import MemoryFit
+
+EFFICIENCY_KEYS = ("compute", "memory", "kernel_overhead", "step_overhead")
+
+
+def chip_efficiency(chip: Chip) -> dict[str, float]:
+    """The chip's four efficiency parameters; each hbm chip must carry all of them."""
+    missing = [k for k in EFFICIENCY_KEYS if k not in chip.efficiency]
+    if missing:
+        raise CatalogError(f"{chip.id}.toml: [efficiency] lacks {', '.join(missing)} (needed by the hbm family)")
+    return {k: chip.efficiency[k] for k in EFFICIENCY_KEYS}
+
+
+def kv_replication(model: ModelSpec, tp: int) -> float:
+    """How many copies of each KV head the TP group keeps in total, relative to one.
+
+    GQA heads are split over TP ranks until there are fewer heads than ranks, then replicated;
+    MLA's latent KV is shared by all heads, so every rank keeps a full copy.
+    """
+    if model.is_mla:
+        return float(tp)
+    return max(1.0, tp / model.n_kv_heads)
+
+
+def link_between(chip: Chip, chips: int) -> Link:
+    """The link a group of ``chips`` communicates over: scale-up if it fits in one domain."""
+    sysm = chip.system
+    if chips <= sysm.scale_up_domain or sysm.scale_out is None:
+        return sysm.scale_up
+    return sysm.scale_out
+
+
+class _Roofline:
+    """Accumulates per-operator roofline times into a compute/memory split."""
+
+    def __init__(self) -> None:
+        self.compute_s: Any = 0.0
+        self.memory_s: Any = 0.0
+
+    def add(self, t_compute: Any, t_memory: Any, times: float = 1.0) -> None:
+        bound = np.greater_equal(t_compute, t_memory)
+        self.compute_s = self.compute_s + times * np.where(bound, t_compute, 0.0)
+        self.memory_s = self.memory_s + times * np.where(bound, 0.0, t_memory)
+
+
+class HbmFamily:
+    """Step time on HBM accelerators. Stateless apart from the family constants."""
+
+    name = "hbm"
+
+    def __init__(self) -> None:
+        self.k = family_constants("hbm")
+
+    # ---- memory -------------------------------------------------------------------------
+    def weights_per_chip_bytes(self, model: ModelSpec, par: Parallel, dtype: str) -> float:
+        return model.weight_bytes(dtype) / par.chips
+
+    def kv_bytes_per_token_per_chip(self, model: ModelSpec, par: Parallel, kv_dtype: str,
+                                    context: float | None = None) -> float:
+        return model.kv_bytes_per_token(kv_dtype, context) * kv_replication(model, par.tp) / par.chips
+
+    def usable_bytes_per_chip(self, chip: Chip) -> float:
+        return chip.capacity_bytes * self.k["usable_memory_fraction"]
+
+    def activation_bytes_per_chip(self, model: ModelSpec, par: Parallel, step_tokens: float) -> float:
+        """Transient activations of the widest layer for ``step_tokens`` tokens."""
+        widest = max(g.d_ff * max(1, g.experts_per_token) for g in model.groups)
+        per_token = (4 * model.d_model + (model.q_dim + 2 * model.kv_dim + 3 * widest) / par.tp)
+        return step_tokens * per_token * self.k["activation_bytes"]
+
+    # ---- planning -----------------------------------------------------------------------
+    def candidates(self, model: ModelSpec, chip: Chip, chips: int | None) -> list[Parallel]:
+        return hbm_candidates(model, chip, chips)
+
+    def fit(self, model: ModelSpec, chip: Chip, par: Parallel, dtype: str, kv_dtype: str,
+            batch: float, context: float) -> MemoryFit:
+        kv = batch * context * self.kv_bytes_per_token_per_chip(model, par, kv_dtype, context)
+        # engines reserve activations for their largest step (max_num_tokens), whatever the batch
+        act = self.activation_bytes_per_chip(model, par, self.k["max_step_tokens"])
+        return MemoryFit(self.weights_per_chip_bytes(model, par, dtype), kv, act,
+                         self.usable_bytes_per_chip(chip), chip.capacity_bytes)
+
+    def max_batch(self, chip: Chip) -> float:
+        return self.k["max_batch"]
+
+    # ---- time ---------------------------------------------------------------------------
+    def step(self, model: ModelSpec, chip: Chip, par: Parallel, dtype: str, kv_dtype: str, work: Work) -> StepCost:
+        eff = chip_efficiency(chip)
+        peak_c = eff["compute"] * chip.peak_flop_per_s(dtype)
+        peak_attn = self.k["attention_efficiency"] * chip.peak_flop_per_s("bf16")
+        bw = eff["memory"] * chip.bandwidth_bytes_per_s
+        pre = np.asarray(work.prefill_tokens, dtype=float)
+        dec = np.asarray(work.decode_batch, dtype=float)
+        tokens = pre + dec
+        roof = _Roofline()
+        network: Any = 0.0
+        kernels = 0.0
+        for g in model.groups:
+            self._layer(roof, model, g, par, dtype, kv_dtype, work, tokens, peak_c, peak_attn, bw)
+            if par.tp > 1:
+                msg = tokens * model.d_model * self.k["activation_bytes"]
+                network = network + g.count * 2.0 * allreduce_s(chip.system.scale_up, par.tp, msg)
+            kernels += g.count * (self.k["kernels_per_layer"] + (self.k["kernels_per_moe_layer"] if g.moe else 0.0))
+        self._lm_head(roof, model, par, dtype, work, peak_c, bw)
+        if par.pp > 1:
+            link = link_between(chip, par.chips)
+            network = network + (par.pp - 1) * p2p_s(link, tokens * model.d_model * self.k["activation_bytes"])
+        overhead = kernels * eff["kernel_overhead"] + eff["step_overhead"] + 0.0 * tokens
+        network = network + 0.0 * tokens
+        return StepCost(roof.compute_s, roof.memory_s, network, overhead,
+                        roof.compute_s + roof.memory_s + network + overhead)
+
+    def _layer(self, roof: _Roofline, model: ModelSpec, g: LayerGroup, par: Parallel, dtype: str, kv_dtype: str,
+               work: Work, tokens: Any, peak_c: float, peak_attn: float, bw: float) -> None:
+        tp = par.tp
+        wb = bytes_per_element(dtype)
+        total, active, experts = model.layer_params(g)
+        dense = total - experts
+        w_bytes = dense * wb
+        if g.moe:
+            per_expert = experts / g.n_experts
+            touched = g.n_experts * (1.0 - (1.0 - g.experts_per_token / g.n_experts) ** tokens)
+            eb = min(wb, bytes_per_element(model.quantized_experts)) if model.quantized_experts else wb
+            imbalance = self.k["expert_imbalance"] if tp > 1 else 1.0
+            w_bytes = w_bytes + touched * per_expert * eb * imbalance
+        widest = g.d_ff * max(1, g.experts_per_token) + g.n_shared_experts * g.shared_d_ff
+        act = tokens * self.k["activation_bytes"] * (4 * model.d_model + (model.q_dim + 2 * model.kv_dim + 3 * widest) / tp)
+        flop = 2.0 * tokens * active / tp
+        roof.add(flop / peak_c, (w_bytes / tp + act) / bw, g.count)
+        self._attention(roof, model, g, tp, kv_dtype, work, tokens, peak_attn, bw)
+
+    def _attention(self, roof: _Roofline, model: ModelSpec, g: LayerGroup, tp: int, kv_dtype: str, work: Work,
+                   tokens: Any, peak_attn: float, bw: float) -> None:
+        kv_tok = model.kv_elements_per_token_layer() * bytes_per_element(kv_dtype) * kv_replication(model, tp) / tp
+        span_p = np.asarray(work.prefill_context, dtype=float)
+        span_d = np.asarray(work.decode_context, dtype=float)
+        if g.window:
+            span_p, span_d = np.minimum(span_p, g.window), np.minimum(span_d, g.window)
+        pre = np.asarray(work.prefill_tokens, dtype=float)
+        dec = np.asarray(work.decode_batch, dtype=float)
+        flop = (pre * span_p * model.attn_flop_per_query_key(absorbed=False)
+                + dec * span_d * model.attn_flop_per_query_key(absorbed=True)) / tp
+        # decode reads each sequence's KV once; prefill re-reads it once per 128-query tile
+        kv_bytes = kv_tok * (dec * span_d + pre / 128.0 * span_p + tokens)
+        roof.add(flop / peak_attn, kv_bytes / bw, g.count)
+
+    def _lm_head(self, roof: _Roofline, model: ModelSpec, par: Parallel, dtype: str, work: Work,
+                 peak_c: float, bw: float) -> None:
+        sampled = np.asarray(work.decode_batch, dtype=float) + np.minimum(np.asarray(work.prefill_tokens, dtype=float), 1.0)
+        head_bytes = model.vocab_size * model.d_model * max(bytes_per_element(dtype), 2.0) / par.tp
+        roof.add(2.0 * sampled * model.d_model * model.vocab_size / par.tp / peak_c, head_bytes / bw)
+
+
+def _powers_of_two(limit: int) -> list[int]:
+    out, n = [], 1
+    while n <= limit:
+        out.append(n)
+        n *= 2
+    return out
+
+
+def hbm_candidates(model: ModelSpec, chip: Chip, chips: int | None) -> list[Parallel]:
+    """Layouts to try, fewest chips first: TP inside the scale-up domain, PP across it."""
+    domain = chip.system.scale_up_domain
+    sizes = [chips] if chips else sorted(set(_powers_of_two(chip.system.max_chips)) | {domain})
+    out = []
+    for n in sizes:
+        for tp in _powers_of_two(min(n, domain)):
+            pp = n // tp
+            if tp * pp != n or pp > model.n_layers or model.n_heads % tp:
+                continue
+            ep = tp if model.is_moe else 1
+            out.append(Parallel(tp=tp, pp=pp, ep=ep))
+    return out
+

@@ -1,0 +1,124 @@
+"""Choose a parallel layout for one replica and check that it fits.
+
+With no chip count given, the planner walks the family's candidate layouts from the fewest
+chips up and takes the first chip count on which anything fits; among layouts of that size it
+keeps the one with the lowest decode step time at the requested batch and context.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from siliconsim.errors import InputError
+from siliconsim.hardware.spec import Chip
+from siliconsim.models.spec import BYTES_PER_ELEMENT, ModelSpec
+from siliconsim.perf.families import get_family
+from siliconsim.perf.step import Parallel, StepCost, Work
+from siliconsim.perf.memory import MemoryFit
+
+
+@dataclass(frozen=True)
+class Verdict:
+    feasible: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A model mapped onto chips: the thing whose steps we time."""
+
+    model: ModelSpec
+    chip: Chip
+    family: Any
+    par: Parallel
+    dtype: str
+    kv_dtype: str
+    memory: MemoryFit
+    context_tokens: float
+    replicas: int = 1
+
+    @property
+    def chips(self) -> int:
+        return self.par.chips * self.replicas
+
+    def step(self, work: Work) -> StepCost:
+        """Time of one step of one replica."""
+        return self.family.step(self.model, self.chip, self.par, self.dtype, self.kv_dtype, work)
+
+    @property
+    def kv_bytes_per_token(self) -> float:
+        """KV bytes one token adds on each chip of the replica (at the planned context)."""
+        return self.family.kv_bytes_per_token_per_chip(self.model, self.par, self.kv_dtype, self.context_tokens)
+
+    @property
+    def kv_capacity_tokens(self) -> float:
+        """KV-cache tokens one replica can hold."""
+        per = self.kv_bytes_per_token
+        return self.memory.free_for_kv_bytes / per if per > 0 else float("inf")
+
+    @property
+    def max_batch(self) -> int:
+        return int(self.family.max_batch(self.chip))
+
+    def describe(self) -> str:
+        rep = f"{self.replicas}× " if self.replicas > 1 else ""
+        return f"{rep}{self.par.chips}× {self.chip.id} ({self.par.describe()}, {self.dtype}, KV {self.kv_dtype})"
+
+
+@dataclass(frozen=True)
+class Plan:
+    verdict: Verdict
+    deployment: Deployment | None = None
+
+    @property
+    def feasible(self) -> bool:
+        return self.verdict.feasible
+
+    @property
+    def reason(self) -> str:
+        return self.verdict.reason
+
+
+def default_kv_dtype(dtype: str) -> str:
+    """KV cache precision engines use with a given weight precision (8-bit below 16-bit weights)."""
+    return "fp8" if BYTES_PER_ELEMENT.get(dtype, 2.0) < 2.0 else dtype
+
+
+def _check_inputs(context_tokens: float, batch: float, chips: int | None) -> None:
+    for name, v in (("context_tokens", context_tokens), ("batch", batch)):
+        if not v > 0:
+            raise InputError(f"{name}: expected a number > 0, got {v!r}")
+    if chips is not None and (chips < 1 or int(chips) != chips):
+        raise InputError(f"chips: expected a whole number >= 1, got {chips!r}")
+
+
+def plan_deployment(model: ModelSpec, chip: Chip, *, chips: int | None = None, dtype: str | None = None,
+                    kv_dtype: str | None = None, context_tokens: float = 4096, batch: float = 1,
+                    replicas: int = 1) -> Plan:
+    """Plan one replica of ``model`` on ``chip``; ``chips`` fixes the replica size."""
+    _check_inputs(context_tokens, batch, chips)
+    dtype = dtype or model.native_dtype
+    kv_dtype = kv_dtype or default_kv_dtype(dtype)
+    family = get_family(chip.family)
+    if family is None:
+        return Plan(Verdict(False, f"the '{chip.family}' execution family is not built yet"))
+    candidates = family.candidates(model, chip, chips)
+    if not candidates:
+        want = f"{chips} chips" if chips else "any size"
+        return Plan(Verdict(False, f"no parallel layout of {model.id} on {want} of {chip.id}"))
+    last_reason = ""
+    by_size: dict[int, list[Deployment]] = {}
+    for par in candidates:
+        fit = family.fit(model, chip, par, dtype, kv_dtype, batch, context_tokens)
+        if not fit.fits:
+            last_reason = fit.reason(f"{chip.id}, {par.describe()}")
+            continue
+        by_size.setdefault(par.chips, []).append(
+            Deployment(model, chip, family, par, dtype, kv_dtype, fit, context_tokens, replicas))
+    if not by_size:
+        return Plan(Verdict(False, last_reason))
+    options = by_size[min(by_size)]
+    work = Work(decode_batch=batch, decode_context=context_tokens)
+    best = min(options, key=lambda d: float(d.step(work).latency_s))
+    return Plan(Verdict(True), best)
