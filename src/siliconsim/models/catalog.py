@@ -45,8 +45,30 @@ class _Cfg:
 
 
 def _dtype(c: _Cfg) -> str:
+    """Native weight dtype: the checkpoint's quantized format when all linears are quantized (FP8)."""
+    if _quant(c).get("quant_method") == "fp8":
+        return "fp8"
     d = c.doc.get("torch_dtype") or c.doc.get("dtype") or "bfloat16"
     return {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}.get(str(d), "bf16")
+
+
+def _quant(c: _Cfg) -> dict[str, Any]:
+    q = c.doc.get("quantization_config")
+    return q if isinstance(q, dict) else {}
+
+
+def _quantized_experts(c: _Cfg) -> str:
+    """Format of routed-expert weights when only they are quantized, else ""."""
+    q = _quant(c)
+    if q.get("quant_method") == "mxfp4":
+        return "mxfp4"  # gpt-oss: attention, router and embeddings stay bf16
+    if q.get("quant_method") == "compressed-tensors":
+        groups = list((q.get("config_groups") or {}).values())
+        ignore = " ".join(str(x) for x in q.get("ignore") or [])
+        weights = (groups[0].get("weights") or {}) if len(groups) == 1 else {}
+        if weights.get("num_bits") == 4 and weights.get("type") == "int" and "self_attn" in ignore:
+            return "int4"  # Kimi K2.x: routed experts INT4 (group 32), the rest bf16
+    return ""
 
 
 def _common(c: _Cfg, model_id: str, arch: str, groups: tuple[LayerGroup, ...], **kw: Any) -> ModelSpec:
@@ -56,9 +78,15 @@ def _common(c: _Cfg, model_id: str, arch: str, groups: tuple[LayerGroup, ...], *
     return ModelSpec(
         id=model_id, architecture=arch, n_layers=c.int("num_hidden_layers"), d_model=d,
         n_heads=heads, n_kv_heads=c.int("num_key_value_heads", heads), head_dim=int(head_dim),
-        vocab_size=c.int("vocab_size"), tied_embeddings=c.bool("tie_word_embeddings", False),
+        vocab_size=c.int("vocab_size"), tied_embeddings=c.bool("tie_word_embeddings", kw.pop("tied_default", False)),
         gated_mlp=kw.pop("gated_mlp", True), groups=groups, native_dtype=_dtype(c),
-        max_context=c.int("max_position_embeddings", 0), source=c.where, **kw)
+        max_context=c.int("max_position_embeddings", 0), source=c.where,
+        mtp_layers=c.int("num_nextn_predict_layers", 0), notes=_notes(c), **kw)
+
+
+def _notes(c: _Cfg) -> tuple[str, ...]:
+    mtp = c.int("num_nextn_predict_layers", 0)
+    return (f"{mtp} multi-token-prediction layer(s) in the checkpoint are not counted",) if mtp else ()
 
 
 def _windows(c: _Cfg, n: int) -> list[int | None]:
@@ -88,7 +116,8 @@ def _dense(c: _Cfg, mid: str, arch: str) -> ModelSpec:
     n = c.int("num_hidden_layers")
     ff = c.int("intermediate_size")
     groups = _group([(w, False, ff) for w in _windows(c, n)])
-    return _common(c, mid, arch, groups, attn_bias=c.bool("attention_bias", arch == "qwen2"))
+    return _common(c, mid, arch, groups, attn_bias=c.bool("attention_bias", arch == "qwen2"),
+                   qk_norm=arch == "qwen3")
 
 
 def _mixtral_like(c: _Cfg, mid: str, arch: str) -> ModelSpec:
@@ -99,17 +128,17 @@ def _mixtral_like(c: _Cfg, mid: str, arch: str) -> ModelSpec:
     sparse_step = c.int("decoder_sparse_step", 1) or 1
     dense_ids = set(c.doc.get("mlp_only_layers") or [])
     dense_ff = c.int("intermediate_size")
+    shared_ff = c.int("shared_expert_intermediate_size", 0)  # Qwen2-MoE: one gated shared expert
     layers = []
     for i, w in enumerate(_windows(c, n)):
         if i in dense_ids or (i + 1) % sparse_step != 0:
             layers.append((w, False, dense_ff))
         else:
-            layers.append((w, True, ff, e, k))
-    quant = c.doc.get("quantization_config") or {}
-    qexp = "mxfp4" if quant.get("quant_method") == "mxfp4" else ""
+            layers.append((w, True, ff, e, k, 1 if shared_ff else 0, shared_ff))
     is_oss = arch == "gpt_oss"
     return _common(c, mid, arch, _group(layers), attn_bias=c.bool("attention_bias", is_oss),
-                   expert_bias=is_oss, quantized_experts=qexp)
+                   expert_bias=is_oss, attn_sinks=is_oss, router_bias=is_oss,
+                   qk_norm=arch == "qwen3_moe", quantized_experts=_quantized_experts(c))
 
 
 def _deepseek(c: _Cfg, mid: str, arch: str) -> ModelSpec:
@@ -127,7 +156,8 @@ def _deepseek(c: _Cfg, mid: str, arch: str) -> ModelSpec:
     spec = _common(c, mid, arch, _group(layers),
                    q_lora_rank=c.int("q_lora_rank", 0) if c.has("q_lora_rank") else 0,
                    kv_lora_rank=c.int("kv_lora_rank"), qk_nope_head_dim=c.int("qk_nope_head_dim"),
-                   qk_rope_head_dim=c.int("qk_rope_head_dim"), v_head_dim=c.int("v_head_dim"))
+                   qk_rope_head_dim=c.int("qk_rope_head_dim"), v_head_dim=c.int("v_head_dim"),
+                   quantized_experts=_quantized_experts(c))
     return spec
 
 
@@ -137,7 +167,8 @@ def _glm4_moe(c: _Cfg, mid: str, arch: str) -> ModelSpec:
     e, k = c.int("n_routed_experts"), c.int("num_experts_per_tok")
     shared, ff_e, ff = c.int("n_shared_experts", 0), c.int("moe_intermediate_size"), c.int("intermediate_size")
     layers = [(None, False, ff) if i < first_dense else (None, True, ff_e, e, k, shared, ff_e) for i in range(n)]
-    return _common(c, mid, arch, _group(layers), attn_bias=c.bool("attention_bias", True))
+    return _common(c, mid, arch, _group(layers), attn_bias=c.bool("attention_bias", True),
+                   qk_norm=c.bool("use_qk_norm", False), quantized_experts=_quantized_experts(c))
 
 
 def _llama4(c: _Cfg, mid: str, arch: str) -> ModelSpec:
@@ -150,13 +181,26 @@ def _llama4(c: _Cfg, mid: str, arch: str) -> ModelSpec:
     e, k = c.int("num_local_experts"), c.int("num_experts_per_tok")
     ff_e, ff_dense = c.int("intermediate_size"), c.int("intermediate_size_mlp")
     chunk = c.int("attention_chunk_size", 0) or None
-    no_rope = c.doc.get("no_rope_layers") or []
+    no_rope = _no_rope_layers(c, n)
     layers = []
     for i in range(n):
         # no_rope_layers[i] == 0 marks a global (NoPE) layer; the rest use chunked attention.
-        window = None if (no_rope and i < len(no_rope) and no_rope[i] == 0) else chunk
+        window = None if no_rope[i] == 0 else chunk
         layers.append((window, True, ff_e, e, k, 1, ff_e) if i in moe_set else (window, False, ff_dense))
     return _common(c, mid, arch, _group(layers))
+
+
+def _no_rope_layers(c: _Cfg, n: int) -> list[int]:
+    """Per-layer RoPE flag (1 = RoPE + chunked attention, 0 = global NoPE), as transformers'
+    Llama4TextConfig fills it when the file leaves ``no_rope_layers`` empty: every
+    ``no_rope_layer_interval``-th layer (default 4) is global."""
+    given = c.doc.get("no_rope_layers")
+    if isinstance(given, list) and given:
+        if len(given) != n:
+            raise CatalogError(f"{c.where}: no_rope_layers has {len(given)} entries, expected {n}")
+        return [int(x) for x in given]
+    every = c.int("no_rope_layer_interval", 4) or 4
+    return [int((i + 1) % every != 0) for i in range(n)]
 
 
 def _falcon(c: _Cfg, mid: str, arch: str) -> ModelSpec:
@@ -166,15 +210,29 @@ def _falcon(c: _Cfg, mid: str, arch: str) -> ModelSpec:
     kv = c.int("num_kv_heads", 1) if c.bool("new_decoder_architecture") else (1 if c.bool("multi_query", True) else c.int("num_attention_heads"))
     doc = dict(c.doc, num_key_value_heads=kv)
     return _common(_Cfg(doc, c.where), mid, arch, _group([(None, False, ff)] * n), gated_mlp=False,
-                   attn_bias=c.bool("bias", False))
+                   attn_bias=c.bool("bias", False), tied_default=True)
 
 
 ARCHITECTURES: dict[str, Callable[[_Cfg, str, str], ModelSpec]] = {
     "llama": _dense, "mistral": _dense, "qwen2": _dense, "qwen3": _dense,
     "mixtral": _mixtral_like, "qwen3_moe": _mixtral_like, "qwen2_moe": _mixtral_like, "gpt_oss": _mixtral_like,
-    "deepseek_v3": _deepseek, "deepseek_v2": _deepseek, "kimi_k2": _deepseek,
+    "deepseek_v3": _deepseek, "deepseek_v2": _deepseek, "kimi_k2": _deepseek, "kimi_k25": _deepseek,
     "glm4_moe": _glm4_moe, "llama4_text": _llama4, "llama4": _llama4, "falcon": _falcon,
 }
+
+
+_INHERITED = ("torch_dtype", "dtype", "tie_word_embeddings", "quantization_config")
+
+
+def _text_config(doc: dict[str, Any]) -> dict[str, Any]:
+    """The language model of a multimodal wrapper (Llama 4, Kimi K2.5/K2.6): its ``text_config``,
+    with dtype, tying and quantization taken from the wrapper where the text part leaves them out.
+    The vision tower is not modelled."""
+    text = dict(doc["text_config"])
+    for key in _INHERITED:
+        if text.get(key) is None and doc.get(key) is not None:
+            text[key] = doc[key]
+    return text
 
 
 def spec_from_config(doc: Any, model_id: str, where: str) -> ModelSpec:
@@ -183,9 +241,8 @@ def spec_from_config(doc: Any, model_id: str, where: str) -> ModelSpec:
         raise CatalogError(f"{where}: expected a JSON object")
     arch = doc.get("model_type")
     if isinstance(doc.get("text_config"), dict):
-        text = dict(doc["text_config"])
-        text.setdefault("torch_dtype", doc.get("torch_dtype"))
-        doc, arch = text, text.get("model_type", arch)
+        doc = _text_config(doc)
+        arch = doc.get("model_type", arch)
     if arch not in ARCHITECTURES:
         raise CatalogError(f"{where}: model_type {arch!r} is not supported; supported: {', '.join(sorted(ARCHITECTURES))}")
     return ARCHITECTURES[arch](_Cfg(doc, where), model_id, arch)

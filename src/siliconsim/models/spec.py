@@ -6,7 +6,10 @@ arrays of batch and context.
 
 Formulas:
 - Parameters: embeddings (V*d), attention projections (GQA or MLA), MLP (gated: 3*d*f,
-  plain: 2*d*f), MoE experts (E * 3*d*f_e) plus router and shared experts, norms.
+  plain: 2*d*f), MoE experts (E * 3*d*f_e) plus router and shared experts, norms (and Qwen3's
+  q/k norms, gpt-oss's attention sinks and biases). Multi-token-prediction layers a checkpoint
+  may carry (DeepSeek, GLM ``num_nextn_predict_layers``) are not part of the serving model and
+  are left out; ``mtp_layers`` records them.
 - Forward FLOP per token: 2 * (active matmul parameters) (Kaplan et al. 2020, eq. 2.2), plus
   attention scores and values, 4 * heads * head_dim per context position (QK^T and PV),
   and the LM head 2*d*V on tokens that sample.
@@ -74,6 +77,10 @@ class ModelSpec:
     attn_bias: bool = False
     expert_bias: bool = False
     quantized_experts: str = ""  # e.g. "mxfp4" when the checkpoint ships quantized experts
+    qk_norm: bool = False  # per-head RMSNorm weights on q and k (Qwen3, GLM-4.x with use_qk_norm)
+    attn_sinks: bool = False  # one learned sink logit per head (gpt-oss)
+    router_bias: bool = False  # router carries a bias per expert (gpt-oss)
+    mtp_layers: int = 0  # multi-token-prediction layers in the checkpoint; not part of serving
     source: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -122,12 +129,13 @@ class ModelSpec:
     def layer_params(self, g: LayerGroup) -> tuple[float, float, float]:
         """(total, active, expert) matmul parameters of one layer of group ``g``."""
         attn = self.attn_params() + 2 * self.d_model  # two norms
+        attn += (2 * self.head_dim if self.qk_norm else 0) + (self.n_heads if self.attn_sinks else 0)
         if not g.moe:
             mlp = self._mlp_params(g.d_ff)
             return attn + mlp, attn + mlp, 0.0
         expert = self._mlp_params(g.d_ff)
         shared = g.n_shared_experts * self._mlp_params(g.shared_d_ff or g.d_ff)
-        router = self.d_model * g.n_experts
+        router = (self.d_model + (1 if self.router_bias else 0)) * g.n_experts
         total = attn + router + shared + g.n_experts * expert
         active = attn + router + shared + g.experts_per_token * expert
         return total, active, g.n_experts * expert
