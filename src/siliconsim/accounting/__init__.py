@@ -1,0 +1,103 @@
+"""Accounting: power at load, energy per output token, and $ per million output tokens.
+
+Power: each chip draws ``TDP * (idle + (1 - idle) * activity)`` where activity weights the
+step's compute, memory and network seconds by how hard each drives the chip (fractions in
+``data/defaults.toml``); the host, switches and NICs add the system's ``host_power_per_chip``.
+Energy per output token is system power over aggregate output tokens/s (at the wall, before
+PUE). Cost per million output tokens is amortised capex (chips and their host share over the
+lifetime, at the assumed utilisation) plus electricity at PUE, divided by throughput.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, fields, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from siliconsim.errors import InputError
+from siliconsim.hardware.catalog import read_toml, sourced
+from siliconsim.hardware.spec import Chip
+from siliconsim.perf.step import StepCost
+
+DATA = Path(str(resources.files("siliconsim.accounting") / "data"))
+
+_DIMS = {"electricity_price": "usd_per_j", "pue": "dimensionless", "lifetime": "s", "utilization": "dimensionless",
+         "idle_power_fraction": "dimensionless", "compute_power_fraction": "dimensionless",
+         "memory_power_fraction": "dimensionless", "network_power_fraction": "dimensionless"}
+
+
+@dataclass(frozen=True)
+class CostAssumptions:
+    electricity_price_usd_per_j: float
+    pue: float
+    lifetime_s: float
+    utilization: float
+    idle_power_fraction: float
+    compute_power_fraction: float
+    memory_power_fraction: float
+    network_power_fraction: float
+
+    def with_overrides(self, **kw: Any) -> "CostAssumptions":
+        """Replace the fields given (None values are ignored); values are checked."""
+        changes = {k: float(v) for k, v in kw.items() if v is not None}
+        for k, v in changes.items():
+            if k not in {f.name for f in fields(self)}:
+                raise InputError(f"{k}: not a cost assumption")
+            if v < 0 or (v == 0 and k not in ("idle_power_fraction", "electricity_price_usd_per_j")):
+                raise InputError(f"{k}: expected a number > 0, got {v}")
+        if changes.get("utilization", 0.5) > 1:
+            raise InputError(f"utilization: expected a fraction in (0, 1], got {changes['utilization']}")
+        return replace(self, **changes)
+
+
+@functools.cache
+def default_assumptions() -> CostAssumptions:
+    path = DATA / "defaults.toml"
+    table = read_toml(path).get("accounting", {})
+    vals = {}
+    for key, dim in _DIMS.items():
+        if key not in table:
+            raise InputError(f"{path.name}: missing accounting.{key}")
+        vals[key] = sourced(table[key], dim, f"{path.name}: accounting.{key}").value
+    return CostAssumptions(vals["electricity_price"], vals["pue"], vals["lifetime"], vals["utilization"],
+                           vals["idle_power_fraction"], vals["compute_power_fraction"],
+                           vals["memory_power_fraction"], vals["network_power_fraction"])
+
+
+@dataclass(frozen=True)
+class Accounting:
+    power_w: float
+    chip_power_w: float
+    host_power_w: float
+    energy_j_per_token: float
+    usd_per_million_tokens: float
+    capex_usd: float
+    usd_per_hour: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def chip_power_w(chip: Chip, step: StepCost, a: CostAssumptions) -> float:
+    """Average power of one chip while running ``step`` repeatedly."""
+    total = float(step.latency_s)
+    if total <= 0:
+        return chip.tdp_w * a.idle_power_fraction
+    activity = (a.compute_power_fraction * float(step.compute_s) + a.memory_power_fraction * float(step.memory_s)
+                + a.network_power_fraction * float(step.network_s)) / total
+    return chip.tdp_w * (a.idle_power_fraction + (1.0 - a.idle_power_fraction) * min(1.0, activity))
+
+
+def account(chip: Chip, chips: int, step: StepCost, aggregate_tok_s: float,
+            a: CostAssumptions | None = None) -> Accounting:
+    """Power, energy per output token and $/Mtok for ``chips`` chips producing ``aggregate_tok_s``."""
+    a = a or default_assumptions()
+    per_chip = chip_power_w(chip, step, a)
+    host = chip.system.host_power_per_chip_w * chips
+    power = per_chip * chips + host
+    capex = chips * (chip.price_usd + chip.system.host_price_per_chip_usd)
+    usd_per_s = capex / (a.lifetime_s * a.utilization) + power * a.pue * a.electricity_price_usd_per_j
+    tok_s = aggregate_tok_s if aggregate_tok_s > 0 else float("nan")
+    return Accounting(power, per_chip * chips, host, power / tok_s, usd_per_s / tok_s * 1e6, capex, usd_per_s * 3600)

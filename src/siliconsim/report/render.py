@@ -79,7 +79,7 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, 
 
     t = Table(title=title, caption=caption, header_style="bold", title_justify="left", caption_justify="left")
     for i, c in enumerate(columns):
-        t.add_column(c, justify="right" if i in justify_right else "left", overflow="fold")
+        t.add_column(c, justify="right" if i in justify_right else "left", overflow="fold", no_wrap=(i == 0))
     for r in rows:
         t.add_row(*[str(x) for x in r])
     return t

@@ -1,0 +1,76 @@
+"""`siliconsim compare`: the main job. One coding model across systems on real-time code
+completion; one row per system at its smallest feasible size, fastest request first."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from siliconsim.cli.args import DTYPES, add_format, positive_int
+from siliconsim.cli.costs import add_cost_options, cost_assumptions
+from siliconsim.inference import Scenario
+from siliconsim.models.catalog import load_model
+from siliconsim.planner.compare import Row, compare, compare_defaults
+from siliconsim.report.render import fmt, print_rich, table, to_csv, to_json, write_text
+from siliconsim.report.results import breakdown_shares, estimate_record
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    d = compare_defaults()
+    p = sub.add_parser("compare", help="compare systems for one model on a real-time code-completion request",
+                       description=f"Default: {d.model} on {', '.join(d.systems)}; batch {d.scenario.batch}, "
+                                   f"{d.scenario.input_tokens} prompt / {d.scenario.output_tokens} output tokens "
+                                   "(Azure code-trace means).")
+    p.add_argument("--model", "-m", default=d.model, metavar="ID|PATH", help=f"model (default {d.model})")
+    p.add_argument("--hardware", "-H", nargs="+", default=list(d.systems), metavar="ID", help="systems to compare")
+    p.add_argument("--dtype", choices=DTYPES, help="weight precision for every system (default: the model's native)")
+    p.add_argument("--batch", type=positive_int, default=int(d.scenario.batch))
+    p.add_argument("--input-tokens", type=positive_int, default=int(d.scenario.input_tokens), metavar="N")
+    p.add_argument("--output-tokens", type=positive_int, default=int(d.scenario.output_tokens), metavar="N")
+    add_cost_options(p)
+    add_format(p)
+
+
+def _table_row(r: Row) -> list[str]:
+    e = r.estimate
+    if not e.feasible:
+        return [r.hardware_id, "–", "–", "–", "–", "–", "–", "–", "–", f"[yellow]{e.plan.reason}[/]"]
+    a = r.accounting
+    dep = e.deployment
+    plan = f"{e.chips}× {dep.par.describe()} {dep.dtype}" if dep else "–"
+    return [r.hardware_id, plan, fmt(r.request_latency_s * 1e3), fmt(e.ttft_s * 1e3), fmt(e.tpot_s * 1e3),
+            fmt(e.output_tok_s_per_user), breakdown_shares(e.breakdown()),
+            fmt(a.power_w / 1e3) if a else "–", fmt(a.usd_per_million_tokens) if a else "–", ""]
+
+
+def render(rows: list[Row], title: str, fmt_name: str, out: str | None) -> None:
+    records = [estimate_record(r.estimate, r.accounting) | {"request_latency_s": r.request_latency_s if r.estimate.feasible else None}
+               for r in rows]
+    if fmt_name == "json":
+        write_text(to_json(records), out)
+        return
+    if fmt_name == "csv":
+        write_text(to_csv(records), out)
+        return
+    cols = ["system", "plan", "request ms", "TTFT ms", "TPOT ms", "tok/s/user", "decode time goes to", "kW", "$/Mtok", "note"]
+    caption = ("request = TTFT + (output−1) × TPOT at batch 1. Breakdown: share of a decode step spent on compute, "
+               "memory, network (collectives, mesh, chip-to-chip) and overhead. kW at the wall for the whole plan.")
+    print_rich(table(title, cols, [_table_row(r) for r in rows], caption=caption, justify_right=(2, 3, 4, 5, 7, 8)),
+               path=out)
+
+
+def run(args: argparse.Namespace) -> int:
+    model = load_model(args.model)
+    scenario = Scenario(args.batch, args.input_tokens, args.output_tokens)
+    assumptions = cost_assumptions(args)
+    if args.format == "table" and sys.stderr.isatty() and len(args.hardware) > 20:
+        from rich.progress import track
+
+        ids = list(track(args.hardware, description="estimating", transient=True))
+    else:
+        ids = list(args.hardware)
+    rows = compare(model, ids, scenario, dtype=args.dtype, assumptions=assumptions)
+    title = (f"{model.id} · real-time code completion · batch {scenario.batch}, {scenario.input_tokens} in / "
+             f"{scenario.output_tokens} out")
+    render(rows, title, args.format, args.output)
+    return 0

@@ -1,0 +1,26 @@
+"""Cost-assumption overrides shared by estimate and compare (defaults live in accounting data)."""
+
+from __future__ import annotations
+
+import argparse
+
+from siliconsim.accounting import CostAssumptions, default_assumptions
+from siliconsim.cli.args import fraction, nonneg_float, positive_float
+
+
+def add_cost_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("cost assumptions (defaults: accounting/data/defaults.toml)")
+    g.add_argument("--electricity-usd-per-kwh", type=nonneg_float, metavar="USD", help="electricity price")
+    g.add_argument("--pue", type=positive_float, help="data-centre power usage effectiveness")
+    g.add_argument("--lifetime-years", type=positive_float, metavar="Y", help="capex amortisation period")
+    g.add_argument("--utilization", type=fraction, help="fraction of time at this operating point")
+
+
+def cost_assumptions(args: argparse.Namespace) -> CostAssumptions:
+    kw = {
+        "electricity_price_usd_per_j": None if args.electricity_usd_per_kwh is None else args.electricity_usd_per_kwh / 3.6e6,
+        "pue": args.pue,
+        "lifetime_s": None if args.lifetime_years is None else args.lifetime_years * 365.25 * 86400,
+        "utilization": args.utilization,
+    }
+    return default_assumptions().with_overrides(**kw)

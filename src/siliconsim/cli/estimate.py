@@ -1,0 +1,67 @@
+"""`siliconsim estimate`: one model on one system."""
+
+from __future__ import annotations
+
+import argparse
+
+from siliconsim.cli.args import add_format, add_model_hardware, positive_int
+from siliconsim.cli.costs import add_cost_options, cost_assumptions
+from siliconsim.inference import Scenario
+from siliconsim.models.catalog import load_model
+from siliconsim.planner.compare import Row, evaluate
+from siliconsim.report.render import fmt, print_rich, table, to_csv, to_json, write_text
+from siliconsim.report.results import breakdown_shares, estimate_record
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("estimate", help="latency, throughput, memory, power and cost of one model on one system",
+                       description="Predict TTFT, TPOT, tokens/s, memory fit, power, J/token and $/Mtok.")
+    add_model_hardware(p)
+    p.add_argument("--batch", type=positive_int, default=1, help="concurrent sequences per replica (default 1)")
+    p.add_argument("--input-tokens", type=positive_int, default=1024, metavar="N", help="prompt length (default 1024)")
+    p.add_argument("--output-tokens", type=positive_int, default=128, metavar="N", help="generated length (default 128)")
+    add_cost_options(p)
+    add_format(p)
+
+
+def _rows(rec: dict) -> list[tuple[str, str]]:
+    ms = lambda s: f"{fmt(s * 1e3)} ms"  # noqa: E731
+    mem = rec["memory_per_chip"] or {}
+    b = rec["breakdown"]
+    return [
+        ("plan", f"{rec['chips']}× {rec['hardware']} · {rec['parallel']} · weights {rec['dtype']} · KV {rec['kv_dtype']}"),
+        ("TTFT", ms(rec["ttft_s"])),
+        ("TPOT", ms(rec["tpot_s"])),
+        ("output tok/s per user", fmt(rec["output_tok_s_per_user"])),
+        ("aggregate output tok/s", fmt(rec["aggregate_output_tok_s"])),
+        ("decode step breakdown", f"{breakdown_shares(b)}  (compute {ms(b['compute_s'])}, memory {ms(b['memory_s'])}, "
+                                  f"network {ms(b['network_s'])}, overhead {ms(b['overhead_s'])})"),
+        ("memory per chip", f"weights {fmt(mem.get('weights_bytes', 0) / 1e9)} GB + KV {fmt(mem.get('kv_cache_bytes', 0) / 1e9)} GB"
+                            f" + activations {fmt(mem.get('activation_bytes', 0) / 1e9)} GB of {fmt(mem.get('capacity_bytes', 0) / 1e9)} GB"),
+        ("KV capacity", f"{fmt(rec['kv_capacity_tokens'])} tokens per replica"),
+        ("power", f"{fmt(rec['power_w'] / 1e3)} kW"),
+        ("energy", f"{fmt(rec['energy_j_per_token'])} J per output token"),
+        ("cost", f"${fmt(rec['usd_per_million_tokens'])} per million output tokens"),
+    ]
+
+
+def render(row: Row, fmt_name: str, out: str | None) -> None:
+    rec = estimate_record(row.estimate, row.accounting)
+    if fmt_name == "json":
+        write_text(to_json(rec), out)
+    elif fmt_name == "csv":
+        write_text(to_csv([rec]), out)
+    elif not rec["feasible"]:
+        print_rich(f"[bold red]infeasible[/]: {rec['model']} on {rec['hardware']}: {rec['reason']}", path=out)
+    else:
+        sc = row.estimate.scenario
+        title = f"{rec['model']} on {rec['hardware']} · batch {sc.batch} · {sc.input_tokens} in / {sc.output_tokens} out"
+        print_rich(table(title, ["quantity", "value"], _rows(rec)), path=out)
+
+
+def run(args: argparse.Namespace) -> int:
+    model = load_model(args.model)
+    scenario = Scenario(args.batch, args.input_tokens, args.output_tokens)
+    row = evaluate(model, args.hardware, scenario, chips=args.chips, dtype=args.dtype, assumptions=cost_assumptions(args))
+    render(row, args.format, args.output)
+    return 0

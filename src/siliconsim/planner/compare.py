@@ -1,0 +1,72 @@
+"""Compare systems for one model and request shape: one row per system at its smallest
+feasible size, sorted by the latency a user sees (TTFT + remaining tokens × TPOT)."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from siliconsim.accounting import Accounting, CostAssumptions, account
+from siliconsim.errors import CatalogError
+from siliconsim.hardware.catalog import load_chip, read_toml
+from siliconsim.inference import Estimate, Scenario, estimate
+from siliconsim.models.spec import ModelSpec
+
+DATA = Path(str(resources.files("siliconsim.planner") / "data"))
+
+
+@dataclass(frozen=True)
+class CompareDefaults:
+    model: str
+    systems: tuple[str, ...]
+    scenario: Scenario
+
+
+@functools.cache
+def compare_defaults() -> CompareDefaults:
+    path = DATA / "compare.toml"
+    t = read_toml(path).get("compare")
+    if not isinstance(t, dict):
+        raise CatalogError(f"{path.name}: missing table [compare]")
+    try:
+        return CompareDefaults(str(t["model"]), tuple(t["systems"]),
+                               Scenario(t["batch"], t["input_tokens"], t["output_tokens"]))
+    except KeyError as exc:
+        raise CatalogError(f"{path.name}: missing compare.{exc.args[0]}") from None
+
+
+@dataclass(frozen=True)
+class Row:
+    hardware_id: str
+    estimate: Estimate
+    accounting: Accounting | None
+
+    @property
+    def request_latency_s(self) -> float:
+        e = self.estimate
+        return e.ttft_s + (e.scenario.output_tokens - 1) * e.tpot_s
+
+
+def evaluate(model: ModelSpec, hardware_id: str, scenario: Scenario, *, chips: int | None = None,
+             dtype: str | None = None, assumptions: CostAssumptions | None = None) -> Row:
+    """Estimate and account for one system."""
+    chip = load_chip(hardware_id)
+    est = estimate(model, chip, scenario, chips=chips, dtype=dtype)
+    if not est.feasible or est.decode is None:
+        return Row(hardware_id, est, None)
+    acct = account(chip, est.chips, est.decode, est.aggregate_output_tok_s, assumptions)
+    return Row(hardware_id, est, acct)
+
+
+def compare(model: ModelSpec, hardware_ids: list[str], scenario: Scenario, *, dtype: str | None = None,
+            assumptions: CostAssumptions | None = None, progress: Any = None) -> list[Row]:
+    """One row per system; feasible rows first, fastest request first."""
+    rows = []
+    for hw in hardware_ids:
+        rows.append(evaluate(model, hw, scenario, dtype=dtype, assumptions=assumptions))
+        if progress:
+            progress()
+    return sorted(rows, key=lambda r: (not r.estimate.feasible, r.request_latency_s if r.estimate.feasible else 0.0))

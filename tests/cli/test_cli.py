@@ -1,0 +1,84 @@
+"""CLI behaviour: output formats, exit codes, one-line errors without tracebacks."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from siliconsim.cli.main import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_estimate_json_has_the_si_keys(capsys):
+    code, out, _ = run(capsys, "estimate", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--format", "json")
+    assert code == 0
+    rec = json.loads(out)
+    for key in ("ttft_s", "tpot_s", "output_tok_s_per_user", "aggregate_output_tok_s", "chips", "feasible",
+                "reason", "breakdown", "power_w", "energy_j_per_token", "usd_per_million_tokens"):
+        assert key in rec
+    assert set(rec["breakdown"]) == {"compute_s", "memory_s", "network_s", "overhead_s"}
+    assert rec["feasible"] and rec["chips"] == 1 and 0 < rec["tpot_s"] < rec["ttft_s"]
+
+
+def test_estimate_csv_has_a_header_and_one_row(capsys):
+    code, out, _ = run(capsys, "estimate", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--format", "csv")
+    lines = out.strip().splitlines()
+    assert code == 0 and len(lines) == 2 and "breakdown.memory_s" in lines[0]
+
+
+def test_estimate_infeasible_is_a_result_not_an_error(capsys):
+    code, out, _ = run(capsys, "estimate", "-m", "llama-3.1-405b", "-H", "h100-sxm", "--chips", "1", "--format", "json")
+    rec = json.loads(out)
+    assert code == 0 and rec["feasible"] is False and "weights need" in rec["reason"]
+
+
+def test_unknown_id_suggests_close_matches(capsys):
+    code, _, err = run(capsys, "estimate", "-m", "llama-3.1-8b", "-H", "h100")
+    assert code == 2 and "unknown hardware id 'h100'" in err and "h100-sxm" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("flag,value", [("--batch", "0"), ("--batch", "-3"), ("--input-tokens", "abc"), ("--chips", "1.5")])
+def test_bad_sizes_exit_2_with_one_line(capsys, flag, value):
+    with pytest.raises(SystemExit) as exc:
+        main(["estimate", "-m", "llama-3.1-8b", "-H", "h100-sxm", flag, value])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and flag in err and len(err.strip().splitlines()) == 1
+
+
+def test_malformed_config_names_the_file(tmp_path, capsys):
+    bad = tmp_path / "config.json"
+    bad.write_text('{"model_type": "llama", "hidden_size": 4096,')
+    code, _, err = run(capsys, "estimate", "-m", str(bad), "-H", "h100-sxm")
+    assert code == 2 and "config.json" in err and "line" in err
+
+
+def test_output_file_is_written_atomically(tmp_path, capsys):
+    target = tmp_path / "est.json"
+    code, out, _ = run(capsys, "estimate", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--format", "json", "-o", str(target))
+    assert code == 0 and out == "" and json.loads(target.read_text())["feasible"]
+    assert [p.name for p in tmp_path.iterdir()] == ["est.json"]
+
+
+def test_list_models_json(capsys):
+    code, out, _ = run(capsys, "list", "models", "--format", "json")
+    ids = {r["id"] for r in json.loads(out)}
+    assert code == 0 and {"llama-3.1-8b", "deepseek-r1", "gpt-oss-120b"} <= ids
+
+
+def test_compare_has_one_row_per_system_and_sorts_feasible_first(capsys):
+    code, out, _ = run(capsys, "compare", "-m", "llama-3.1-8b", "-H", "h100-sxm", "h200", "--format", "json")
+    rows = json.loads(out)
+    assert code == 0 and [r["hardware"] for r in rows] == ["h200", "h100-sxm"]  # more bandwidth, faster
+
+
+def test_no_traceback_from_the_console_script(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "siliconsim.cli.main", "estimate", "-m", "nope", "-H", "h100-sxm"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr

@@ -1,0 +1,58 @@
+"""Unit checks of the hbm family against hand arithmetic."""
+
+import numpy as np
+import pytest
+
+from siliconsim.hardware.catalog import load_chip
+from siliconsim.models.catalog import load_model
+from siliconsim.perf.collectives import allreduce_s
+from siliconsim.perf.step import Work
+from siliconsim.plans import plan_deployment
+
+
+@pytest.fixture(scope="module")
+def llama8b_h100():
+    return plan_deployment(load_model("llama-3.1-8b"), load_chip("h100-sxm"), dtype="bf16",
+                           context_tokens=2048).deployment
+
+
+def test_batch1_decode_is_memory_bound_near_weights_over_bandwidth(llama8b_h100):
+    dep = llama8b_h100
+    cost = dep.step(Work(decode_batch=1, decode_context=1024))
+    # every weight is read once, except the input embedding table (only the looked-up rows)
+    read = dep.model.weight_bytes("bf16") - dep.model.vocab_size * dep.model.d_model * 2
+    floor = read / (dep.chip.efficiency["memory"] * dep.chip.bandwidth_bytes_per_s)
+    assert float(cost.compute_s) == 0.0
+    assert float(cost.memory_s) == pytest.approx(floor, rel=0.05)  # weights dominate; KV and activations add a little
+
+
+def test_long_prefill_is_compute_bound(llama8b_h100):
+    cost = llama8b_h100.step(Work(prefill_tokens=8192, prefill_context=4096))
+    assert float(cost.compute_s) > 10 * float(cost.memory_s)
+
+
+def test_vectorised_step_matches_scalar(llama8b_h100):
+    batches = np.array([1.0, 16.0, 256.0])
+    vec = llama8b_h100.step(Work(decode_batch=batches, decode_context=1000.0)).latency_s
+    for b, v in zip(batches, vec):
+        assert float(llama8b_h100.step(Work(decode_batch=b, decode_context=1000.0)).latency_s) == pytest.approx(v)
+
+
+def test_tensor_parallel_adds_two_allreduces_per_layer():
+    model, chip = load_model("llama-3.1-70b"), load_chip("h100-sxm")
+    dep = plan_deployment(model, chip, chips=8, dtype="fp8", context_tokens=2048).deployment
+    assert dep.par.tp == 8
+    cost = dep.step(Work(decode_batch=1, decode_context=1024))
+    per = allreduce_s(chip.system.scale_up, 8, model.d_model * 2.0)
+    assert float(cost.network_s) == pytest.approx(2 * model.n_layers * per)
+
+
+def test_moe_decode_reads_only_touched_experts():
+    model, chip = load_model("mixtral-8x7b"), load_chip("h100-sxm")
+    dep = plan_deployment(model, chip, chips=2, dtype="fp8", context_tokens=2048).deployment
+    t1 = float(dep.step(Work(decode_batch=1, decode_context=512)).memory_s)
+    t256 = float(dep.step(Work(decode_batch=256, decode_context=512)).latency_s)
+    active_floor = model.active_params / dep.par.chips / (chip.efficiency["memory"] * chip.bandwidth_bytes_per_s)
+    total_floor = model.total_params / dep.par.chips / (chip.efficiency["memory"] * chip.bandwidth_bytes_per_s)
+    assert active_floor * 0.9 < t1 < total_floor  # batch 1 touches 2 of 8 experts per layer
+    assert t256 > total_floor  # a big batch touches them all
