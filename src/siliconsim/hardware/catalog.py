@@ -199,6 +199,32 @@ def _microarch(r: _Reader) -> dict[str, float]:
     return out  # type: ignore[return-value]
 
 
+def _calibrated(chip_id: str, provenance: dict[str, Sourced]) -> dict[str, float]:
+    """Fitted efficiencies from ``data/calibration/<chip>.toml`` (written by `siliconsim
+    calibrate`); they override the chip file's priors and must carry basis ``calibrated``."""
+    path = DATA / "calibration" / f"{chip_id}.toml"
+    if not path.is_file():
+        return {}
+    r = _Reader(path, read_toml(path))
+    tab = r.node("efficiency", required=False) or {}
+    out = {}
+    for k in tab:
+        if k not in EFFICIENCY_DIMS:
+            raise CatalogError(f"{path.name}: unknown efficiency key {k!r}; expected {sorted(EFFICIENCY_DIMS)}")
+        s = sourced(tab[k], EFFICIENCY_DIMS[k], r.where(f"efficiency.{k}"))
+        if s.basis != "calibrated":
+            raise CatalogError(f"{path.name}: efficiency.{k}.basis is {s.basis!r}, expected 'calibrated'")
+        provenance[f"efficiency.{k}"] = s
+        out[k] = s.value
+    return out
+
+
+def clear_caches() -> None:
+    """Forget parsed files (after `siliconsim calibrate` rewrites calibration data)."""
+    for fn in (load_chip, load_link, load_system):
+        fn.cache_clear()
+
+
 @functools.cache
 def load_chip(chip_id: str) -> Chip:
     path = _path("chips", chip_id, "hardware")
@@ -216,6 +242,7 @@ def load_chip(chip_id: str) -> Chip:
         raise CatalogError(f"{r.path.name}: unknown efficiency key(s) {sorted(unknown)}; "
                            f"expected {sorted(EFFICIENCY_DIMS)}")
     efficiency = {k: r.qty(f"efficiency.{k}", EFFICIENCY_DIMS[k]) for k in eff_tab}
+    efficiency.update(_calibrated(chip_id, r.provenance))
     return Chip(
         id=chip_id,
         name=r.text("meta.name"),
