@@ -1,0 +1,209 @@
+"""The discrete-event loop: arrivals, steps, KV transfers.
+
+Heap entries are ``(time_s, priority, seq, payload)``. At equal times events run in priority
+order, then in the order they were scheduled (``seq``):
+
+0. ``STEP_END``: a replica's step completes (tokens are emitted, KV is freed);
+1. ``TRANSFER_DONE``: a prefilled request's KV reached its decode replica;
+2. ``ARRIVAL``: a request reaches the router;
+3. ``KICK``: an idle replica that received work starts a step. Kicks run last so that every
+   request arriving at the same instant joins the same step.
+
+Handlers return their follow-up events as ``(time_s, priority, payload)`` tuples; the loop
+numbers and pushes them. A busy replica starts its next step as soon as one ends.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+
+import numpy as np
+
+from siliconsim.serving.config import ServeConfig
+from siliconsim.serving.replica import Replica
+from siliconsim.serving.requests import DONE, REJECTED, TRANSFER, Req
+from siliconsim.serving.result import SimResult, build_result
+from siliconsim.serving.router import ROUTERS
+from siliconsim.serving.scheduler import SCHEDULERS
+from siliconsim.serving.step_model import StepModel
+from siliconsim.workloads.requests import RequestSet
+
+STEP_END, TRANSFER_DONE, ARRIVAL, KICK = 0, 1, 2, 3
+_NONE: tuple = ()
+Event = tuple  # (time_s, priority, payload)
+
+
+class Engine:
+    def __init__(self, model: StepModel, requests: RequestSet, config: ServeConfig,
+                 progress: Callable[[int, int], None] | None = None, event_log: list | None = None):
+        config.check()
+        self.model = model
+        self.config = config
+        self.requests = requests
+        self.progress = progress
+        self.event_log = event_log
+        self.now = 0.0
+        max_batch = config.effective_max_batch(model.max_batch)
+        n_first, n_decode = config.pools
+        role = "prefill" if n_decode else "mixed"
+        cap = float(model.kv_capacity_tokens)
+        self.replicas = [Replica(i, role if i < n_first else "decode", cap, max_batch, config.kv_watermark)
+                         for i in range(n_first + n_decode)]
+        self.entry_pool = self.replicas[:n_first]
+        self.decode_pool = self.replicas[n_first:]
+        self.router = ROUTERS[config.router]()
+        self.decode_router = ROUTERS[config.router]()
+        self.scheduler = SCHEDULERS[config.scheduler](config.token_budget, config.chunk())
+        self.reqs = [Req(i, float(a), int(p), int(o), int(c)) for i, (a, p, o, c) in enumerate(
+            zip(requests.arrival_s.tolist(), requests.input_tokens.tolist(), requests.output_tokens.tolist(),
+                requests.cached_tokens.tolist()))]
+        self.next_turn = np.full(len(requests), -1, np.int64)
+        children = np.flatnonzero(requests.parent >= 0)
+        self.next_turn[requests.parent[children]] = children
+        self.steps: tuple[list, list, list, list, list] = ([], [], [], [], [])  # t0, dt, seqs, kv, replica
+        self.events = 0
+        self.settled = 0
+
+    # ---- loop ----------------------------------------------------------------------------
+    def run(self) -> SimResult:
+        heap = [(r.arrival_s, ARRIVAL, r.i, r) for r, p in zip(self.reqs, self.requests.parent.tolist()) if p < 0]
+        heapq.heapify(heap)
+        seq = len(self.reqs)
+        log, progress, total = self.event_log, self.progress, len(self.reqs)
+        handlers = (self._on_step_end, self._on_transfer, self._on_arrival, self._on_kick)
+        pop, push = heapq.heappop, heapq.heappush
+        while heap:
+            t, prio, s, payload = pop(heap)
+            self.now = t
+            if log is not None:
+                log.append((t, prio, s))
+            for ft, fp, fpay in handlers[prio](payload):
+                push(heap, (ft, fp, seq, fpay))
+                seq += 1
+            self.events += 1
+            if progress is not None and not self.events & 4095:
+                progress(self.settled, total)
+        if progress is not None:
+            progress(self.settled, total)
+        return build_result(self)
+
+    # ---- handlers ------------------------------------------------------------------------
+    def _on_arrival(self, req: Req) -> tuple[Event, ...]:
+        req.arrival_s = self.now
+        reason = self._reject_reason(req)
+        if reason:
+            self._reject(req, reason)
+            return _NONE
+        rep = self.router.pick(self.entry_pool)
+        rep.outstanding += 1
+        req.replica = rep.idx
+        rep.waiting.append(req)
+        return self._kick(rep)
+
+    def _on_kick(self, rep: Replica) -> tuple[Event, ...]:
+        rep.kicked = False
+        if rep.busy:
+            return _NONE
+        return self._start_step(rep)
+
+    def _on_transfer(self, req: Req) -> tuple[Event, ...]:
+        rep = self.replicas[req.replica]
+        req.transferred = True
+        rep.waiting.append(req)
+        return self._kick(rep)
+
+    def _on_step_end(self, rep: Replica) -> tuple[Event, ...]:
+        now = self.now
+        finished: list[Req] = []
+        if rep.step_decode:
+            rep.end_decode(now, finished)
+        follow: list[Event] = []
+        for req, chunk in rep.step_chunks:
+            if not rep.end_prefill_chunk(req, chunk, now):
+                continue
+            if req.emitted >= req.output:
+                req.state = DONE
+                req.finish_s = now
+                finished.append(req)
+            elif rep.role == "prefill":
+                follow.append(self._hand_off(rep, req))
+            else:
+                rep.join_decode(req)
+        for req in finished:
+            rep.outstanding -= 1
+            follow.extend(self._settle(req))
+        follow.extend(self._start_step(rep))
+        return follow
+
+    # ---- helpers -------------------------------------------------------------------------
+    def _kick(self, rep: Replica) -> tuple[Event, ...]:
+        if rep.busy or rep.kicked:
+            return _NONE
+        rep.kicked = True
+        return ((self.now, KICK, rep),)
+
+    def _start_step(self, rep: Replica) -> tuple[Event, ...]:
+        now = self.now
+        if not self.scheduler.compose(rep, now):
+            rep.busy = False
+            return _NONE
+        tokens = 0
+        keys = 0.0
+        for req, c in rep.step_chunks:
+            tokens += c
+            keys += c * (req.done + 0.5 * c)
+        n = rep.step_decode
+        kv = rep.kv
+        dctx = (kv.base_sum / n + kv.steps + 1) if n else 0.0
+        dt = self.model.step_time_s(tokens, keys / tokens if tokens else 0.0, n, dctx)
+        t0, dts, seqs, kvs, reps = self.steps
+        t0.append(now)
+        dts.append(dt)
+        seqs.append(n + len(rep.step_chunks))
+        kvs.append(kv.next_step_tokens() if n else kv.used_tokens())
+        reps.append(rep.idx)
+        rep.busy = True
+        return ((now + dt, STEP_END, rep),)
+
+    def _hand_off(self, rep: Replica, req: Req) -> Event:
+        """Prefill done on a prefill replica: send the KV to a decode replica."""
+        rep.outstanding -= 1
+        req.state = TRANSFER
+        dest = self.decode_router.pick(self.decode_pool)
+        dest.outstanding += 1
+        req.replica = dest.idx
+        return (self.now + self.model.kv_transfer_s(req.ctx0), TRANSFER_DONE, req)
+
+    def _settle(self, req: Req) -> tuple[Event, ...]:
+        """A request completed: count it and release its session's next turn."""
+        self.settled += 1
+        child = int(self.next_turn[req.i])
+        if child < 0:
+            return _NONE
+        nxt = self.reqs[child]
+        return ((self.now + nxt.arrival_s, ARRIVAL, nxt),)
+
+    def _reject_reason(self, req: Req) -> str:
+        cap = self.replicas[0].kv.capacity_tokens
+        if req.max_kv_tokens > cap:
+            return f"kv_capacity: needs {req.max_kv_tokens} KV tokens > {cap:.0f} per replica"
+        return ""
+
+    def _reject(self, req: Req, reason: str) -> None:
+        """Reject a request, and every later turn of its session (they never get asked)."""
+        first = reason
+        while True:
+            req.state = REJECTED
+            req.reason = reason
+            self.settled += 1
+            child = int(self.next_turn[req.i])
+            if child < 0:
+                return
+            req, reason = self.reqs[child], f"session: an earlier turn was rejected ({first})"
+
+
+def simulate(model: StepModel, requests: RequestSet, config: ServeConfig | None = None, *,
+             progress: Callable[[int, int], None] | None = None, event_log: list | None = None) -> SimResult:
+    """Serve ``requests`` on replicas of ``model``; deterministic for given inputs."""
+    return Engine(model, requests, config or ServeConfig(), progress, event_log).run()
