@@ -82,3 +82,13 @@ def test_no_traceback_from_the_console_script(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "siliconsim.cli.main", "estimate", "-m", "nope", "-H", "h100-sxm"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_plots_are_written_as_png(tmp_path, capsys):
+    curve, bars = tmp_path / "curve.png", tmp_path / "bars.png"
+    assert main(["estimate", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--plot", str(curve)]) == 0
+    assert main(["compare", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--plot", str(bars)]) == 0
+    capsys.readouterr()
+    for p in (curve, bars):
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bars.png", "curve.png"]

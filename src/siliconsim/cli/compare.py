@@ -29,18 +29,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output-tokens", type=positive_int, default=int(d.scenario.output_tokens), metavar="N")
     add_cost_options(p)
     add_format(p)
+    p.add_argument("--plot", metavar="FILE.png", help="also draw the per-token time breakdown of each system")
 
 
-def _table_row(r: Row) -> list[str]:
+def _table_row(r: Row, note: int | None) -> list[str]:
     e = r.estimate
     if not e.feasible:
-        return [r.hardware_id, "–", "–", "–", "–", "–", "–", "–", "–", f"[yellow]{e.plan.reason}[/]"]
+        return [r.hardware_id, f"[yellow]not feasible [{note}][/]", "–", "–", "–", "–", "–", "–", "–"]
     a = r.accounting
     dep = e.deployment
     plan = f"{e.chips}× {dep.par.describe()} {dep.dtype}" if dep else "–"
     return [r.hardware_id, plan, fmt(r.request_latency_s * 1e3), fmt(e.ttft_s * 1e3), fmt(e.tpot_s * 1e3),
             fmt(e.output_tok_s_per_user), breakdown_shares(e.breakdown()),
-            fmt(a.power_w / 1e3) if a else "–", fmt(a.usd_per_million_tokens) if a else "–", ""]
+            fmt(a.power_w / 1e3) if a else "–", fmt(a.usd_per_million_tokens) if a else "–"]
 
 
 def render(rows: list[Row], title: str, fmt_name: str, out: str | None) -> None:
@@ -52,11 +53,20 @@ def render(rows: list[Row], title: str, fmt_name: str, out: str | None) -> None:
     if fmt_name == "csv":
         write_text(to_csv(records), out)
         return
-    cols = ["system", "plan", "request ms", "TTFT ms", "TPOT ms", "tok/s/user", "decode time goes to", "kW", "$/Mtok", "note"]
-    caption = ("request = TTFT + (output−1) × TPOT at batch 1. Breakdown: share of a decode step spent on compute, "
-               "memory, network (collectives, mesh, chip-to-chip) and overhead. kW at the wall for the whole plan.")
-    print_rich(table(title, cols, [_table_row(r) for r in rows], caption=caption, justify_right=(2, 3, 4, 5, 7, 8)),
-               path=out)
+    notes: list[str] = []
+    body = []
+    for r in rows:
+        note = None
+        if not r.estimate.feasible:
+            notes.append(f"[{len(notes) + 1}] {r.hardware_id}: {r.estimate.plan.reason}")
+            note = len(notes)
+        body.append(_table_row(r, note))
+    cols = ["system", "plan", "request ms", "TTFT ms", "TPOT ms", "tok/s/user", "decode step goes to", "kW", "$/Mtok"]
+    caption = ("request = TTFT + (output−1)×TPOT. Decode step split: compute, memory, network (collectives, mesh, "
+               "chip-to-chip), overhead. kW at the wall for the whole plan.")
+    if notes:
+        caption += "\n" + "\n".join(notes)
+    print_rich(table(title, cols, body, caption=caption, justify_right=(2, 3, 4, 5, 7, 8)), path=out)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,4 +83,10 @@ def run(args: argparse.Namespace) -> int:
     title = (f"{model.id} · real-time code completion · batch {scenario.batch}, {scenario.input_tokens} in / "
              f"{scenario.output_tokens} out")
     render(rows, title, args.format, args.output)
+    if args.plot:
+        from siliconsim.report.plots import breakdown_bars
+
+        ok = [r for r in rows if r.estimate.feasible]
+        labels = [f"{r.hardware_id} ({r.estimate.chips}×)" for r in ok]
+        breakdown_bars(labels, [r.estimate.breakdown() for r in ok], title, args.plot)
     return 0

@@ -22,6 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output-tokens", type=positive_int, default=128, metavar="N", help="generated length (default 128)")
     add_cost_options(p)
     add_format(p)
+    p.add_argument("--plot", metavar="FILE.png", help="also draw the latency-throughput curve over batch sizes")
 
 
 def _rows(rec: dict) -> list[tuple[str, str]]:
@@ -64,4 +65,20 @@ def run(args: argparse.Namespace) -> int:
     scenario = Scenario(args.batch, args.input_tokens, args.output_tokens)
     row = evaluate(model, args.hardware, scenario, chips=args.chips, dtype=args.dtype, assumptions=cost_assumptions(args))
     render(row, args.format, args.output)
+    if args.plot and row.estimate.deployment is not None:
+        _plot_curve(row, args.plot)
     return 0
+
+
+def _plot_curve(row: Row, path: str) -> None:
+    import numpy as np
+
+    from siliconsim.inference import sweep
+    from siliconsim.report.plots import latency_throughput
+
+    dep, sc = row.estimate.deployment, row.estimate.scenario
+    cap = max(1.0, min(dep.max_batch, dep.kv_capacity_tokens / sc.context_tokens))
+    batches = np.unique(np.round(np.geomspace(1, cap, 40)))
+    out = sweep(dep, batches, sc.input_tokens, sc.output_tokens)
+    title = f"{dep.model.id} on {dep.describe()} · {int(sc.input_tokens)} in / {int(sc.output_tokens)} out"
+    latency_throughput(1.0 / out["tpot_s"], out["aggregate_output_tok_s"] * row.estimate.replicas, batches, title, path)

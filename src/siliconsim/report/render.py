@@ -95,7 +95,7 @@ def print_rich(*renderables: Any, path: str | None = None) -> None:
             console.print(r)
         write_text(buf.getvalue(), path)
         return
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=160)
     for r in renderables:
         console.print(r)
 

@@ -1,0 +1,72 @@
+"""Pictures: time breakdowns across systems and latency-throughput curves (matplotlib, lazily)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+from siliconsim.errors import InputError
+
+COLORS = {"compute_s": "#4C72B0", "memory_s": "#DD8452", "network_s": "#55A868", "overhead_s": "#8172B3"}
+LABELS = {"compute_s": "compute", "memory_s": "memory", "network_s": "network", "overhead_s": "overhead"}
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise InputError("--plot needs matplotlib: pip install 'siliconsim[plot]'") from None
+    return plt
+
+
+def _save(fig: Any, path: str) -> None:
+    """Write the figure atomically (temp file in the same folder, then rename)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    suffix = os.path.splitext(path)[1] or ".png"
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".siliconsim-", suffix=suffix)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=130, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def breakdown_bars(labels: list[str], breakdowns: list[dict[str, float]], title: str, path: str) -> None:
+    """Stacked horizontal bars: milliseconds per output token by cause, one bar per system."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(labels) + 1.5))
+    left = [0.0] * len(labels)
+    for key in ("compute_s", "memory_s", "network_s", "overhead_s"):
+        vals = [b.get(key, 0.0) * 1e3 for b in breakdowns]
+        ax.barh(labels, vals, left=left, color=COLORS[key], label=LABELS[key])
+        left = [a + v for a, v in zip(left, vals)]
+    ax.invert_yaxis()
+    ax.set_xlabel("ms per output token (decode step at batch 1)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=4, fontsize=8, frameon=False)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def latency_throughput(per_user_tok_s: Any, aggregate_tok_s: Any, batches: Any, title: str, path: str) -> None:
+    """Tokens/s per user against aggregate tokens/s as the batch grows (the serving trade-off)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.plot(aggregate_tok_s, per_user_tok_s, marker="o", markersize=3)
+    step = max(1, len(batches) // 8)
+    for i, (b, x, y) in enumerate(zip(batches, aggregate_tok_s, per_user_tok_s)):
+        if i % step == 0 or i == len(batches) - 1:
+            ax.annotate(f"b={int(b)}", (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("aggregate output tokens/s")
+    ax.set_ylabel("output tokens/s per user")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, alpha=0.3)
+    _save(fig, path)
+    plt.close(fig)
