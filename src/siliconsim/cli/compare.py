@@ -38,7 +38,7 @@ def _table_row(r: Row, note: int | None) -> list[str]:
         return [r.hardware_id, f"[yellow]not feasible [{note}][/]", "–", "–", "–", "–", "–", "–", "–"]
     a = r.accounting
     dep = e.deployment
-    plan = f"{e.chips}× {dep.par.describe()} {dep.dtype}" if dep else "–"
+    plan = f"{e.chips}× {dep.par.describe()} {dep.weights_label}" if dep else "–"
     return [r.hardware_id, plan, fmt(r.request_latency_s * 1e3), fmt(e.ttft_s * 1e3), fmt(e.tpot_s * 1e3),
             fmt(e.output_tok_s_per_user), breakdown_shares(e.breakdown()),
             fmt(a.power_w / 1e3) if a else "–", fmt(a.usd_per_million_tokens) if a else "–"]

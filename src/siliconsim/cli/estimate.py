@@ -30,7 +30,7 @@ def _rows(rec: dict) -> list[tuple[str, str]]:
     mem = rec["memory_per_chip"] or {}
     b = rec["breakdown"]
     return [
-        ("plan", f"{rec['chips']}× {rec['hardware']} · {rec['parallel']} · weights {rec['dtype']} · KV {rec['kv_dtype']}"),
+        ("plan", f"{rec['chips']}× {rec['hardware']} · {rec['parallel']} · weights {rec['weights']} · KV {rec['kv_dtype']}"),
         ("TTFT", ms(rec["ttft_s"])),
         ("TPOT", ms(rec["tpot_s"])),
         ("output tok/s per user", fmt(rec["output_tok_s_per_user"])),

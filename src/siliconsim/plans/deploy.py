@@ -61,9 +61,17 @@ class Deployment:
     def max_batch(self) -> int:
         return int(self.family.max_batch(self.chip))
 
+    @property
+    def weights_label(self) -> str:
+        """Weight precision as served: ``bf16+mxfp4`` when a checkpoint keeps quantized experts."""
+        q = self.model.quantized_experts
+        if q and BYTES_PER_ELEMENT[q] < BYTES_PER_ELEMENT.get(self.dtype, 2.0):
+            return f"{self.dtype}+{q}"
+        return self.dtype
+
     def describe(self) -> str:
         rep = f"{self.replicas}× " if self.replicas > 1 else ""
-        return f"{rep}{self.par.chips}× {self.chip.id} ({self.par.describe()}, {self.dtype}, KV {self.kv_dtype})"
+        return f"{rep}{self.par.chips}× {self.chip.id} ({self.par.describe()}, {self.weights_label}, KV {self.kv_dtype})"
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ def estimate_record(est: Estimate, acct: Accounting | None) -> dict[str, Any]:
         "replicas": est.replicas,
         "parallel": dep.par.describe() if dep else None,
         "dtype": dep.dtype if dep else None,
+        "weights": dep.weights_label if dep else None,
         "kv_dtype": dep.kv_dtype if dep else None,
         "batch": est.scenario.batch,
         "input_tokens": est.scenario.input_tokens,
