@@ -56,3 +56,19 @@ def test_moe_decode_reads_only_touched_experts():
     total_floor = model.total_params / dep.par.chips / (chip.efficiency["memory"] * chip.bandwidth_bytes_per_s)
     assert active_floor * 0.9 < t1 < total_floor  # batch 1 touches 2 of 8 experts per layer
     assert t256 > total_floor  # a big batch touches them all
+
+
+def test_dp_attention_uses_all_to_all_and_keeps_one_copy_of_mla_kv():
+    from siliconsim.perf.hbm import HbmFamily
+    from siliconsim.perf.step import Parallel
+
+    fam, model, chip = HbmFamily(), load_model("deepseek-r1"), load_chip("b200")
+    tp, dp = Parallel(tp=8, ep=8), Parallel(tp=8, ep=8, attn_dp=True)
+    # MLA's latent KV is replicated on every TP rank but split across DP-attention ranks
+    assert fam.kv_bytes_per_token_per_chip(model, tp, "fp8") == pytest.approx(
+        8 * fam.kv_bytes_per_token_per_chip(model, dp, "fp8"))
+    # replicated attention weights cost memory; experts are still split
+    assert fam.weights_per_chip_bytes(model, dp, "fp4") > fam.weights_per_chip_bytes(model, tp, "fp4")
+    assert fam.weights_per_chip_bytes(model, dp, "fp4") < model.weight_bytes("fp4") / 2
+    work = Work(decode_batch=256, decode_context=4096)
+    assert float(fam.step(model, chip, dp, "fp4", "fp8", work).network_s) > 0

@@ -20,7 +20,7 @@ import numpy as np
 from siliconsim.errors import CatalogError
 from siliconsim.hardware.spec import Chip, Link
 from siliconsim.models.spec import LayerGroup, ModelSpec, bytes_per_element
-from siliconsim.perf.collectives import allreduce_s, p2p_s
+from siliconsim.perf.collectives import allreduce_s, alltoall_s, p2p_s
 from siliconsim.perf.constants import family_constants
 from siliconsim.perf.step import Parallel, StepCost, Work
 from siliconsim.perf.memory import MemoryFit
@@ -34,6 +34,12 @@ def chip_efficiency(chip: Chip) -> dict[str, float]:
     if missing:
         raise CatalogError(f"{chip.id}.toml: [efficiency] lacks {', '.join(missing)} (needed by the hbm family)")
     return {k: chip.efficiency[k] for k in EFFICIENCY_KEYS}
+
+
+def _expert_bytes(model: ModelSpec, dtype: str) -> float:
+    """Bytes per expert parameter: a checkpoint's quantized experts stay quantized."""
+    wb = bytes_per_element(dtype)
+    return min(wb, bytes_per_element(model.quantized_experts)) if model.quantized_experts else wb
 
 
 def kv_replication(model: ModelSpec, tp: int) -> float:
@@ -78,11 +84,16 @@ class HbmFamily:
 
     # ---- memory -------------------------------------------------------------------------
     def weights_per_chip_bytes(self, model: ModelSpec, par: Parallel, dtype: str) -> float:
-        return model.weight_bytes(dtype) / par.chips
+        total = model.weight_bytes(dtype)
+        if not par.attn_dp:
+            return total / par.chips
+        experts = model.expert_params * _expert_bytes(model, dtype)
+        return ((total - experts) + experts / par.ep) / par.pp
 
     def kv_bytes_per_token_per_chip(self, model: ModelSpec, par: Parallel, kv_dtype: str,
                                     context: float | None = None) -> float:
-        return model.kv_bytes_per_token(kv_dtype, context) * kv_replication(model, par.tp) / par.chips
+        rep = 1.0 if par.attn_dp else kv_replication(model, par.tp)
+        return model.kv_bytes_per_token(kv_dtype, context) * rep / par.chips
 
     def usable_bytes_per_chip(self, chip: Chip) -> float:
         return chip.capacity_bytes * self.k["usable_memory_fraction"]
@@ -122,9 +133,7 @@ class HbmFamily:
         kernels = 0.0
         for g in model.groups:
             self._layer(roof, model, g, par, dtype, kv_dtype, work, tokens, peak_c, peak_attn, bw)
-            if par.tp > 1:
-                msg = tokens * model.d_model * self.k["activation_bytes"]
-                network = network + g.count * 2.0 * allreduce_s(chip.system.scale_up, par.tp, msg)
+            network = network + g.count * self._layer_network(model, g, chip, par, tokens)
             kernels += g.count * (self.k["kernels_per_layer"] + (self.k["kernels_per_moe_layer"] if g.moe else 0.0))
         self._lm_head(roof, model, par, dtype, work, peak_c, bw)
         if par.pp > 1:
@@ -135,28 +144,44 @@ class HbmFamily:
         return StepCost(roof.compute_s, roof.memory_s, network, overhead,
                         roof.compute_s + roof.memory_s + network + overhead)
 
+    def _layer_network(self, model: ModelSpec, g: LayerGroup, chip: Chip, par: Parallel, tokens: Any) -> Any:
+        """Collectives of one layer: two TP all-reduces, or an all-to-all dispatch and combine
+        of each token's hidden state to its k experts under data-parallel attention."""
+        act = self.k["activation_bytes"]
+        if par.attn_dp:
+            if not g.moe:
+                return 0.0 * tokens
+            msg = tokens / par.tp * g.experts_per_token * model.d_model * act
+            return 2.0 * alltoall_s(chip.system.scale_up, par.ep, msg)
+        return 2.0 * allreduce_s(chip.system.scale_up, par.tp, tokens * model.d_model * act)
+
     def _layer(self, roof: _Roofline, model: ModelSpec, g: LayerGroup, par: Parallel, dtype: str, kv_dtype: str,
                work: Work, tokens: Any, peak_c: float, peak_attn: float, bw: float) -> None:
+        """Matmuls of one layer on one chip: dense part (attention projections, dense or shared
+        MLP) split by TP, or replicated with its tokens split under DP attention; experts split
+        over the group either way, reading only the experts the step's tokens touch."""
         tp = par.tp
-        wb = bytes_per_element(dtype)
         total, active, experts = model.layer_params(g)
-        dense = total - experts
-        w_bytes = dense * wb
+        dense_flop_params = active - (g.experts_per_token * experts / g.n_experts if g.moe else 0.0)
+        dense_share = 1.0 if par.attn_dp else 1.0 / tp  # fraction of dense weights each chip reads
+        w_bytes = (total - experts) * bytes_per_element(dtype) * dense_share
+        flop = 2.0 * tokens * dense_flop_params / tp
         if g.moe:
             per_expert = experts / g.n_experts
             touched = g.n_experts * (1.0 - (1.0 - g.experts_per_token / g.n_experts) ** tokens)
-            eb = min(wb, bytes_per_element(model.quantized_experts)) if model.quantized_experts else wb
             imbalance = self.k["expert_imbalance"] if tp > 1 else 1.0
-            w_bytes = w_bytes + touched * per_expert * eb * imbalance
+            w_bytes = w_bytes + touched * per_expert * _expert_bytes(model, dtype) * imbalance / tp
+            flop = flop + 2.0 * tokens * g.experts_per_token * per_expert * imbalance / tp
         widest = g.d_ff * max(1, g.experts_per_token) + g.n_shared_experts * g.shared_d_ff
         act = tokens * self.k["activation_bytes"] * (4 * model.d_model + (model.q_dim + 2 * model.kv_dim + 3 * widest) / tp)
-        flop = 2.0 * tokens * active / tp
-        roof.add(flop / peak_c, (w_bytes / tp + act) / bw, g.count)
-        self._attention(roof, model, g, tp, kv_dtype, work, tokens, peak_attn, bw)
+        roof.add(flop / peak_c, (w_bytes + act) / bw, g.count)
+        self._attention(roof, model, g, par, kv_dtype, work, tokens, peak_attn, bw)
 
-    def _attention(self, roof: _Roofline, model: ModelSpec, g: LayerGroup, tp: int, kv_dtype: str, work: Work,
+    def _attention(self, roof: _Roofline, model: ModelSpec, g: LayerGroup, par: Parallel, kv_dtype: str, work: Work,
                    tokens: Any, peak_attn: float, bw: float) -> None:
-        kv_tok = model.kv_elements_per_token_layer() * bytes_per_element(kv_dtype) * kv_replication(model, tp) / tp
+        tp = par.tp
+        rep = 1.0 if par.attn_dp else kv_replication(model, tp)
+        kv_tok = model.kv_elements_per_token_layer() * bytes_per_element(kv_dtype) * rep / tp
         span_p = np.asarray(work.prefill_context, dtype=float)
         span_d = np.asarray(work.decode_context, dtype=float)
         if g.window:
@@ -172,7 +197,7 @@ class HbmFamily:
     def _lm_head(self, roof: _Roofline, model: ModelSpec, par: Parallel, dtype: str, work: Work,
                  peak_c: float, bw: float) -> None:
         sampled = np.asarray(work.decode_batch, dtype=float) + np.minimum(np.asarray(work.prefill_tokens, dtype=float), 1.0)
-        head_bytes = model.vocab_size * model.d_model * max(bytes_per_element(dtype), 2.0) / par.tp
+        head_bytes = model.vocab_size * model.d_model * max(bytes_per_element(dtype), 2.0) / (1 if par.attn_dp else par.tp)
         roof.add(2.0 * sampled * model.d_model * model.vocab_size / par.tp / peak_c, head_bytes / bw)
 
 
@@ -196,5 +221,7 @@ def hbm_candidates(model: ModelSpec, chip: Chip, chips: int | None) -> list[Para
                 continue
             ep = tp if model.is_moe else 1
             out.append(Parallel(tp=tp, pp=pp, ep=ep))
+            if model.is_moe and tp > 1:
+                out.append(Parallel(tp=tp, pp=pp, ep=tp, attn_dp=True))
     return out
 

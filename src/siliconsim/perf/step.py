@@ -26,13 +26,17 @@ class Parallel:
     tp: int = 1  # tensor parallel (inside the scale-up domain)
     pp: int = 1  # pipeline stages
     ep: int = 1  # expert parallel degree (experts sharded over ep chips of the replica)
+    # Data-parallel attention (wide-EP serving, as in DeepSeek-V3 deployments): each of the tp
+    # chips runs attention and dense layers for its own share of the sequences with replicated
+    # weights; experts are sharded over ep chips and tokens travel by all-to-all.
+    attn_dp: bool = False
 
     @property
     def chips(self) -> int:
         return self.tp * self.pp
 
     def describe(self) -> str:
-        s = f"TP{self.tp}"
+        s = f"DP{self.tp}-attn" if self.attn_dp else f"TP{self.tp}"
         if self.pp > 1:
             s += f"×PP{self.pp}"
         if self.ep > 1:
