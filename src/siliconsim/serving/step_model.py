@@ -113,10 +113,13 @@ class DeploymentStepModel:
 
 
 def _kv_link(dep: Any) -> tuple[float, float]:
-    """(bytes/s, latency_s) for moving KV between replicas: every chip of the source replica
-    sends its shard over its own scale-out port in parallel (the KV is sharded like the heads)."""
+    """(bytes/s, latency_s) for moving KV between replicas over the system's scale-out link (else
+    its scale-up link, else an assumed 50 GB/s): every chip of the source replica sends its shard
+    over its own port in parallel (the KV is sharded like the heads), at the link's efficiency.
+    The transfer is not overlapped with the prefill (Splitwise overlaps it layer by layer), so
+    this is an upper bound on the visible cost."""
     system = dep.chip.system
     link = system.scale_out or system.scale_up
     if link is None:
         return ASSUMED_KV_LINK_BYTES_PER_S, ASSUMED_KV_LINK_LATENCY_S
-    return link.bandwidth_bytes_per_s * link.efficiency * max(int(dep.chips), 1), link.latency_s
+    return link.bandwidth_bytes_per_s * link.efficiency * max(int(dep.par.chips), 1), link.latency_s
