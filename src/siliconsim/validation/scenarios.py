@@ -1,0 +1,144 @@
+"""Predict one suite row: map its scenario and metric onto the closed-form estimates.
+
+* ``single_stream``: batch 1 on ``chips`` (or the smallest system that holds the model);
+  ``output_tok_s_per_user = 1 / TPOT``, ``ttft_ms = TTFT``.
+* ``offline``: ``chips`` is the whole submission. Every replica size ``n`` that divides it and
+  fits the model is tried with ``chips // n`` data-parallel replicas, each at its
+  throughput-optimal batch (``inference.max_throughput``); the best layout is the prediction.
+* ``concurrency``: one batch of ``concurrency`` requests on ``chips`` run to completion (the
+  static-batching TensorRT-LLM tables; for a closed loop it is the same steady state).
+* ``server``/``interactive``: the same layout search over ``serving_approx.operating_point``.
+
+Every prediction says which layout it used and what it assumed; rows it cannot predict carry
+the reason instead of a value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from siliconsim.hardware.spec import Chip
+from siliconsim.inference import Estimate, Scenario, estimate, max_throughput
+from siliconsim.models.spec import ModelSpec
+from siliconsim.plans import plan_deployment
+from siliconsim.validation.serving_approx import operating_point
+from siliconsim.validation.suite import Case
+from siliconsim.validation.workload import Lengths
+
+NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    value: float = NAN
+    reason: str = ""  # why the row is not predicted ("" when it is)
+    layout: str = ""  # e.g. "2× 4× h100-sxm (TP4, fp8, KV fp8)"
+    chips_chosen: bool = False  # the row gave no chip count; the smallest fitting system was used
+
+    @property
+    def covered(self) -> bool:
+        return not self.reason and math.isfinite(self.value) and self.value > 0
+
+
+def _from_estimate(est: Estimate, metric: str, chosen: bool = False) -> Prediction:
+    if not est.feasible:
+        return Prediction(reason=est.plan.reason or "infeasible")
+    values = {"output_tok_s_per_user": est.output_tok_s_per_user, "ttft_ms": est.ttft_s * 1e3,
+              "aggregate_output_tok_s": est.aggregate_output_tok_s, "tpot_mean_ms": est.tpot_s * 1e3,
+              "ttft_mean_ms": est.ttft_s * 1e3}
+    rep = f"{est.replicas}× " if est.replicas > 1 else ""
+    return Prediction(values[metric], layout=rep + est.deployment.describe(), chips_chosen=chosen)  # type: ignore[union-attr]
+
+
+def replica_sizes(model: ModelSpec, chip: Chip, total: int, dtype: str, context: float) -> list[int]:
+    """Replica sizes that divide ``total`` chips and hold the model, fewest chips first."""
+    out = []
+    for n in range(1, total + 1):
+        if total % n == 0 and plan_deployment(model, chip, chips=n, dtype=dtype, context_tokens=context).feasible:
+            out.append(n)
+    return out
+
+
+def single_stream(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
+    out = 1.0 if case.metric == "ttft_ms" else ln.output_tokens
+    est = estimate(model, chip, Scenario(1, ln.input_tokens, out), chips=case.chips, dtype=case.weight_dtype)
+    return _from_estimate(est, case.metric, case.chips is None)
+
+
+def concurrency(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
+    est = estimate(model, chip, Scenario(case.concurrency or 1, ln.input_tokens, ln.output_tokens),
+                   chips=case.chips, dtype=case.weight_dtype)
+    return _from_estimate(est, case.metric, case.chips is None)
+
+
+Scored = tuple[float, Prediction]  # (aggregate throughput of the layout, prediction of the row's metric)
+
+
+def _best_layout(case: Case, model: ModelSpec, chip: Chip, ln: Lengths,
+                 evaluate: Callable[[int, int], Scored]) -> Prediction:
+    """Try every replica size; keep the layout with the highest aggregate throughput."""
+    context = ln.input_tokens + ln.output_tokens
+    if case.chips is None:
+        plan = plan_deployment(model, chip, dtype=case.weight_dtype, context_tokens=context)
+        if not plan.feasible:
+            return Prediction(reason=plan.reason)
+        pred = evaluate(plan.deployment.par.chips, 1)[1]  # type: ignore[union-attr]
+        return Prediction(pred.value, pred.reason, pred.layout, True)
+    sizes = replica_sizes(model, chip, case.chips, case.weight_dtype, context)
+    if not sizes:
+        plan = plan_deployment(model, chip, chips=case.chips, dtype=case.weight_dtype, context_tokens=context)
+        return Prediction(reason=plan.reason or f"no replica size dividing {case.chips} chips holds {model.id}")
+    scored = [evaluate(n, case.chips // n) for n in sizes]
+    good = [s for s in scored if s[1].covered and math.isfinite(s[0])]
+    return max(good, key=lambda s: s[0])[1] if good else scored[-1][1]
+
+
+def offline(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
+    def evaluate(n: int, replicas: int) -> Scored:
+        est = max_throughput(model, chip, ln.input_tokens, ln.output_tokens, chips=n, dtype=case.weight_dtype,
+                             replicas=replicas)
+        pred = _from_estimate(est, case.metric)
+        return (est.aggregate_output_tok_s if est.feasible else NAN), pred
+
+    return _best_layout(case, model, chip, ln, evaluate)
+
+
+def server(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
+    if case.ttft_limit_ms is None or case.tpot_limit_ms is None:
+        return Prediction(reason=f"{case.scenario} row without ttft_limit_ms/tpot_limit_ms")
+
+    def evaluate(n: int, replicas: int) -> Scored:
+        plan = plan_deployment(model, chip, chips=n, dtype=case.weight_dtype,
+                               context_tokens=ln.input_tokens + ln.output_tokens)
+        if not plan.feasible:
+            return NAN, Prediction(reason=plan.reason)
+        op = operating_point(plan.deployment, ln.input_tokens, ln.output_tokens,  # type: ignore[arg-type]
+                             case.ttft_limit_ms * 1e-3, case.tpot_limit_ms * 1e-3)  # type: ignore[operator]
+        if not op.feasible:
+            return NAN, Prediction(reason=f"no arrival rate meets p99 TTFT {case.ttft_limit_ms:g} ms and "
+                                          f"TPOT {case.tpot_limit_ms:g} ms on {plan.deployment.describe()}")  # type: ignore[union-attr]
+        tput = replicas * op.output_tok_s
+        value = {"aggregate_output_tok_s": tput, "ttft_mean_ms": op.ttft_mean_s * 1e3,
+                 "tpot_mean_ms": op.tpot_mean_s * 1e3}.get(case.metric, NAN)
+        rep = f"{replicas}× " if replicas > 1 else ""
+        layout = f"{rep}{plan.deployment.describe()} at batch {op.batch:.0f}"  # type: ignore[union-attr]
+        return tput, Prediction(value, "" if math.isfinite(value) else f"metric {case.metric} not predicted for "
+                                f"{case.scenario}", layout)
+
+    return _best_layout(case, model, chip, ln, evaluate)
+
+
+SCENARIOS: dict[str, Callable[[Case, ModelSpec, Chip, Lengths], Prediction]] = {
+    "single_stream": single_stream,
+    "offline": offline,
+    "concurrency": concurrency,
+    "server": server,
+    "interactive": server,
+}
+
+
+def predict(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
+    """The prediction of ``case``'s metric (a reason instead when it cannot be made)."""
+    return SCENARIOS[case.scenario](case, model, chip, ln)

@@ -1,0 +1,147 @@
+"""Load a validation suite: published measurements in the CSV schema of ``data/README.md``.
+
+Each row becomes a frozen :class:`Case`. A malformed row raises :class:`InputError` naming the
+file, the row (line number and id) and the column, so a hand-edited suite fails loudly on the
+first bad cell instead of being skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from siliconsim.errors import InputError
+
+DATA = Path(str(resources.files("siliconsim.validation") / "data"))
+DEFAULT_SUITE = DATA / "dev.csv"
+
+COLUMNS = ("id", "hardware", "chips", "model", "weight_dtype", "scenario", "input_tokens", "output_tokens",
+           "concurrency", "ttft_limit_ms", "tpot_limit_ms", "speculative", "metric", "value", "unit",
+           "source_url", "notes")
+SCENARIOS = ("single_stream", "offline", "server", "interactive", "concurrency")
+METRICS = {  # metric -> unit
+    "aggregate_output_tok_s": "tok/s",
+    "output_tok_s_per_user": "tok/s",
+    "ttft_ms": "ms",
+    "ttft_mean_ms": "ms",
+    "tpot_mean_ms": "ms",
+}
+DTYPES = ("bf16", "fp16", "fp8", "fp4", "int8", "int4")
+SPECULATIVE = ("none", "eagle3", "mtp", "specdec", "unknown-spec")
+TRUST = ("mlperf", "vendor-benchmark", "independent", "vendor-claim", "academic")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One published measurement with the setup needed to predict it (see data/README.md)."""
+
+    id: str
+    hardware: str
+    chips: int | None
+    model: str
+    weight_dtype: str
+    scenario: str
+    input_tokens: float | None
+    output_tokens: float | None
+    concurrency: int | None
+    ttft_limit_ms: float | None
+    tpot_limit_ms: float | None
+    speculative: str
+    metric: str
+    value: float
+    unit: str
+    source_url: str
+    notes: str
+
+    @property
+    def trust(self) -> str:
+        """The trust tag at the start of ``notes`` (``mlperf``, ``vendor-claim`` ...)."""
+        return self.notes[1:self.notes.index("]")]
+
+    @property
+    def is_speculative(self) -> bool:
+        return self.speculative != "none"
+
+    @property
+    def group(self) -> tuple[str, str]:
+        """The (hardware, model) group used for leave-one-group-out error."""
+        return self.hardware, self.model
+
+
+class _Row:
+    """Parses the cells of one CSV row, naming file, line, id and column in errors."""
+
+    def __init__(self, where: str, cells: dict[str, str]):
+        self.where, self.cells = where, cells
+
+    def fail(self, column: str, expected: str) -> InputError:
+        return InputError(f"{self.where}, column {column}: expected {expected}, got {self.cells[column]!r}")
+
+    def text(self, column: str, choices: tuple[str, ...] | None = None) -> str:
+        v = self.cells[column].strip()
+        if not v or (choices is not None and v not in choices):
+            raise self.fail(column, f"one of {', '.join(choices)}" if choices else "a non-empty value")
+        return v
+
+    def number(self, column: str, *, required: bool = False, whole: bool = False) -> float | None:
+        raw = self.cells[column].strip()
+        if not raw:
+            if required:
+                raise self.fail(column, "a number")
+            return None
+        try:
+            v = float(raw)
+        except ValueError:
+            raise self.fail(column, "a number") from None
+        if not math.isfinite(v) or v <= 0 or (whole and v != int(v)):
+            raise self.fail(column, "a whole number > 0" if whole else "a finite number > 0")
+        return v
+
+
+def _case(row: _Row) -> Case:
+    metric = row.text("metric", tuple(METRICS))
+    unit = row.text("unit")
+    if unit != METRICS[metric]:
+        raise row.fail("unit", f"{METRICS[metric]!r} for metric {metric}")
+    notes = row.cells["notes"].strip()
+    tag = notes[1:notes.find("]")] if notes.startswith("[") and "]" in notes else ""
+    if tag not in TRUST:
+        raise row.fail("notes", f"a trust tag [{'], ['.join(TRUST)}] at the start")
+    chips, conc = row.number("chips", whole=True), row.number("concurrency", whole=True)
+    scenario = row.text("scenario", SCENARIOS)
+    if scenario == "concurrency" and conc is None:
+        raise row.fail("concurrency", "a number of requests in flight for scenario concurrency")
+    return Case(
+        id=row.text("id"), hardware=row.text("hardware"), chips=int(chips) if chips else None,
+        model=row.text("model"), weight_dtype=row.text("weight_dtype", DTYPES), scenario=scenario,
+        input_tokens=row.number("input_tokens"), output_tokens=row.number("output_tokens"),
+        concurrency=int(conc) if conc else None, ttft_limit_ms=row.number("ttft_limit_ms"),
+        tpot_limit_ms=row.number("tpot_limit_ms"), speculative=row.text("speculative", SPECULATIVE),
+        metric=metric, value=row.number("value", required=True), unit=unit,  # type: ignore[arg-type]
+        source_url=row.cells["source_url"].strip(), notes=notes)
+
+
+def load_cases(path: str | Path | None = None) -> list[Case]:
+    """Every row of the suite at ``path`` (default: the packaged ``dev.csv``)."""
+    path = Path(path) if path else DEFAULT_SUITE
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise InputError(f"{path.name}: header lacks column(s) {', '.join(missing)}")
+        cases, seen = [], set()
+        for cells in reader:
+            where = f"{path.name} line {reader.line_num} ({(cells.get('id') or '?').strip()})"
+            if None in cells or any(cells[c] is None for c in COLUMNS):
+                raise InputError(f"{where}: expected {len(reader.fieldnames or [])} cells per row")
+            case = _case(_Row(where, cells))
+            if case.id in seen:
+                raise InputError(f"{where}, column id: duplicate id {case.id!r}")
+            seen.add(case.id)
+            cases.append(case)
+    if not cases:
+        raise InputError(f"{path.name}: no rows")
+    return cases
