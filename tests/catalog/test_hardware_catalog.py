@@ -169,12 +169,12 @@ def test_families_and_family_specific_fields(chip_id):
         assert chip.main_memory.kind == "hbm"
         assert set(raw["efficiency"]) == set(catalog.EFFICIENCY_DIMS)
         for key, s in raw["efficiency"].items():
-            assert s["basis"] in ("assumed", "measured"), key  # fitted values live in calibration/ overlays
+            assert s["basis"] in ("assumed", "measured", "calibrated"), key
         assert 0 < chip.eff("compute", 0) <= 1 and 0 < chip.eff("memory", 0) <= 1
     else:  # wafer/dataflow chips may carry priors for the parts of them that behave like HBM (SN40L)
         assert set(raw.get("efficiency", {})) <= set(catalog.EFFICIENCY_DIMS)
         for key, s in raw.get("efficiency", {}).items():
-            assert s["basis"] in ("assumed", "measured"), key
+            assert s["basis"] in ("assumed", "measured", "calibrated"), key
         assert chip.tier("sram") is not None
 
 
