@@ -1,4 +1,7 @@
-"""Fit the wafer family's one calibrated parameter per chip generation: the per-relay latency beta.
+"""Fit the one calibrated parameter per chip generation of the wafer and dataflow families.
+
+Wafer (cs-2, cs-3): the per-relay latency beta. Dataflow (groq-lpu): the achieved fraction of
+on-die SRAM bandwidth on the batch-1 weight stream, ``[efficiency] memory``.
 
 beta (``[microarch] relay_latency_cycles``) is the cost of a software relay stage of a K-tree
 all-reduce on the PE mesh (WaferLLM's PLMR model). It is the only free parameter of the wafer
@@ -13,7 +16,7 @@ single-stream rows below (ids of the validation suite, siliconsim/validation/dat
 Rows with speculative decoding, undisclosed decoding method or undisclosed system counts of
 large models are not used. Usage::
 
-    PYTHONPATH=src python3 scripts/fit_wafer.py            # print the fit
+    PYTHONPATH=src python3 scripts/fit_wafer.py            # print the fits
     PYTHONPATH=src python3 scripts/fit_wafer.py --write    # also update the chip TOML files
 """
 
@@ -32,11 +35,17 @@ from siliconsim.validation.scenarios import predict
 from siliconsim.validation.suite import load_cases
 from siliconsim.validation.workload import lengths
 
-ROWS = {"cs-3": ("M0001", "M0003", "M0020", "M0002", "M0004"), "cs-2": ("M0027",)}
+ROWS = {"cs-3": ("M0001", "M0003", "M0020", "M0002", "M0004"), "cs-2": ("M0027",),
+        "groq-lpu": ("M0034", "M0035", "M0037", "M0038", "M0039")}
+# chip -> (table, key, search range, unit written to the TOML)
+PARAMS = {"cs-3": ("microarch", "relay_latency_cycles", (1.0, 600.0), " cycles"),
+          "cs-2": ("microarch", "relay_latency_cycles", (1.0, 600.0), " cycles"),
+          "groq-lpu": ("efficiency", "memory", (0.005, 1.0), "")}
 
 
-def with_beta(chip: Chip, beta: float) -> Chip:
-    return replace(chip, microarch={**chip.microarch, "relay_latency_cycles": beta})
+def with_param(chip: Chip, value: float) -> Chip:
+    table, key, _, _ = PARAMS[chip.id]
+    return replace(chip, **{table: {**getattr(chip, table), key: value}})
 
 
 def log_errors(chip: Chip, cases: list) -> list[float]:
@@ -52,52 +61,64 @@ def loss(chip: Chip, cases: list) -> float:
     return sum(e * e for e in errs) / len(errs)
 
 
-def fit_beta(chip: Chip, cases: list, lo: float = 1.0, hi: float = 600.0) -> float:
-    """Coarse grid, then golden-section search around the best point (loss is unimodal in beta)."""
+def fit_param(chip: Chip, cases: list) -> float:
+    """Coarse grid, then golden-section search around the best point (loss is unimodal)."""
+    lo, hi = PARAMS[chip.id][2]
     grid = [lo + i * (hi - lo) / 40 for i in range(41)]
-    best = min(grid, key=lambda b: loss(with_beta(chip, b), cases))
+    best = min(grid, key=lambda b: loss(with_param(chip, b), cases))
     a, b = max(lo, best - (hi - lo) / 40), min(hi, best + (hi - lo) / 40)
     g = (math.sqrt(5) - 1) / 2
     for _ in range(30):
         c, d = b - g * (b - a), a + g * (b - a)
-        if loss(with_beta(chip, c), cases) < loss(with_beta(chip, d), cases):
+        if loss(with_param(chip, c), cases) < loss(with_param(chip, d), cases):
             b = d
         else:
             a = c
-    return round((a + b) / 2, 1)
+    return float(f"{(a + b) / 2:.3g}")
 
 
-def write(chip_id: str, beta: float, rows: tuple[str, ...], rms: float) -> None:
+MEANING = {
+    "relay_latency_cycles": ("the effective cost of one software relay stage of a K-tree all-reduce (WaferLLM PLMR "
+                             "beta), absorbing task switches and synchronisation the mesh model does not resolve. "
+                             "Reference notes estimate 20-40 cycles from WaferLLM GEMV timings"),
+    "memory": ("the achieved fraction of the 80 TB/s on-die SRAM bandwidth on the batch-1 weight stream; far below 1 "
+               "because the layer pipeline serialises layers and the MXM weight installs, not the SRAM, pace GEMV "
+               "(the physical bound uses 100%)"),
+}
+
+
+def write(chip_id: str, value: float, rows: tuple[str, ...], rms: float) -> None:
+    table, key, _, unit = PARAMS[chip_id]
     path = DATA / "chips" / f"{chip_id}.toml"
     text = path.read_text()
     src = (f"Fitted by scripts/fit_wafer.py to validation rows {', '.join(rows)} (plain decoding, single stream): "
-           f"the effective cost of one software relay stage of a K-tree all-reduce (WaferLLM PLMR beta), absorbing "
-           f"task switches and synchronisation the mesh model does not resolve; rms log error {rms:.3f}. "
-           f"Reference notes estimate 20-40 cycles from WaferLLM GEMV timings")
-    line = f'relay_latency_cycles = {{ value = "{beta:g} cycles", basis = "calibrated", source = "{src}" }}'
-    new, n = re.subn(r"^relay_latency_cycles = .*$", line, text, flags=re.M)
+           f"{MEANING[key]}; rms log error {rms:.3f}")
+    val = f'"{value:g}{unit}"' if unit else f"{value:g}"
+    line = f'{key} = {{ value = {val}, basis = "calibrated", source = "{src}" }}'
+    head, sep, rest = text.partition(f"[{table}]")
+    new, n = re.subn(rf"^{key} = .*$", line, rest, count=1, flags=re.M)
     if n != 1:
-        raise SystemExit(f"{path}: no relay_latency_cycles line to replace")
-    Path(path).write_text(new)
+        raise SystemExit(f"{path}: no {table}.{key} line to replace")
+    Path(path).write_text(head + sep + new)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--write", action="store_true", help="write the fitted beta into the chip TOML files")
+    ap.add_argument("--write", action="store_true", help="write the fitted values into the chip TOML files")
     args = ap.parse_args()
     cases = {c.id: c for c in load_cases()}
     for chip_id, ids in ROWS.items():
         rows = [cases[i] for i in ids]
         chip = load_chip(chip_id)
-        beta = fit_beta(chip, rows)
-        errs = log_errors(with_beta(chip, beta), rows)
+        value = fit_param(chip, rows)
+        errs = log_errors(with_param(chip, value), rows)
         rms = math.sqrt(sum(e * e for e in errs) / len(errs))
-        print(f"{chip_id}: beta = {beta:g} cycles (rms log error {rms:.3f})")
+        print(f"{chip_id}: {PARAMS[chip_id][1]} = {value:g}{PARAMS[chip_id][3]} (rms log error {rms:.3f})")
         for c, e in zip(rows, errs):
             print(f"  {c.id} {c.model:16s} measured {c.value:7.0f} tok/s  predicted {c.value * math.exp(e):7.0f}  "
                   f"({math.exp(e) - 1:+.0%})")
         if args.write:
-            write(chip_id, beta, ids, rms)
+            write(chip_id, value, ids, rms)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,269 @@
+"""The dataflow execution family: SRAM-only multi-chip (Groq LPU) and tiered SRAM+HBM+DDR
+(SambaNova SN40L). The chip's memory tiers pick the variant.
+
+SRAM-only (Groq; ../reference/wafer-scale-modeling.md section 5):
+- Chips from capacity: ``ceil((weights + KV) / (usable fraction x 220 MiB))``; each layer gets
+  chips in proportion to its bytes (``n_l = max(1, n * W_l / W)``) and layers run as a pipeline.
+- A layer takes ``max(bytes / (n_l * eta_m * SRAM bw), FLOP / (n_l * eta_c * peak))`` plus the
+  deterministic C2C hops on its critical path (one hand-off, two tensor-parallel reductions of
+  depth 1/2/3 inside a node/rack/system, two more for MoE dispatch), each ``hop latency +
+  message / link bandwidth``. There is no contention term: the compiler schedules every link.
+- MoE layers read the routed experts on the chips that hold them (expert parallel).
+
+Tiered (SN40L, Prabhakar et al., arXiv 2405.07518): weights and KV in HBM, tensor parallel over
+the sockets of a rack (two all-reduces per layer on the inter-RDU network), pipeline across racks.
+With ``--chips`` too small for HBM, DDR holds the overflow and its bandwidth becomes the bound.
+
+Both pipeline concurrent micro-batches like the wafer family (batch-1 latency is the sum over
+stages; aggregate throughput approaches ``stages x`` the per-user rate).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from siliconsim.errors import CatalogError
+from siliconsim.hardware.spec import Chip
+from siliconsim.models.spec import LayerGroup, ModelSpec, bytes_per_element
+from siliconsim.perf.collectives import allreduce_s, p2p_s
+from siliconsim.perf.constants import family_constants
+from siliconsim.perf.memory import MemoryFit
+from siliconsim.perf.step import Parallel, StepCost, Work
+from siliconsim.perf.wafer import streamed_weight_bytes
+
+
+@dataclass(frozen=True)
+class DataflowLayout(Parallel):
+    """``tp`` chips share each layer (SN40L) or ``pp`` chips hold the pipeline (Groq);
+    ``spill`` lets weights overflow HBM into DDR (only when the chip count was forced)."""
+
+    spill: bool = False
+
+    def describe(self) -> str:
+        if self.tp == 1 and self.pp > 1:
+            return f"{self.pp}-chip layer pipeline"
+        s = super().describe()
+        return s + ", DDR holds what HBM cannot" if self.spill else s
+
+
+def _eff(chip: Chip, key: str) -> float:
+    if key not in chip.efficiency:
+        raise CatalogError(f"{chip.id}.toml: [efficiency] lacks {key} (needed by the dataflow family)")
+    return chip.efficiency[key]
+
+
+def _tiered(chip: Chip) -> bool:
+    return chip.tier("hbm") is not None
+
+
+def pipeline_cost(parts: list[Any], stage_s: Any, stages: int, b: Any) -> StepCost:
+    """Cut ``b`` sequences into ``m = min(b, stages)`` micro-batches: a step takes
+    ``max(path, m * slowest stage)``; ``parts`` (compute, memory, network, overhead) are the
+    path of one micro-batch and are scaled up when the slowest stage binds."""
+    m = np.clip(b, 1.0, stages)
+    path = sum(parts)
+    period = np.maximum(path, m * stage_s)
+    scale = period / path
+    return StepCost(*(x * scale for x in parts), period / m)
+
+
+def hop_depth(n: float, per_node: int) -> float:
+    """Hops of a reduction among ``n`` chips of a Dragonfly: inside a fully connected node,
+    a rack of nodes, or beyond."""
+    if n <= 1:
+        return 0.0
+    if n <= per_node:
+        return 1.0
+    return 2.0 if n <= per_node * per_node else 3.0
+
+
+class DataflowFamily:
+    """Step time on dataflow machines. Stateless apart from the family constants."""
+
+    name = "dataflow"
+
+    def __init__(self) -> None:
+        self.k = dict(family_constants("dataflow"))
+
+    # ---- memory -------------------------------------------------------------------------
+    def weights_per_chip_bytes(self, model: ModelSpec, par: Parallel, dtype: str) -> float:
+        return model.weight_bytes(dtype) / par.chips
+
+    def kv_bytes_per_token_per_chip(self, model: ModelSpec, par: Parallel, kv_dtype: str,
+                                    context: float | None = None) -> float:
+        return model.kv_bytes_per_token(kv_dtype, context) / par.chips
+
+    def usable_bytes_per_chip(self, chip: Chip, spill: bool = False) -> float:
+        if not _tiered(chip):
+            return chip.tier("sram").capacity_bytes * self.k["sram_usable_fraction"]  # type: ignore[union-attr]
+        hbm = chip.tier("hbm").capacity_bytes * self.k["hbm_usable_fraction"]  # type: ignore[union-attr]
+        ddr = chip.tier("ddr")
+        return hbm + (ddr.capacity_bytes * self.k["hbm_usable_fraction"] if spill and ddr else 0.0)
+
+    def fit(self, model: ModelSpec, chip: Chip, par: Parallel, dtype: str, kv_dtype: str,
+            batch: float, context: float) -> MemoryFit:
+        spill = bool(getattr(par, "spill", False))
+        kv = batch * context * self.kv_bytes_per_token_per_chip(model, par, kv_dtype, context)
+        act = batch * model.d_model * 4 * self.k["activation_bytes"]
+        cap = sum(t.capacity_bytes for t in chip.memory if t.kind != "sram" and (spill or t.kind == "hbm"))
+        return MemoryFit(self.weights_per_chip_bytes(model, par, dtype), kv, act,
+                         self.usable_bytes_per_chip(chip, spill), cap or chip.capacity_bytes)
+
+    def max_batch(self, chip: Chip) -> float:
+        return self.k["max_batch"]
+
+    # ---- planning -----------------------------------------------------------------------
+    def candidates(self, model: ModelSpec, chip: Chip, chips: int | None) -> list[Parallel]:
+        if _tiered(chip):
+            return self._tiered_candidates(model, chip, chips)
+        if chips:
+            return [DataflowLayout(tp=1, pp=chips)]
+        # the candidate list does not know the dtype: start from the 4-bit lower bound
+        n0 = max(1, math.ceil(model.weight_bytes("int4") / self.usable_bytes_per_chip(chip)))
+        top = min(chip.system.max_chips, max(4 * n0, n0 + 64))
+        return [DataflowLayout(tp=1, pp=n) for n in range(n0, top + 1)]
+
+    def _tiered_candidates(self, model: ModelSpec, chip: Chip, chips: int | None) -> list[Parallel]:
+        dom = chip.system.scale_up_domain
+        if chips:
+            tp = math.gcd(chips, dom)
+            return [DataflowLayout(tp=tp, pp=chips // tp, spill=True)]
+        out: list[Parallel] = []
+        n = 1
+        while n <= chip.system.max_chips:
+            tp, pp = min(n, dom), max(1, n // dom)
+            if pp <= model.n_layers and model.n_heads % tp == 0:
+                out.append(DataflowLayout(tp=tp, pp=pp))
+            n *= 2
+        return out
+
+    # ---- time ---------------------------------------------------------------------------
+    def step(self, model: ModelSpec, chip: Chip, par: Parallel, dtype: str, kv_dtype: str, work: Work) -> StepCost:
+        pre = np.asarray(work.prefill_tokens, dtype=float)
+        dec = np.asarray(work.decode_batch, dtype=float)
+        run = self._tiered_step if _tiered(chip) else self._sram_step
+        cost = run(model, chip, par, dtype, kv_dtype, dec, np.asarray(work.decode_context, dtype=float), 0.0 * dec)
+        cost = cost.scaled(np.greater(dec, 0))
+        if np.any(pre > 0):
+            p = run(model, chip, par, dtype, kv_dtype, pre, np.asarray(work.prefill_context, dtype=float), pre)
+            cost = cost.plus(p.scaled(np.greater(pre, 0)))
+        return cost
+
+    def _sram_step(self, model: ModelSpec, chip: Chip, par: Parallel, dtype: str, kv_dtype: str,
+                   tokens: Any, context: Any, prefill: Any) -> StepCost:
+        """Groq: ``tokens`` sequences decode one token each (or, with ``prefill`` > 0, ``tokens``
+        prompt tokens run through the same layer pipeline as one GEMM-shaped batch)."""
+        n = par.chips
+        bw = _eff(chip, "memory") * chip.tier("sram").bandwidth_bytes_per_s  # type: ignore[union-attr]
+        peak = _eff(chip, "compute") * chip.peak_flop_per_s(dtype)
+        total = model.weight_bytes(dtype)
+        decoding = np.equal(prefill, 0)
+        stages = min(n, model.n_layers)
+        m = np.where(decoding, np.clip(tokens, 1.0, stages), 1.0)
+        b = np.maximum(tokens, 1e-9) / m
+        comp, mem, net, slowest = 0.0, 0.0, 0.0, 0.0
+        for g in model.groups:
+            c, r, h = self._layer(model, chip, g, n, total, b, context, dtype, kv_dtype, bw, peak)
+            comp, mem, net = comp + g.count * c, mem + g.count * r, net + g.count * h
+            slowest = np.maximum(slowest, c + r + h)
+        head = model.d_model * model.vocab_size * max(bytes_per_element(dtype), 2.0)
+        n_head = max(1.0, n * head / total)
+        sampled = np.where(decoding, b, 1.0)
+        t_c = 2.0 * sampled * model.d_model * model.vocab_size / (n_head * peak)
+        t_m = head / (n_head * bw)
+        comp, mem = comp + np.where(t_c >= t_m, t_c, 0.0), mem + np.where(t_c >= t_m, 0.0, t_m)
+        parts = [comp, mem, net, _eff_or(chip, "step_overhead") + 0.0 * tokens]
+        per_stage = np.maximum(slowest * model.n_layers / stages, slowest)
+        return pipeline_cost(parts, per_stage, stages, m)
+
+    def _layer(self, model: ModelSpec, chip: Chip, g: LayerGroup, n: int, total: float, b: Any, context: Any,
+               dtype: str, kv_dtype: str, bw: float, peak: float) -> tuple[Any, Any, Any]:
+        """(compute, memory, network) seconds of one layer of ``g`` on its share of the chips."""
+        wb = bytes_per_element(dtype)
+        layer_total, active, experts = model.layer_params(g)
+        n_l = max(1.0, n * layer_total * wb / total)
+        span = np.minimum(context, g.window) if g.window else context
+        kv = b * span * model.kv_elements_per_token_layer() * bytes_per_element(kv_dtype) / n_l
+        flop = (2.0 * b * active + b * span * model.attn_flop_per_query_key(absorbed=True)) / n_l / peak
+        dense = (layer_total - experts) * wb / n_l / bw
+        moe = 0.0
+        if g.moe:
+            per_expert = experts / g.n_experts * wb
+            touched = g.n_experts * (1.0 - (1.0 - g.experts_per_token / g.n_experts) ** b)
+            moe = np.maximum(per_expert / max(1.0, n_l / g.n_experts), touched * per_expert / n_l) / bw
+        mem = dense + moe + kv / bw
+        compute = np.where(flop >= mem, flop, 0.0)
+        memory = np.where(flop >= mem, 0.0, mem)
+        hops = 1.0 + self.k["tp_allreduces_per_layer"] * hop_depth(n_l, chip.system.chips_per_node)
+        if g.moe and n_l > 1:
+            hops += self.k["moe_extra_hops"]
+        link = chip.microarch
+        msg = b * model.d_model * self.k["activation_bytes"]
+        hop_s = link.get("c2c_hop_latency_s", chip.system.scale_up.latency_s) + msg / link.get(
+            "c2c_link_bandwidth_bytes_per_s", chip.system.scale_up.bandwidth_bytes_per_s)
+        return compute, memory, hops * hop_s
+
+    def _tiered_step(self, model: ModelSpec, chip: Chip, par: Parallel, dtype: str, kv_dtype: str,
+                     tokens: Any, context: Any, prefill: Any) -> StepCost:
+        """SN40L: per-socket weight reads from HBM (and DDR for the overflow) under TP, plus
+        TP all-reduces and pipeline hand-offs; prompt tokens share the weight reads."""
+        decoding = np.equal(prefill, 0)
+        m = np.where(decoding, np.clip(tokens, 1.0, par.pp), 1.0)
+        b = np.maximum(tokens, 1e-9) / m
+        hbm, ddr = chip.tier("hbm"), chip.tier("ddr")
+        eta = _eff(chip, "memory")
+        per_socket = model.weight_bytes(dtype) / par.chips
+        room = self.usable_bytes_per_chip(chip, False)
+        f_ddr = max(0.0, per_socket - room) / per_socket if (getattr(par, "spill", False) and ddr) else 0.0
+        read = streamed_weight_bytes(model, dtype) / par.tp  # each stage reads its share in turn
+        kv = b * model.kv_bytes(context, kv_dtype) / par.tp
+        t_hbm = (read * (1.0 - f_ddr) + kv) / (eta * hbm.bandwidth_bytes_per_s)  # type: ignore[union-attr]
+        t_ddr = read * f_ddr / (eta * ddr.bandwidth_bytes_per_s) if f_ddr else 0.0  # type: ignore[union-attr]
+        t_mem = np.maximum(t_hbm, t_ddr)
+        sampled = np.where(decoding, b, np.minimum(b, 1.0))
+        flop = 2.0 * b * (model.active_params - model.embedding_params()) + 2.0 * sampled * model.d_model * model.vocab_size
+        for g in model.groups:
+            span = np.minimum(context, g.window) if g.window else context
+            flop = flop + g.count * b * span * model.attn_flop_per_query_key(absorbed=True)
+        t_c = flop / (par.tp * _eff(chip, "compute") * chip.peak_flop_per_s(dtype))
+        msg = b * model.d_model * self.k["activation_bytes"]
+        net = model.n_layers * self.k["tp_allreduces_per_layer"] * allreduce_s(chip.system.scale_up, par.tp, msg)
+        if par.pp > 1:
+            link = chip.system.scale_out or chip.system.scale_up
+            net = net + (par.pp - 1) * p2p_s(link, msg)
+        compute, memory = np.where(t_c >= t_mem, t_c, 0.0), np.where(t_c >= t_mem, 0.0, t_mem)
+        parts = [compute, memory, net + 0.0 * tokens, _eff_or(chip, "step_overhead") + 0.0 * tokens]
+        return pipeline_cost(parts, sum(parts) / par.pp, par.pp, m)
+
+    # ---- bounds -------------------------------------------------------------------------
+    def physical_bound_tok_s(self, model: ModelSpec, chip: Chip, chips: int, dtype: str) -> tuple[float, str]:
+        """Best single-stream tok/s at 100% of the weight-holding tier's bandwidth on every chip
+        (DDR for what does not fit HBM) and of dense peak, with zero network latency."""
+        read = streamed_weight_bytes(model, dtype)
+        flop = model.flop_per_token(0.0)
+        by_flop = chips * chip.peak_flop_per_s(dtype) / flop
+        if _tiered(chip):
+            hbm, ddr = chip.tier("hbm"), chip.tier("ddr")
+            per = model.weight_bytes(dtype) / chips
+            f_ddr = max(0.0, per - hbm.capacity_bytes) / per if ddr else 0.0  # type: ignore[union-attr]
+            t = max(read * (1 - f_ddr) / (chips * hbm.bandwidth_bytes_per_s),  # type: ignore[union-attr]
+                    read * f_ddr / (chips * ddr.bandwidth_bytes_per_s) if f_ddr else 0.0)  # type: ignore[union-attr]
+            tier = "DDR" if f_ddr and read * f_ddr / ddr.bandwidth_bytes_per_s > read * (1 - f_ddr) / hbm.bandwidth_bytes_per_s else "HBM"  # type: ignore[union-attr]
+            bw = hbm.bandwidth_bytes_per_s if tier == "HBM" else ddr.bandwidth_bytes_per_s  # type: ignore[union-attr]
+        else:
+            bw = chip.tier("sram").bandwidth_bytes_per_s  # type: ignore[union-attr]
+            t, tier = read / (chips * bw), "SRAM"
+        by_bw = 1.0 / t
+        if by_bw <= by_flop:
+            return by_bw, (f"{tier} bandwidth: {chips} x {bw / 1e12:.3g} TB/s = {chips * bw / 1e12:.3g} TB/s over "
+                           f"{read / 1e9:.3g} GB of weights read per token")
+        return by_flop, (f"dense compute: {chips} x {chip.peak_flop_per_s(dtype) / 1e12:.3g} TFLOP/s over "
+                         f"{flop / 1e9:.3g} GFLOP per token")
+
+
+def _eff_or(chip: Chip, key: str) -> float:
+    return float(chip.efficiency.get(key, 0.0))
