@@ -92,3 +92,12 @@ def test_plots_are_written_as_png(tmp_path, capsys):
     for p in (curve, bars):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bars.png", "curve.png"]
+
+
+def test_compare_prices_cost_at_a_loaded_point(capsys):
+    code, out, _ = run(capsys, "compare", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--format", "json",
+                       "--loaded-tpot-factor", "2")
+    rec = json.loads(out)[0]
+    assert code == 0 and rec["loaded"]["batch"] > 1
+    assert rec["loaded"]["tpot_s"] <= 2 * rec["tpot_s"] * (1 + 1e-9)
+    assert rec["loaded"]["aggregate_output_tok_s"] > rec["aggregate_output_tok_s"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from siliconsim.cli.args import DTYPES, add_format, positive_int
+from siliconsim.cli.args import DTYPES, add_format, positive_float, positive_int
 from siliconsim.cli.costs import add_cost_options, cost_assumptions
 from siliconsim.inference import Scenario
 from siliconsim.models.catalog import load_model
@@ -30,23 +30,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_cost_options(p)
     add_format(p)
     p.add_argument("--plot", metavar="FILE.png", help="also draw the per-token time breakdown of each system")
+    p.add_argument("--loaded-tpot-factor", type=positive_float, default=d.loaded_tpot_factor, metavar="X",
+                   help=f"price cost at the busiest batch whose TPOT is within X of the single-user TPOT (default {d.loaded_tpot_factor})")
 
 
 def _table_row(r: Row, note: int | None) -> list[str]:
     e = r.estimate
     if not e.feasible:
-        return [r.hardware_id, f"[yellow]not feasible [{note}][/]", "–", "–", "–", "–", "–", "–", "–"]
-    a = r.accounting
+        return [r.hardware_id, f"[yellow]not feasible [{note}][/]"] + ["–"] * 9
+    a, ld = r.accounting, r.loaded
     dep = e.deployment
     plan = f"{e.chips}× {dep.par.describe()} {dep.weights_label}" if dep else "–"
     return [r.hardware_id, plan, fmt(r.request_latency_s * 1e3), fmt(e.ttft_s * 1e3), fmt(e.tpot_s * 1e3),
             fmt(e.output_tok_s_per_user), breakdown_shares(e.breakdown()),
+            fmt(ld.scenario.batch) if ld else "–", fmt(ld.aggregate_output_tok_s) if ld else "–",
             fmt(a.power_w / 1e3) if a else "–", fmt(a.usd_per_million_tokens) if a else "–"]
 
 
-def render(rows: list[Row], title: str, fmt_name: str, out: str | None) -> None:
-    records = [estimate_record(r.estimate, r.accounting) | {"request_latency_s": r.request_latency_s if r.estimate.feasible else None}
-               for r in rows]
+def render(rows: list[Row], title: str, fmt_name: str, out: str | None, factor: float) -> None:
+    records = [_record(r) for r in rows]
     if fmt_name == "json":
         write_text(to_json(records), out)
         return
@@ -61,12 +63,25 @@ def render(rows: list[Row], title: str, fmt_name: str, out: str | None) -> None:
             notes.append(f"[{len(notes) + 1}] {r.hardware_id}: {r.estimate.plan.reason}")
             note = len(notes)
         body.append(_table_row(r, note))
-    cols = ["system", "plan", "request ms", "TTFT ms", "TPOT ms", "tok/s/user", "decode step goes to", "kW", "$/Mtok"]
-    caption = ("request = TTFT + (output−1)×TPOT. Decode step split: compute, memory, network (collectives, mesh, "
-               "chip-to-chip), overhead. kW at the wall for the whole plan.")
+    cols = ["system", "plan", "request ms", "TTFT ms", "TPOT ms", "tok/s/user", "decode step goes to",
+            "users", "tok/s", "kW", "$/Mtok"]
+    caption = ("request = TTFT + (output−1)×TPOT for one user. Decode step split: compute, memory, network "
+               "(collectives, mesh, chip-to-chip), overhead. users, tok/s, kW and $/Mtok: the loaded operating point, "
+               f"the batch with the most output tok/s whose TPOT stays within {factor}× "
+               "of the single-user TPOT; kW at the wall.")
     if notes:
         caption += "\n" + "\n".join(notes)
-    print_rich(table(title, cols, body, caption=caption, justify_right=(2, 3, 4, 5, 7, 8)), path=out)
+    print_rich(table(title, cols, body, caption=caption, justify_right=(2, 3, 4, 5, 7, 8, 9, 10)), path=out)
+
+
+def _record(r: Row) -> dict:
+    """Per-system JSON/CSV record: the scenario's numbers, with cost fields at the loaded point."""
+    rec = estimate_record(r.estimate, r.accounting)
+    rec["request_latency_s"] = r.request_latency_s if r.estimate.feasible else None
+    ld = r.loaded
+    rec["loaded"] = {"batch": ld.scenario.batch, "tpot_s": ld.tpot_s, "aggregate_output_tok_s": ld.aggregate_output_tok_s,
+                     "chips": ld.chips} if ld is not None else None
+    return rec
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,10 +94,11 @@ def run(args: argparse.Namespace) -> int:
         ids = list(track(args.hardware, description="estimating", transient=True))
     else:
         ids = list(args.hardware)
-    rows = compare(model, ids, scenario, dtype=args.dtype, assumptions=assumptions)
+    rows = compare(model, ids, scenario, dtype=args.dtype, assumptions=assumptions,
+                   loaded_tpot_factor=args.loaded_tpot_factor)
     title = (f"{model.id} · real-time code completion · batch {scenario.batch}, {scenario.input_tokens} in / "
              f"{scenario.output_tokens} out")
-    render(rows, title, args.format, args.output)
+    render(rows, title, args.format, args.output, args.loaded_tpot_factor)
     if args.plot:
         from siliconsim.report.plots import breakdown_bars
 
