@@ -6,7 +6,7 @@ import pytest
 from siliconsim.serving import LinearStepModel, ServeConfig, simulate, summarize
 from siliconsim.serving.kv_cache import KVLedger
 from siliconsim.serving.metrics import weighted_percentile
-from siliconsim.serving.step_model import quantize
+from siliconsim.serving.step_model import GRID, DeploymentStepModel, LinearStepModel as Lin, grid_bracket
 from siliconsim.workloads import make_requests
 
 
@@ -58,7 +58,40 @@ def test_kv_ledger_grows_one_token_per_decoding_sequence_per_step():
     assert kv.used_tokens() == 0
 
 
-def test_quantize_is_exact_for_small_and_close_for_large():
-    assert quantize(17) == 17.0
-    for x in (300.0, 4097.0, 123456.0):
-        assert abs(quantize(x) - x) / x <= 1 / 256
+def test_grid_bracket_is_exact_below_64_and_brackets_above():
+    assert grid_bracket(17.2) == (17, 17, 0.0)
+    for x in (64.0, 300.0, 4097.0, 123456.0):
+        lo, hi, w = grid_bracket(x)
+        assert GRID[lo] <= x <= GRID[hi] and 0.0 <= w <= 1.0
+        assert GRID[hi] / GRID[lo] == pytest.approx(2 ** 0.25)
+
+
+class _FakeDeployment:
+    """A deployment whose vectorized step is the LinearStepModel without its max() (affine)."""
+
+    kv_capacity_tokens, max_batch, kv_dtype = 1e6, 64, "fp8"
+    model = chip = None
+    calls = 0
+
+    def step(self, work):
+        from siliconsim.perf.step import StepCost
+        type(self).calls += 1
+        lin = Lin(weights_s=0.0)
+        t = (lin.overhead_s + work.prefill_tokens * lin.per_prefill_token_s + work.decode_batch * lin.per_seq_s
+             + (work.prefill_tokens * work.prefill_context + work.decode_batch * work.decode_context)
+             * lin.per_context_token_s)
+        return StepCost(t, 0.0, 0.0, 0.0, t)
+
+
+def test_deployment_adapter_interpolates_exactly_for_affine_costs(monkeypatch):
+    import siliconsim.serving.step_model as sm
+    monkeypatch.setattr(sm, "_kv_link", lambda dep: (1e9, 0.0))
+    adapter = DeploymentStepModel(_FakeDeployment())
+    lin = Lin(weights_s=0.0)
+    for args in ((0, 0, 7, 3000.5), (5000, 2600, 0, 0), (1, 0, 3, 70)):
+        assert adapter.step_time_s(*args) == pytest.approx(lin.step_time_s(*args), rel=1e-9)
+    # prompt x context is bilinear: exact at grid points, close in between
+    assert adapter.step_time_s(700, 900, 12, 5000) == pytest.approx(lin.step_time_s(700, 900, 12, 5000), rel=1e-2)
+    before = adapter.cost_model_calls
+    adapter.step_time_s(0, 0, 7, 3100)  # same batch, another context: no new cost-model call
+    assert adapter.cost_model_calls == before

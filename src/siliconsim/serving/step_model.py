@@ -3,7 +3,8 @@
 ``StepModel`` is the engine's only view of hardware, so tests drive it with a deterministic
 ``LinearStepModel`` and the engine never imports hardware code. ``DeploymentStepModel`` adapts a
 ``plans`` Deployment (the same ``dep.step`` that ``estimate`` uses) and memoizes step times on a
-fine grid (see ``quantize``) so the cost model stays out of the event loop's hot path.
+grid (see ``grid_bracket``) so the cost model stays out of the event loop's
+hot path.
 
 ``prefill_context`` is the average number of earlier tokens each new prompt token attends to
 (a chunk of ``c`` tokens starting at offset ``o`` attends to ``o + c / 2`` on average), and
@@ -15,6 +16,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+import numpy as np
 
 ASSUMED_KV_LINK_BYTES_PER_S = 50e9  # used only when a chip's system has no scale-out link
 ASSUMED_KV_LINK_LATENCY_S = 10e-6
@@ -67,27 +70,48 @@ class LinearStepModel:
         return ASSUMED_KV_LINK_LATENCY_S + tokens * self.kv_bytes_per_token / self.link_bytes_per_s
 
 
-def quantize(x: float) -> float:
-    """Round to 8 significant bits (relative error <= 0.2%); exact below 256.
+GRID_STEPS_PER_OCTAVE = 4
+GRID_EXACT_BELOW = 64
+GRID_MAX_OCTAVE = 22  # 4M tokens
+# token counts and contexts where the cost model is evaluated: 0..63 exactly, then 4 per octave
+GRID = np.concatenate((np.arange(GRID_EXACT_BELOW, dtype=float),
+                       2.0 ** (np.arange(6 * GRID_STEPS_PER_OCTAVE, GRID_MAX_OCTAVE * GRID_STEPS_PER_OCTAVE + 1)
+                               / GRID_STEPS_PER_OCTAVE)))
 
-    Step inputs are rounded before the memo lookup so a long simulation hits a few thousand
-    distinct cost-model calls instead of one per step.
+
+def grid_bracket(x: float) -> tuple[int, int, float]:
+    """Indices of the GRID points around ``x`` and the weight of the upper one.
+
+    Values below 64 are exact; above, points are 2**(1/4) apart (ratio 1.19) and step times are
+    interpolated linearly between them (exact where the cost is affine in the value, as
+    attention reads and prompt FLOP are).
     """
-    if x < 256.0:
-        return float(round(x))
-    m, e = math.frexp(x)
-    return math.ldexp(round(m * 256.0) / 256.0, e)
+    if x < GRID_EXACT_BELOW:
+        i = int(round(x))
+        return i, i, 0.0
+    k = min(int(math.log2(x) * GRID_STEPS_PER_OCTAVE), GRID_MAX_OCTAVE * GRID_STEPS_PER_OCTAVE - 1)
+    i = GRID_EXACT_BELOW + k - 6 * GRID_STEPS_PER_OCTAVE
+    lo, hi = GRID[i], GRID[i + 1]
+    return i, i + 1, (x - lo) / (hi - lo)
 
 
 class DeploymentStepModel:
-    """Adapter: a ``plans`` Deployment as a StepModel (memoized ``dep.step(Work).latency_s``)."""
+    """Adapter: a ``plans`` Deployment as a StepModel (memoized ``dep.step(Work).latency_s``).
+
+    The batch is exact; prompt tokens and both contexts are interpolated linearly between GRID
+    points (``grid_bracket``). The cost model is called once per new (prompt tokens, prompt
+    context, batch) grid point, vectorized over every decode context of the grid, so a long
+    simulation makes tens to hundreds of calls instead of one per step.
+    """
 
     def __init__(self, deployment: Any, kv_dtype: str | None = None):
         from siliconsim.perf.step import Work  # perf is below serving; imported here to keep start-up light
 
         self._dep = deployment
         self._work = Work
-        self._cache: dict[tuple[float, float, float, float], float] = {}
+        self._rows: dict[tuple[int, int, float], np.ndarray] = {}  # (p index, pc index, batch) -> times over GRID
+        self._memo: dict[tuple[float, float, float, float], float] = {}
+        self.calls = 0
         self.kv_capacity_tokens = float(deployment.kv_capacity_tokens)
         self.max_batch = int(deployment.max_batch)
         self._kv_dtype = kv_dtype or getattr(deployment, "kv_dtype", None) or "fp8"
@@ -95,12 +119,36 @@ class DeploymentStepModel:
 
     def step_time_s(self, prefill_tokens: float, prefill_context: float, decode_batch: float,
                     decode_context: float) -> float:
-        key = (quantize(prefill_tokens), quantize(prefill_context), float(decode_batch), quantize(decode_context))
-        t = self._cache.get(key)
+        key = (prefill_tokens, prefill_context, decode_batch, decode_context)
+        t = self._memo.get(key)
         if t is None:
-            t = float(self._dep.step(self._work(*key)).latency_s)
-            self._cache[key] = t
+            t = self._interpolated(*key)
+            self._memo[key] = t
         return t
+
+    def _interpolated(self, p: float, pc: float, b: float, dc: float) -> float:
+        """Multilinear interpolation over the grid corners around (p, pc, dc)."""
+        zero = (0, 0, 0.0)
+        pb, cb, db = grid_bracket(p), grid_bracket(pc) if p else zero, grid_bracket(dc) if b else zero
+        corners = [((pi, ci, float(b)), pw * cw) for pi, pw in ((pb[0], 1.0 - pb[2]), (pb[1], pb[2]))
+                   for ci, cw in ((cb[0], 1.0 - cb[2]), (cb[1], cb[2])) if pw * cw]
+        self._fill([key for key, _ in corners if key not in self._rows])
+        rows = self._rows
+        return sum(w * ((1.0 - db[2]) * rows[key][db[0]] + db[2] * rows[key][db[1]]) for key, w in corners)
+
+    def _fill(self, keys: list[tuple[int, int, float]]) -> None:
+        """Evaluate the cost model for ``keys`` over every decode context of the grid, in one call."""
+        if not keys:
+            return
+        n = GRID.size
+        p = np.repeat([GRID[k[0]] for k in keys], n)
+        pc = np.repeat([GRID[k[1]] for k in keys], n)
+        b = np.repeat([k[2] for k in keys], n)
+        dc = np.tile(GRID, len(keys))
+        times = np.broadcast_to(np.asarray(self._dep.step(self._work(p, pc, b, dc)).latency_s, float), (p.size,))
+        self.calls += 1
+        for j, key in enumerate(keys):
+            self._rows[key] = times[j * n:(j + 1) * n].copy()
 
     def kv_transfer_s(self, tokens: float) -> float:
         bytes_ = float(self._dep.model.kv_bytes(tokens, self._kv_dtype))
@@ -109,7 +157,7 @@ class DeploymentStepModel:
 
     @property
     def cost_model_calls(self) -> int:
-        return len(self._cache)
+        return self.calls
 
 
 def _kv_link(dep: Any) -> tuple[float, float]:
