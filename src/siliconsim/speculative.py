@@ -1,0 +1,126 @@
+"""Speculative decoding on any execution family (off unless asked for).
+
+A drafter proposes ``k`` tokens; the target verifies them in one step of ``k + 1`` positions per
+sequence and keeps the accepted prefix plus one token of its own. With a per-token acceptance
+rate ``a`` (i.i.d.), the expected tokens per target step is ``(1 - a**(k+1)) / (1 - a)``
+(Leviathan, Kalman & Matias, "Fast Inference from Transformers via Speculative Decoding",
+ICML 2023, eq. 1).
+
+- Verify step: ``k + 1`` tokens per sequence attending to the context. HBM engines run it as a
+  short prefill chunk (weights read once, KV read once per tile); SRAM machines (wafer,
+  dataflow) map it like decode at batch ``b * (k + 1)`` (GEMV-shaped mesh/pipeline mapping).
+- Draft cost: ``k`` decode steps of the draft model on its own smallest deployment of the same
+  hardware (a separate replica, stated in the result), or zero for n-gram / prompt lookup.
+- Effective TPOT = (verify + k * draft step) / expected tokens per step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from siliconsim.errors import InputError
+from siliconsim.hardware.spec import Chip
+from siliconsim.inference import Estimate, Scenario, estimate
+from siliconsim.models.spec import ModelSpec
+from siliconsim.perf.step import StepCost, Work
+from siliconsim.plans import Deployment, plan_deployment
+
+
+@dataclass(frozen=True)
+class Speculation:
+    """How tokens are drafted: ``method`` "ngram" (prompt lookup, free) or "draft" (a model)."""
+
+    method: str = "ngram"
+    draft_len: int = 4
+    acceptance: float = 0.7
+    draft_model: ModelSpec | None = None
+
+    def __post_init__(self) -> None:
+        if self.method not in ("ngram", "draft"):
+            raise InputError(f"speculative method: {self.method!r} is not one of ngram, draft")
+        if self.method == "draft" and self.draft_model is None:
+            raise InputError("speculative method 'draft' needs a draft model")
+        if int(self.draft_len) != self.draft_len or self.draft_len < 1:
+            raise InputError(f"draft_len: expected a whole number >= 1, got {self.draft_len!r}")
+        if not 0.0 <= self.acceptance <= 1.0:
+            raise InputError(f"acceptance: expected a fraction between 0 and 1, got {self.acceptance!r}")
+
+
+def expected_tokens_per_step(acceptance: float, draft_len: int) -> float:
+    """Leviathan et al. 2023, eq. 1: ``(1 - a**(k+1)) / (1 - a)``; ``k + 1`` when ``a == 1``."""
+    if acceptance >= 1.0:
+        return float(draft_len + 1)
+    return (1.0 - acceptance ** (draft_len + 1)) / (1.0 - acceptance)
+
+
+def verify_work(dep: Deployment, batch: float, context: float, draft_len: int) -> Work:
+    """The target step that checks ``draft_len`` drafted tokens of each of ``batch`` sequences."""
+    positions = batch * (draft_len + 1)
+    if dep.family.name == "hbm":
+        return Work(prefill_tokens=positions, prefill_context=context)
+    return Work(decode_batch=positions, decode_context=context)
+
+
+def _draft(spec: Speculation, chip: Chip, sc: Scenario, dtype: str | None) -> tuple[StepCost | None, Deployment | None, str]:
+    if spec.method == "ngram":
+        return None, None, ""
+    plan = plan_deployment(spec.draft_model, chip, dtype=dtype, context_tokens=sc.context_tokens,  # type: ignore[arg-type]
+                           batch=sc.batch)
+    if not plan.feasible:
+        return None, None, f"draft model: {plan.reason}"
+    dep = plan.deployment
+    step = dep.step(Work(decode_batch=sc.batch, decode_context=sc.input_tokens + sc.output_tokens / 2))  # type: ignore[union-attr]
+    return step, dep, ""
+
+
+def speculative_estimate(model: ModelSpec, chip: Chip, scenario: Scenario, spec: Speculation, *,
+                         chips: int | None = None, dtype: str | None = None, kv_dtype: str | None = None,
+                         replicas: int = 1) -> Estimate:
+    """Like ``inference.estimate`` with speculative decoding: ``tpot_s`` is the effective time per
+    output token and ``decode`` the effective step per token; ``extras["speculative"]`` holds
+    the verify and draft steps, tokens per step, and the extra FLOP and memory."""
+    base = estimate(model, chip, scenario, chips=chips, dtype=dtype, kv_dtype=kv_dtype, replicas=replicas)
+    if not base.feasible:
+        return base
+    dep = base.deployment
+    assert dep is not None and base.decode is not None
+    draft_step, draft_dep, why = _draft(spec, chip, scenario, dtype or model.native_dtype)
+    if why:
+        return replace(base, tpot_s=float("nan"), extras={"speculative": {"reason": why}})
+    k = int(spec.draft_len)
+    ctx = scenario.input_tokens + scenario.output_tokens / 2
+    verify = dep.step(verify_work(dep, scenario.batch, ctx, k))
+    tokens = expected_tokens_per_step(spec.acceptance, k)
+    per_step = verify if draft_step is None else verify.plus(draft_step.scaled(k))
+    effective = per_step.scaled(1.0 / tokens)
+    extras = {"speculative": _extras(model, spec, base, verify, draft_step, draft_dep, tokens, ctx)}
+    return replace(base, tpot_s=float(effective.latency_s), decode=effective, extras=extras)
+
+
+def _extras(model: ModelSpec, spec: Speculation, base: Estimate, verify: StepCost, draft_step: StepCost | None,
+            draft_dep: Deployment | None, tokens: float, ctx: float) -> dict[str, Any]:
+    k = spec.draft_len
+    f_target = model.flop_per_token(ctx)
+    f_draft = spec.draft_model.flop_per_token(ctx) if spec.draft_model else 0.0
+    flop_per_out = ((k + 1) * f_target + k * f_draft) / tokens
+    dep = base.deployment
+    w_draft = spec.draft_model.weight_bytes(draft_dep.dtype) if (spec.draft_model and draft_dep) else 0.0
+    kv_draft = (spec.draft_model.kv_bytes(base.scenario.context_tokens, draft_dep.kv_dtype) * base.scenario.batch
+                if (spec.draft_model and draft_dep) else 0.0)
+    return {
+        "method": spec.method, "draft_model": spec.draft_model.id if spec.draft_model else None,
+        "draft_len": k, "acceptance": spec.acceptance, "tokens_per_step": tokens,
+        "verify_step_s": float(np.mean(verify.latency_s)),
+        "draft_step_s": float(np.mean(draft_step.latency_s)) if draft_step is not None else 0.0,
+        "plain_tpot_s": base.tpot_s, "speedup": base.tpot_s * tokens / float(np.mean(
+            verify.latency_s + (k * draft_step.latency_s if draft_step is not None else 0.0))),
+        "flop_per_output_token": flop_per_out, "extra_flop_per_output_token": flop_per_out - f_target,
+        "draft_weight_bytes": w_draft, "draft_kv_bytes": kv_draft,
+        "draft_deployment": draft_dep.describe() if draft_dep else None,
+        "draft_chips": draft_dep.chips if draft_dep else 0,
+        "note": ("draft model runs on its own deployment of the same hardware" if draft_dep else
+                 "n-gram / prompt-lookup drafting: no draft model cost") + (f"; target {dep.describe()}" if dep else ""),
+    }
