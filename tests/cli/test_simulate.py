@@ -17,7 +17,7 @@ def run(capsys, *argv):
 
 def test_preset_json_has_vllm_metric_names_and_simulator_figures(capsys):
     code, out, _ = run(capsys, *BASE, "--workload", "code-completion", "--requests", "200", "--rate", "4",
-                       "--format", "json")
+                       "--format", "json", "--timing")
     assert code == 0
     rec = json.loads(out)
     m = rec["metrics"]
@@ -33,11 +33,12 @@ def test_preset_json_has_vllm_metric_names_and_simulator_figures(capsys):
 
 
 def test_same_seed_gives_byte_identical_json(capsys):
-    argv = [*BASE, "--workload", "chat", "--requests", "150", "--format", "json", "--reproducible", "--seed"]
+    argv = [*BASE, "--workload", "chat", "--requests", "150", "--format", "json", "--seed"]
     _, a, _ = run(capsys, *argv, "3")
     _, b, _ = run(capsys, *argv, "3")
     _, c, _ = run(capsys, *argv, "4")
     assert a == b and a != c
+    assert "wall_s" not in json.loads(a)["simulator"]  # wall-clock figures only with --timing
     assert "wall_s" not in json.loads(a)["simulator"]
 
 

@@ -59,8 +59,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--slo-ttft-ms", type=nonneg_float, metavar="MS", help="TTFT SLO for goodput (default: the preset's)")
     p.add_argument("--slo-tpot-ms", type=nonneg_float, metavar="MS", help="TPOT SLO for goodput (default: the preset's)")
     p.add_argument("--series-points", type=positive_int, default=100, metavar="N", help="time-series bins in JSON (default 100)")
-    p.add_argument("--reproducible", action="store_true",
-                   help="leave out wall-clock figures, so the same seed gives byte-identical output")
+    p.add_argument("--timing", action="store_true",
+                   help="add the simulator's wall time and events/s to JSON/CSV (they vary run to run; the table "
+                        "always shows them). Without it the same seed gives byte-identical output")
     add_format(p)
 
 
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         record, _, timing = run_study(system, rs, config, slo_ttft_s=slo_ttft, slo_tpot_s=slo_tpot,
                                       series_points=args.series_points, progress=progress)
     record = {**record, "workload": workload_record(rs, spec)}
-    if not args.reproducible:
+    if args.timing or args.format == "table":
         record["simulator"].update(timing)
     _render(record, args.format, args.output)
     return 0
