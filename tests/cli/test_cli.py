@@ -101,3 +101,18 @@ def test_compare_prices_cost_at_a_loaded_point(capsys):
     assert code == 0 and rec["loaded"]["batch"] > 1
     assert rec["loaded"]["tpot_s"] <= 2 * rec["tpot_s"] * (1 + 1e-9)
     assert rec["loaded"]["aggregate_output_tok_s"] > rec["aggregate_output_tok_s"]
+
+
+def test_compare_serve_reports_tail_latency_and_goodput(capsys):
+    code, out, _ = run(capsys, "compare", "--serve", "-m", "llama-3.1-8b", "-H", "h100-sxm", "h200",
+                       "--requests", "120", "--format", "json", "--dtype", "fp8")
+    rows = json.loads(out)
+    assert code == 0 and {r["hardware"] for r in rows} == {"h100-sxm", "h200"}
+    for r in rows:
+        assert r["feasible"] and r["p99_ttft_ms"] >= r["mean_ttft_ms"] > 0
+        assert 0 <= r["request_goodput"] <= r["request_throughput"]
+    # same seed, same answer
+    run(capsys, "compare", "--serve", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--requests", "50", "--format", "json")
+    code2, a, _ = run(capsys, "compare", "--serve", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--requests", "50", "--format", "json")
+    _, b, _ = run(capsys, "compare", "--serve", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--requests", "50", "--format", "json")
+    assert a == b

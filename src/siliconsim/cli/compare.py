@@ -27,6 +27,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=positive_int, default=int(d.scenario.batch))
     p.add_argument("--input-tokens", type=positive_int, default=int(d.scenario.input_tokens), metavar="N")
     p.add_argument("--output-tokens", type=positive_int, default=int(d.scenario.output_tokens), metavar="N")
+    g = p.add_argument_group("serving mode (discrete-event simulation of the code-completion workload)")
+    g.add_argument("--serve", action="store_true", help="simulate serving instead of timing one request")
+    g.add_argument("--rate", type=positive_float, default=2.566, metavar="R",
+                   help="requests/s (default 2.566, the Azure code trace's mean rate)")
+    g.add_argument("--requests", type=positive_int, default=1000, metavar="N", help="requests to simulate (default 1000)")
+    g.add_argument("--workload", default="code-completion", metavar="PRESET", help="workload preset (default code-completion)")
+    g.add_argument("--seed", type=int, default=0, help="random seed of the workload (default 0)")
     add_cost_options(p)
     add_format(p)
     p.add_argument("--plot", metavar="FILE.png", help="also draw the per-token time breakdown of each system")
@@ -84,7 +91,42 @@ def _record(r: Row) -> dict:
     return rec
 
 
+def _run_serve(args: argparse.Namespace) -> int:
+    from siliconsim.serving.compare import serve_row
+
+    model = load_model(args.model)
+    rows = [serve_row(model, hw, args.rate, args.workload, args.seed, requests=args.requests, dtype=args.dtype)
+            for hw in args.hardware]
+    rows.sort(key=lambda r: (not r["feasible"], -(r["request_goodput"] or 0.0), r["p99_ttft_ms"] or 0.0))
+    if args.format == "json":
+        write_text(to_json(rows), args.output)
+        return 0
+    if args.format == "csv":
+        write_text(to_csv(rows), args.output)
+        return 0
+    body, notes = [], []
+    for r in rows:
+        if not r["feasible"]:
+            notes.append(f"[{len(notes) + 1}] {r['hardware']}: {r['reason']}")
+            body.append([r["hardware"], f"[yellow]not feasible [{len(notes)}][/]"] + ["–"] * 6)
+            continue
+        body.append([r["hardware"], r["deployment"], fmt(r["p99_ttft_ms"]), fmt(r["p99_tpot_ms"]),
+                     fmt(r["request_goodput"]), f"{r['slo_attainment']:.0%}", fmt(r["output_throughput"]),
+                     fmt(r["mean_batch"])])
+    slo = next((r for r in rows if r["feasible"]), None)
+    caption = (f"{args.requests} requests at {args.rate} req/s, seed {args.seed}; goodput = requests/s meeting "
+               + (f"TTFT ≤ {fmt(slo['slo_ttft_ms'])} ms and TPOT ≤ {fmt(slo['slo_tpot_ms'])} ms" if slo else "the SLOs"))
+    if notes:
+        caption += "\n" + "\n".join(notes)
+    cols = ["system", "deployment", "p99 TTFT ms", "p99 TPOT ms", "goodput req/s", "meet SLO", "out tok/s", "mean batch"]
+    title = f"{model.id} · serving {args.workload} · smallest feasible replica per system"
+    print_rich(table(title, cols, body, caption=caption, justify_right=(2, 3, 4, 5, 6, 7)), path=args.output)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.serve:
+        return _run_serve(args)
     model = load_model(args.model)
     scenario = Scenario(args.batch, args.input_tokens, args.output_tokens)
     assumptions = cost_assumptions(args)
