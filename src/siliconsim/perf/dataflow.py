@@ -63,12 +63,13 @@ def _tiered(chip: Chip) -> bool:
 def pipeline_cost(parts: list[Any], stage_s: Any, stages: int, b: Any) -> StepCost:
     """Cut ``b`` sequences into ``m = min(b, stages)`` micro-batches: a step takes
     ``max(path, m * slowest stage)``; ``parts`` (compute, memory, network, overhead) are the
-    path of one micro-batch and are scaled up when the slowest stage binds."""
+    path of one micro-batch and are scaled up when the slowest stage binds. The next step can
+    enter once the slowest stage is free (``interval_s = m * slowest stage``)."""
     m = np.clip(b, 1.0, stages)
     path = sum(parts)
     period = np.maximum(path, m * stage_s)
     scale = period / path
-    return StepCost(*(x * scale for x in parts), period / m)
+    return StepCost(*(x * scale for x in parts), np.minimum(period, m * stage_s))
 
 
 def hop_depth(n: float, per_node: int) -> float:

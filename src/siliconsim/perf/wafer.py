@@ -300,9 +300,10 @@ class WaferFamily:
         io = pp * (mesh.io_latency_s + bm * model.d_model * ACT_BYTES / mesh.io_bytes_per_s)  # incl. loop-back
         parts = [total.compute / f, total.memory / f, total.network / f + io, self.k["host_overhead_s"] + 0.0 * b]
         path = sum(parts)
-        period = np.maximum(path, m * (stage / f + io / pp))
+        busy = m * (stage / f + io / pp)  # how long the step occupies the slowest stage
+        period = np.maximum(path, busy)
         scale = period / path
-        return StepCost(*(x * scale for x in parts), period / m)
+        return StepCost(*(x * scale for x in parts), np.minimum(period, busy))
 
     def _streaming_decode(self, model: ModelSpec, mesh: Mesh, pp: int, b: Any, context: Any, dtype: str,
                           kv_dtype: str) -> StepCost:
