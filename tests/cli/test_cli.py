@@ -116,3 +116,19 @@ def test_compare_serve_reports_tail_latency_and_goodput(capsys):
     code2, a, _ = run(capsys, "compare", "--serve", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--requests", "50", "--format", "json")
     _, b, _ = run(capsys, "compare", "--serve", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--requests", "50", "--format", "json")
     assert a == b
+
+
+def test_speculative_decoding_is_off_by_default_and_speeds_up_when_on(capsys):
+    base = ["estimate", "-m", "llama-3.1-70b", "-H", "h100-sxm", "--chips", "4", "--format", "json"]
+    _, plain, _ = run(capsys, *base)
+    code, spec, _ = run(capsys, *base, "--speculative", "ngram", "--acceptance", "0.8")
+    plain, spec = json.loads(plain), json.loads(spec)
+    assert "speculative" not in plain
+    assert code == 0 and spec["output_tok_s_per_user"] > 1.5 * plain["output_tok_s_per_user"]
+    assert spec["speculative"]["tokens_per_step"] > 2
+
+
+def test_speculative_flag_rejects_unknown_kinds(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["estimate", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--speculative", "magic"])
+    assert exc.value.code == 2 and "--speculative" in capsys.readouterr().err

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from siliconsim.cli.args import add_format, add_model_hardware, positive_int
+from siliconsim.cli.args import add_format, add_model_hardware, fraction, positive_int
 from siliconsim.cli.costs import add_cost_options, cost_assumptions
 from siliconsim.inference import Scenario
 from siliconsim.models.catalog import load_model
@@ -20,9 +20,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=positive_int, default=1, help="concurrent sequences per replica (default 1)")
     p.add_argument("--input-tokens", type=positive_int, default=1024, metavar="N", help="prompt length (default 1024)")
     p.add_argument("--output-tokens", type=positive_int, default=128, metavar="N", help="generated length (default 128)")
+    g = p.add_argument_group("speculative decoding (off by default)")
+    g.add_argument("--speculative", metavar="ngram|draft:ID", type=_speculation_kind,
+                   help="n-gram/prompt-lookup drafting (no draft cost) or a draft model from the catalog")
+    g.add_argument("--draft-len", type=positive_int, default=4, metavar="K", help="draft tokens per step (default 4)")
+    g.add_argument("--acceptance", type=fraction, default=0.7, metavar="A",
+                   help="per-token acceptance rate (default 0.7)")
     add_cost_options(p)
     add_format(p)
     p.add_argument("--plot", metavar="FILE.png", help="also draw the latency-throughput curve over batch sizes")
+
+
+def _speculation_kind(text: str) -> str:
+    if text == "ngram" or (text.startswith("draft:") and len(text) > 6):
+        return text
+    raise argparse.ArgumentTypeError(f"expected 'ngram' or 'draft:<model id>', got {text!r}")
 
 
 def _rows(rec: dict) -> list[tuple[str, str]]:
@@ -43,7 +55,16 @@ def _rows(rec: dict) -> list[tuple[str, str]]:
         ("power", f"{fmt(rec['power_w'] / 1e3)} kW"),
         ("energy", f"{fmt(rec['energy_j_per_token'])} J per output token"),
         ("cost", f"${fmt(rec['usd_per_million_tokens'])} per million output tokens"),
-    ]
+    ] + _speculative_rows(rec.get("speculative"))
+
+
+def _speculative_rows(sp: dict | None) -> list[tuple[str, str]]:
+    if not sp:
+        return []
+    draft = f"draft {sp['draft_model']}" if sp.get("draft_model") else "n-gram lookup"
+    return [("speculative decoding", f"{draft}, k={sp['draft_len']}, acceptance {sp['acceptance']}: "
+                                     f"{fmt(sp['tokens_per_step'])} tokens per step, {fmt(sp['speedup'])}× over plain "
+                                     f"decode ({fmt(sp['plain_tpot_s'] * 1e3)} ms)")]
 
 
 def render(row: Row, fmt_name: str, out: str | None) -> None:
@@ -60,10 +81,22 @@ def render(row: Row, fmt_name: str, out: str | None) -> None:
         print_rich(table(title, ["quantity", "value"], _rows(rec)), path=out)
 
 
+def _speculation(args: argparse.Namespace):
+    if not args.speculative:
+        return None
+    from siliconsim.speculative import Speculation
+
+    if args.speculative == "ngram":
+        return Speculation("ngram", args.draft_len, args.acceptance)
+    return Speculation("draft", args.draft_len, args.acceptance, load_model(args.speculative[len("draft:"):]))
+
+
 def run(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     scenario = Scenario(args.batch, args.input_tokens, args.output_tokens)
-    row = evaluate(model, args.hardware, scenario, chips=args.chips, dtype=args.dtype, assumptions=cost_assumptions(args))
+    spec = _speculation(args)
+    row = evaluate(model, args.hardware, scenario, chips=args.chips, dtype=args.dtype, assumptions=cost_assumptions(args),
+                   speculation=spec)
     render(row, args.format, args.output)
     if args.plot and row.estimate.deployment is not None:
         _plot_curve(row, args.plot)

@@ -57,12 +57,17 @@ class Row:
 
 def evaluate(model: ModelSpec, hardware_id: str, scenario: Scenario, *, chips: int | None = None,
              dtype: str | None = None, assumptions: CostAssumptions | None = None,
-             loaded_tpot_factor: float | None = None) -> Row:
+             loaded_tpot_factor: float | None = None, speculation: Any = None) -> Row:
     """Estimate one system; account for it at the scenario itself or, with
     ``loaded_tpot_factor``, at the highest-throughput batch whose TPOT stays within that factor
     of the scenario's."""
     chip = load_chip(hardware_id)
-    est = estimate(model, chip, scenario, chips=chips, dtype=dtype)
+    if speculation is not None:
+        from siliconsim.speculative import speculative_estimate
+
+        est = speculative_estimate(model, chip, scenario, speculation, chips=chips, dtype=dtype)
+    else:
+        est = estimate(model, chip, scenario, chips=chips, dtype=dtype)
     if not est.feasible or est.decode is None or est.deployment is None:
         return Row(hardware_id, est, None)
     if loaded_tpot_factor is None:
