@@ -168,7 +168,7 @@ class DataflowFamily:
         b = np.maximum(tokens, 1e-9) / m
         comp, mem, net, slowest = 0.0, 0.0, 0.0, 0.0
         for g in model.groups:
-            c, r, h = self._layer(model, chip, g, n, total, b, context, dtype, kv_dtype, bw, peak)
+            c, r, h = self._layer(model, chip, g, n, total, b, context, dtype, kv_dtype, bw, peak, decoding)
             comp, mem, net = comp + g.count * c, mem + g.count * r, net + g.count * h
             slowest = np.maximum(slowest, c + r + h)
         head = model.d_model * model.vocab_size * max(bytes_per_element(dtype), 2.0)
@@ -182,13 +182,13 @@ class DataflowFamily:
         return pipeline_cost(parts, per_stage, stages, m)
 
     def _layer(self, model: ModelSpec, chip: Chip, g: LayerGroup, n: int, total: float, b: Any, context: Any,
-               dtype: str, kv_dtype: str, bw: float, peak: float) -> tuple[Any, Any, Any]:
+               dtype: str, kv_dtype: str, bw: float, peak: float, decoding: Any) -> tuple[Any, Any, Any]:
         """(compute, memory, network) seconds of one layer of ``g`` on its share of the chips."""
         wb = bytes_per_element(dtype)
         layer_total, active, experts = model.layer_params(g)
         n_l = max(1.0, n * layer_total * wb / total)
         span = np.minimum(context, g.window) if g.window else context
-        kv = b * span * model.kv_elements_per_token_layer() * bytes_per_element(kv_dtype) / n_l
+        kv = kv_read_tokens(b, span, decoding) * model.kv_elements_per_token_layer() * bytes_per_element(kv_dtype) / n_l
         flop = (2.0 * b * active + b * span * model.attn_flop_per_query_key(absorbed=True)) / n_l / peak
         dense = (layer_total - experts) * wb / n_l / bw
         moe = 0.0
@@ -221,7 +221,8 @@ class DataflowFamily:
         room = self.usable_bytes_per_chip(chip, False)
         f_ddr = max(0.0, per_socket - room) / per_socket if (getattr(par, "spill", False) and ddr) else 0.0
         read = streamed_weight_bytes(model, dtype) / par.tp  # each stage reads its share in turn
-        kv = b * model.kv_bytes(context, kv_dtype) / par.tp
+        kv = np.where(decoding, b * model.kv_bytes(context, kv_dtype),
+                      b / PREFILL_QUERY_TILE * model.kv_bytes(context, kv_dtype) + b * model.kv_bytes(1.0, kv_dtype)) / par.tp
         t_hbm = (read * (1.0 - f_ddr) + kv) / (eta * hbm.bandwidth_bytes_per_s)  # type: ignore[union-attr]
         t_ddr = read * f_ddr / (eta * ddr.bandwidth_bytes_per_s) if f_ddr else 0.0  # type: ignore[union-attr]
         t_mem = np.maximum(t_hbm, t_ddr)
@@ -264,6 +265,16 @@ class DataflowFamily:
                            f"{read / 1e9:.3g} GB of weights read per token")
         return by_flop, (f"dense compute: {chips} x {chip.peak_flop_per_s(dtype) / 1e12:.3g} TFLOP/s over "
                          f"{flop / 1e9:.3g} GFLOP per token")
+
+
+# Prefill attention (FlashAttention-style) streams the earlier KV once per tile of queries.
+PREFILL_QUERY_TILE = 128.0
+
+
+def kv_read_tokens(tokens: Any, span: Any, decoding: Any) -> Any:
+    """KV positions read per layer: each decoding sequence reads its whole span; prompt tokens
+    read the span once per query tile and write their own KV."""
+    return np.where(decoding, tokens * span, tokens / PREFILL_QUERY_TILE * span + tokens)
 
 
 def _eff_or(chip: Chip, key: str) -> float:
