@@ -11,8 +11,8 @@ from siliconsim.plans import plan_deployment
 @pytest.mark.parametrize("hw", ["sn40l", "groq-lpu"])
 def test_prefill_is_not_charged_a_kv_read_per_prompt_token(hw):
     dep = plan_deployment(load_model("llama-3.1-8b"), load_chip(hw), context_tokens=4096).deployment
-    short = float(dep.step(Work(prefill_tokens=2048, prefill_context=16)).memory_s)
-    long = float(dep.step(Work(prefill_tokens=2048, prefill_context=1024)).memory_s)
-    # per-token KV reads would add 2048 x 1008 positions x 128 KiB = 270 GB; per-tile reads add ~2 GB
-    kv_per_pos = dep.model.kv_bytes_per_token("bf16")
-    assert long - short < 2048 / 128 * 1024 * kv_per_pos / dep.chip.tier("sram").bandwidth_bytes_per_s * 50
+    near = float(dep.step(Work(prefill_tokens=2048, prefill_context=16)).latency_s)
+    far = float(dep.step(Work(prefill_tokens=2048, prefill_context=1024)).latency_s)
+    # Reading 1,024 earlier positions per prompt token would be 270 GB of KV traffic, several times
+    # the whole prefill's cost on SN40L; per 128-query tile it is ~2 GB, a few percent.
+    assert far < 1.5 * near
