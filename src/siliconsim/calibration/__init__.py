@@ -1,0 +1,1 @@
+"""Fit the hbm family's efficiency parameters on the validation suite (see ``fit.py``)."""

@@ -1,0 +1,111 @@
+"""Fit the hbm efficiencies on the validation suite: regularised least squares on log error.
+
+For each chip group (``data/fit.toml``) the unknowns are log-multipliers ``theta_k`` on the
+member chips' priors for k in compute, memory, kernel_overhead, step_overhead. The objective
+is ``sum_i log(pred_i / meas_i)^2 + sum_k (theta_k / sigma_k)^2`` over the group's rows that
+are plain decoding (``speculative == none``), predicted, and within their datasheet bound.
+Groups share no rows, so each is an independent 4-parameter Levenberg-Marquardt fit with a
+forward-difference Jacobian (numpy only). Ratios stay physical: compute and memory
+efficiencies are capped at 0.98.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from siliconsim.calibration.params import KEYS, FitConfig, Group, overrides_for, prior_efficiency
+from siliconsim.validation.runner import RowResult, run_case
+from siliconsim.validation.suite import Case
+
+RATIO_CAP = 0.98
+
+
+@dataclass(frozen=True)
+class GroupFit:
+    group: Group
+    theta: dict[str, float]
+    rows: tuple[str, ...]  # ids of the rows fitted
+    rms_log_error: float
+
+    def values(self) -> dict[str, dict[str, float]]:
+        return overrides_for(self.group, self.theta)
+
+
+def fit_rows(results: Sequence[RowResult]) -> list[Case]:
+    """Rows eligible for fitting: plain decoding, predicted, within the datasheet bound."""
+    return [r.case for r in results if r.covered and not r.exceeds_bound and not r.case.is_speculative]
+
+
+def _residuals(cases: Sequence[Case], group: Group, theta: np.ndarray, cfg: FitConfig) -> np.ndarray:
+    ov = overrides_for(group, dict(zip(KEYS, theta.tolist())))
+    cache: dict = {}
+    out = []
+    for c in cases:
+        r = run_case(c, ov, cache)
+        out.append(r.log_error if r.covered else cfg.unpredicted_residual)
+    return np.asarray(out)
+
+
+def _cap(group: Group, theta: np.ndarray) -> np.ndarray:
+    """Keep every member's compute and memory efficiency at or below RATIO_CAP."""
+    theta = theta.copy()
+    for i, k in enumerate(KEYS):
+        if k in ("compute", "memory"):
+            top = max(prior_efficiency(c).get(k, 0.0) for c in group.chips)
+            if top > 0:
+                theta[i] = min(theta[i], math.log(RATIO_CAP / top))
+    return theta
+
+
+def fit_group(group: Group, cases: Sequence[Case], cfg: FitConfig, start: np.ndarray | None = None) -> GroupFit:
+    """Levenberg-Marquardt on the group's rows (priors only when it has none)."""
+    n = len(KEYS)
+    theta = np.zeros(n) if start is None else start.copy()
+    inv_var = np.array([1.0 / cfg.sigma[k] ** 2 for k in KEYS])
+    if not cases:
+        return GroupFit(group, dict(zip(KEYS, [0.0] * n)), (), float("nan"))
+    r = _residuals(cases, group, theta, cfg)
+    cost = float(r @ r + theta @ (inv_var * theta))
+    mu = 1e-2
+    for _ in range(cfg.max_iterations):
+        jac = np.empty((len(cases), n))
+        for j in range(n):
+            step = np.zeros(n)
+            step[j] = cfg.log_step
+            jac[:, j] = (_residuals(cases, group, theta + step, cfg) - r) / cfg.log_step
+        grad = jac.T @ r + inv_var * theta
+        hess = jac.T @ jac + np.diag(inv_var)
+        improved = False
+        for _ in range(4):
+            trial = _cap(group, theta - np.linalg.solve(hess + mu * np.diag(np.diag(hess)), grad))
+            rt = _residuals(cases, group, trial, cfg)
+            ct = float(rt @ rt + trial @ (inv_var * trial))
+            if ct < cost:
+                theta, r, improved = trial, rt, cost - ct > 1e-4 * cost
+                cost, mu = ct, mu / 3
+                break
+            mu *= 10
+        if not improved:
+            break
+    return GroupFit(group, dict(zip(KEYS, theta.tolist())), tuple(c.id for c in cases),
+                    float(np.sqrt(np.mean(r ** 2))))
+
+
+def group_cases(group: Group, cases: Sequence[Case]) -> list[Case]:
+    return [c for c in cases if c.hardware in group.chips]
+
+
+def fit_all(cases: Sequence[Case], cfg: FitConfig) -> dict[str, GroupFit]:
+    """One fit per group on its eligible rows."""
+    return {g.name: fit_group(g, group_cases(g, cases), cfg) for g in cfg.groups}
+
+
+def all_overrides(fits: dict[str, GroupFit]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for f in fits.values():
+        out.update(f.values())
+    return out

@@ -1,0 +1,51 @@
+"""One calibration run: fit on the suite, leave-one-group-out error, before/after summaries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from siliconsim.calibration.fit import GroupFit, all_overrides, fit_all, fit_rows
+from siliconsim.calibration.logo import leave_one_group_out
+from siliconsim.calibration.params import FitConfig, fit_config
+from siliconsim.validation.runner import RowResult, run_suite
+from siliconsim.validation.suite import Case
+from siliconsim.validation.summary import summarize
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    config: FitConfig
+    fits: dict[str, GroupFit]
+    prior: list[RowResult]  # suite at the chip files' priors
+    fitted: list[RowResult]  # suite at the fitted values (in-sample)
+    held_out: list[RowResult] | None  # leave-one-group-out (None when skipped)
+
+    def summaries(self) -> dict[str, Any]:
+        out = {"prior": summarize(self.prior), "fitted": summarize(self.fitted)}
+        if self.held_out is not None:
+            out["leave_one_group_out"] = summarize(self.held_out)
+        return out
+
+
+def calibrate(cases: Sequence[Case], *, logo: bool = True, progress: Progress | None = None) -> Calibration:
+    cfg = fit_config()
+    priors = {c: v for g in cfg.groups for c, v in _prior_overrides(g.chips).items()}
+    prior = run_suite(cases, priors)
+    eligible = fit_rows(prior)
+    fits = fit_all(eligible, cfg)
+    fitted = run_suite(cases, all_overrides(fits))
+    held = None
+    if logo:
+        step = (lambda i, n: progress("leave-one-group-out", i, n)) if progress else None
+        held = leave_one_group_out(fitted, fit_rows(fitted), fits, cfg, step)
+    return Calibration(cfg, fits, prior, fitted, held)
+
+
+def _prior_overrides(chips: Sequence[str]) -> dict[str, dict[str, float]]:
+    from siliconsim.calibration.params import prior_efficiency
+
+    return {c: prior_efficiency(c) for c in chips}

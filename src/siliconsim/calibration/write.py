@@ -1,0 +1,92 @@
+"""Write calibration results: per-chip efficiency overlays and the residuals for error bars.
+
+* ``hardware/data/calibration/<chip>.toml``: ``[efficiency]`` entries with basis
+  ``calibrated`` (read back by ``hardware.catalog``), ``[meta]`` with the date, the fit's
+  rows and residuals.
+* ``validation/data/residuals.toml``: quantiles of the leave-one-group-out log errors per
+  (execution family, metric), read by ``validation.errorbars.interval``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from siliconsim.calibration.fit import GroupFit
+from siliconsim.hardware.catalog import DATA as HW_DATA
+from siliconsim.validation.errorbars import RESIDUALS_FILE, QUANTILES
+from siliconsim.validation.runner import RowResult
+
+
+def _atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def _q(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _value(key: str, v: float) -> str:
+    return _q(f"{v * 1e6:.3g} us") if key.endswith("overhead") else f"{v:.4g}"
+
+
+def chip_overlay(chip_id: str, fit: GroupFit, values: dict[str, float], logo_median_pct: float, today: str) -> str:
+    src = (f"siliconsim calibrate {today}: group '{fit.group.name}' ({', '.join(fit.group.chips)}) fitted on "
+           f"{len(fit.rows)} suite rows; multiplier on this chip's prior")
+    lines = [f"# Written by `siliconsim calibrate` on {today}. Do not edit by hand; rerun `make calibrate`.",
+             "", "[meta]", f"id = {_q(chip_id)}",
+             'sources = ["siliconsim validation suite (src/siliconsim/validation/data/dev.csv)"]',
+             f"retrieved = {_q(today)}",
+             f"notes = {_q(f'Regularised least squares on log error; RMS log residual {fit.rms_log_error:.3f} in-sample; leave-one-group-out median |error| {logo_median_pct:.1f}% (all rows). Group rationale: {fit.group.why}')}",
+             "", "[efficiency]"]
+    for k, v in values.items():
+        lines.append(f"{k} = {{ value = {_value(k, v)}, basis = \"calibrated\", source = "
+                     f"{_q(f'{src} x{math.exp(fit.theta[k]):.3f}')} }}")
+    return "\n".join(lines) + "\n"
+
+
+def write_overlays(fits: dict[str, GroupFit], logo_median_pct: float, folder: Path | None = None) -> list[Path]:
+    folder = folder or HW_DATA / "calibration"
+    folder.mkdir(parents=True, exist_ok=True)
+    today = dt.date.today().isoformat()
+    out = []
+    for fit in fits.values():
+        if not fit.rows:
+            continue
+        for chip_id, values in fit.values().items():
+            path = folder / f"{chip_id}.toml"
+            _atomic(path, chip_overlay(chip_id, fit, values, logo_median_pct, today))
+            out.append(path)
+    return out
+
+
+def residuals_toml(held: Sequence[RowResult], today: str) -> str:
+    """Quantiles of held-out log errors per (family, metric), and what has validation data."""
+    buckets: dict[tuple[str, str], list[float]] = {}
+    for r in held:
+        if r.covered and not r.exceeds_bound:
+            buckets.setdefault((r.family, r.case.metric), []).append(r.log_error)
+            buckets.setdefault((r.family, "*"), []).append(r.log_error)
+    chips = sorted({r.case.hardware for r in held if r.covered})
+    models = sorted({r.case.model for r in held if r.covered})
+    lines = ["# Written by `siliconsim calibrate`: leave-one-group-out log errors, log(predicted / measured).",
+             "# Read by siliconsim.validation.errorbars.interval. Do not edit by hand.", "",
+             "[meta]", f"retrieved = {_q(today)}", f"quantiles = {list(QUANTILES)}",
+             f"chips = [{', '.join(_q(c) for c in chips)}]", f"models = [{', '.join(_q(m) for m in models)}]", ""]
+    for (family, metric), errs in sorted(buckets.items()):
+        lo, hi = np.quantile(np.asarray(errs), QUANTILES)
+        lines += ["[[bucket]]", f"family = {_q(family)}", f"metric = {_q(metric)}", f"n = {len(errs)}",
+                  f"log_error_low = {lo:.4f}", f"log_error_high = {hi:.4f}", ""]
+    return "\n".join(lines)
+
+
+def write_residuals(held: Sequence[RowResult], path: Path | None = None) -> Path:
+    path = path or RESIDUALS_FILE
+    _atomic(path, residuals_toml(held, dt.date.today().isoformat()))
+    return path

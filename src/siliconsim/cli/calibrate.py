@@ -1,0 +1,75 @@
+"""`siliconsim calibrate`: fit the hbm efficiencies on the validation suite and write them."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from typing import Any
+
+from siliconsim.calibration.params import KEYS
+from siliconsim.calibration.run import Calibration, calibrate
+from siliconsim.calibration.write import write_overlays, write_residuals
+from siliconsim.cli.args import add_format
+from siliconsim.hardware.catalog import clear_caches
+from siliconsim.report.render import print_rich, table, to_json, write_text
+from siliconsim.validation.errorbars import clear_cache
+from siliconsim.validation.suite import load_cases
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("calibrate", help="fit efficiency parameters on the validation suite",
+                       description="Fit compute/memory efficiency and overheads per chip group (regularised least "
+                                   "squares on log error), report leave-one-group-out error, and write "
+                                   "hardware/data/calibration/<chip>.toml and validation/data/residuals.toml.")
+    p.add_argument("--cases", metavar="FILE", help="suite CSV (default: the packaged dev.csv)")
+    p.add_argument("--no-logo", action="store_true", help="skip the leave-one-group-out refits (faster)")
+    p.add_argument("--dry-run", action="store_true", help="report only; write no files")
+    add_format(p)
+
+
+def _record(cal: Calibration) -> dict[str, Any]:
+    params = {name: {"chips": list(f.group.chips), "rows": len(f.rows), "rms_log_error": f.rms_log_error,
+                     "multipliers": {k: math.exp(v) for k, v in f.theta.items()}, "values": f.values()}
+              for name, f in cal.fits.items()}
+    s = cal.summaries()
+    return {"free_parameters": cal.config.n_parameters, "groups": params,
+            "summary": {k: {x: v[x] for x in ("median_ape_pct", "mean_ape_pct", "coverage_pct", "by_vendor",
+                                                "by_metric")} for k, v in s.items()}}
+
+
+def _render(rec: dict[str, Any], out: str | None) -> None:
+    rows = []
+    for name, g in rec["groups"].items():
+        rows.append((name, ", ".join(g["chips"]), g["rows"], *(f"×{g['multipliers'][k]:.2f}" for k in KEYS),
+                     f"{g['rms_log_error']:.3f}"))
+    t1 = table(f"fitted multipliers on the chip priors ({rec['free_parameters']} free parameters)",
+               ["group", "chips", "rows", *KEYS, "rms log err"], rows, justify_right=(2, 3, 4, 5, 6, 7))
+    srows = []
+    for phase, s in rec["summary"].items():
+        vend = ", ".join(f"{k} {v['median_ape_pct']:.0f}%" for k, v in s["by_vendor"].items())
+        srows.append((phase, f"{s['median_ape_pct']:.1f}%", f"{s['mean_ape_pct']:.1f}%", vend))
+    t2 = table("median |error| (headline rows)", ["phase", "median", "mean", "by vendor"], srows)
+    print_rich(t1, t2, path=out)
+
+
+def run(args: argparse.Namespace) -> int:
+    cases = load_cases(args.cases)
+    progress = None
+    if sys.stderr.isatty():
+        progress = lambda what, i, n: print(f"\r{what} {i}/{n}", end="", file=sys.stderr, flush=True)  # noqa: E731
+    cal = calibrate(cases, logo=not args.no_logo, progress=progress)
+    if progress:
+        print(file=sys.stderr)
+    rec = _record(cal)
+    if not args.dry_run:
+        logo = rec["summary"].get("leave_one_group_out", rec["summary"]["fitted"])["median_ape_pct"]
+        write_overlays(cal.fits, logo)
+        write_residuals(cal.held_out if cal.held_out is not None else cal.fitted)
+        clear_caches()
+        clear_cache()
+    if args.format == "json":
+        write_text(to_json(rec), args.output)
+    else:
+        _render(rec, args.output)
+    return 0
