@@ -1,0 +1,49 @@
+"""Calibration: parameter budget, priors, overlays that the catalog reads back."""
+
+import math
+
+from siliconsim.calibration.fit import GroupFit, fit_group
+from siliconsim.calibration.params import KEYS, fit_config, overrides_for, prior_efficiency
+from siliconsim.calibration.write import chip_overlay
+from siliconsim.hardware.catalog import EFFICIENCY_DIMS, sourced
+from siliconsim.validation.suite import load_cases
+import tomllib
+
+
+def test_fewer_free_parameters_than_a_tenth_of_the_rows():
+    assert fit_config().n_parameters < len(load_cases()) / 10
+
+
+def test_groups_do_not_overlap_and_chips_have_priors():
+    seen = set()
+    for g in fit_config().groups:
+        assert not seen & set(g.chips)
+        seen |= set(g.chips)
+        for chip in g.chips:
+            assert set(prior_efficiency(chip)) == set(KEYS)
+
+
+def test_overrides_multiply_each_chips_prior():
+    g = fit_config().groups[0]
+    ov = overrides_for(g, {"compute": math.log(0.5)})
+    for chip in g.chips:
+        assert math.isclose(ov[chip]["compute"], 0.5 * prior_efficiency(chip)["compute"])
+        assert math.isclose(ov[chip]["memory"], prior_efficiency(chip)["memory"])
+
+
+def test_a_group_without_rows_keeps_its_priors():
+    g = fit_config().groups[-1]
+    fit = fit_group(g, [], fit_config())
+    assert all(v == 0.0 for v in fit.theta.values()) and fit.rows == ()
+
+
+def test_overlay_text_is_a_valid_calibrated_catalog_table():
+    g = fit_config().groups[0]
+    fit = GroupFit(g, {k: 0.1 for k in KEYS}, ("M0001",), 0.2)
+    chip = g.chips[0]
+    doc = tomllib.loads(chip_overlay(chip, fit, fit.values()[chip], 18.0, "2026-11-22"))
+    assert doc["meta"]["id"] == chip
+    for k, entry in doc["efficiency"].items():
+        s = sourced(entry, EFFICIENCY_DIMS[k], k)
+        assert s.basis == "calibrated"
+        assert math.isclose(s.value, fit.values()[chip][k], rel_tol=1e-2)
