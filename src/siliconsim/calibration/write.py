@@ -66,6 +66,16 @@ def write_overlays(fits: dict[str, GroupFit], logo_median_pct: float, folder: Pa
     return out
 
 
+def _logo_meta(held: Sequence[RowResult]) -> list[str]:
+    from siliconsim.validation.summary import summarize
+
+    s = summarize(held)
+    vend = ", ".join(f"{_q(k)} = {v['median_ape_pct']:.2f}" for k, v in s["by_vendor"].items())
+    rows = ", ".join(f"{_q(k)} = {v['n']}" for k, v in s["by_vendor"].items())
+    return [f"logo_median_ape_pct = {s['median_ape_pct']:.2f}", f"logo_mean_ape_pct = {s['mean_ape_pct']:.2f}",
+            f"logo_by_vendor_median_ape_pct = {{ {vend} }}", f"logo_by_vendor_rows = {{ {rows} }}"]
+
+
 def residuals_toml(held: Sequence[RowResult], today: str) -> str:
     """Quantiles of held-out log errors per (family, metric), and what has validation data."""
     buckets: dict[tuple[str, str], list[float]] = {}
@@ -78,7 +88,8 @@ def residuals_toml(held: Sequence[RowResult], today: str) -> str:
     lines = ["# Written by `siliconsim calibrate`: leave-one-group-out log errors, log(predicted / measured).",
              "# Read by siliconsim.validation.errorbars.interval. Do not edit by hand.", "",
              "[meta]", f"retrieved = {_q(today)}", f"quantiles = {list(QUANTILES)}",
-             f"chips = [{', '.join(_q(c) for c in chips)}]", f"models = [{', '.join(_q(m) for m in models)}]", ""]
+             f"chips = [{', '.join(_q(c) for c in chips)}]", f"models = [{', '.join(_q(m) for m in models)}]",
+             *_logo_meta(held), ""]
     for (family, metric), errs in sorted(buckets.items()):
         lo, hi = np.quantile(np.asarray(errs), QUANTILES)
         lines += ["[[bucket]]", f"family = {_q(family)}", f"metric = {_q(metric)}", f"n = {len(errs)}",

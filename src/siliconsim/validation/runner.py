@@ -64,7 +64,9 @@ class RowResult:
         if self.exceeds_bound:
             assert self.bound is not None
             side = "above" if self.bound.upper else "below"
-            return f"measured {self.case.value:g} is {side} the datasheet bound {self.bound.value:.4g} ({self.bound.basis})"
+            where = " on the chosen smallest system (the row gives no chip count)" if self.case.chips is None else ""
+            return (f"measured {self.case.value:g} is {side} the datasheet bound {self.bound.value:.4g}{where} "
+                    f"({self.bound.basis})")
         return self.prediction.reason
 
 
