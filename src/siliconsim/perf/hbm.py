@@ -134,7 +134,8 @@ class HbmFamily:
         for g in model.groups:
             self._layer(roof, model, g, par, dtype, kv_dtype, work, tokens, peak_c, peak_attn, bw)
             network = network + g.count * self._layer_network(model, g, chip, par, tokens)
-            kernels += g.count * (self.k["kernels_per_layer"] + (self.k["kernels_per_moe_layer"] if g.moe else 0.0))
+            kernels += g.count * (self.k["kernels_per_layer"] + (self.k["kernels_per_moe_layer"] if g.moe else 0.0)
+                                  + (self.k["kernels_per_mla_layer"] if model.is_mla else 0.0))
         self._lm_head(roof, model, par, dtype, work, peak_c, bw)
         if par.pp > 1:
             link = link_between(chip, par.chips)
