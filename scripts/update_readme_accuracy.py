@@ -62,14 +62,22 @@ def section() -> str:
              f"{s['coverage_pct']:.0f}%; {len(s['exceeds_bound'])} row(s) past a datasheet bound are set aside "
              f"(listed by `siliconsim validate`).", ""]
     lines += _vendor_table(s, headline_rows(results), logo)
-    lines += ["", f"**Headline: {_pct(s['median_ape_pct'])} median |error| with the calibrated efficiencies "
-                  f"(in-sample); {_pct(logo.get('logo_median_ape_pct'))} leave-one-group-out** (each (hardware, "
+    lines += ["", f"**Headline: {_pct1(s['median_ape_pct'])} median |error| with the calibrated efficiencies "
+                  f"(in-sample); {_pct1(logo.get('logo_median_ape_pct'))} leave-one-group-out** (each (hardware, "
                   f"model) group held out of the fit in turn: the figure to quote). "
                   f"{fit_params()} free parameters fitted by `make calibrate`.", "",
               "Known limits: mean TTFT under MLPerf load is under-predicted (~1.5 steps of queueing modelled, "
-              "~2 steps measured); speculative rows are predicted as plain decoding; dataset input lengths of "
-              "MLPerf rows are assumptions (`validation/data/datasets.toml`).", END]
+              "~2 steps measured on NVIDIA, ~7 on AMD); speculative rows are predicted as plain decoding; "
+              "Cerebras API speeds published after October 2024 (decoding method undisclosed, likely speculative) "
+              "come out 45-78% slower than measured while the disclosed plain-decoding anchors (M0001-M0004, "
+              "M0020, M0027) are within 21%; MoE offline throughput (Qwen3-235B on B200, Llama-4-Maverick on "
+              "H100) is over-predicted by ~80%; dataset input lengths of MLPerf rows are assumptions "
+              "(`validation/data/datasets.toml`).", END]
     return "\n".join(lines)
+
+
+def _pct1(v: float | None) -> str:
+    return "–" if v is None else f"{v:.1f}%"
 
 
 def fit_params() -> int:

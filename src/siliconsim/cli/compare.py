@@ -12,7 +12,7 @@ from siliconsim.inference import Scenario
 from siliconsim.models.catalog import load_model
 from siliconsim.planner.compare import Row, compare, compare_defaults
 from siliconsim.report.render import fmt, print_rich, table, to_csv, to_json, write_text
-from siliconsim.report.results import breakdown_shares, estimate_record
+from siliconsim.report.results import breakdown_shares, error_bars, estimate_record, with_range
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -48,8 +48,10 @@ def _table_row(r: Row, note: int | None) -> list[str]:
     a, ld = r.accounting, r.loaded
     dep = e.deployment
     plan = f"{e.chips}× {dep.par.describe()} {dep.weights_label}" if dep else "–"
+    bars = error_bars(e, {"ttft_s": e.ttft_s, "tpot_s": e.tpot_s, "output_tok_s_per_user": e.output_tok_s_per_user,
+                          "aggregate_output_tok_s": e.aggregate_output_tok_s})
     return [r.hardware_id, plan, fmt(r.request_latency_s * 1e3), fmt(e.ttft_s * 1e3), fmt(e.tpot_s * 1e3),
-            fmt(e.output_tok_s_per_user), breakdown_shares(e.breakdown()),
+            with_range(e.output_tok_s_per_user, bars.get("output_tok_s_per_user")), breakdown_shares(e.breakdown()),
             fmt(ld.scenario.batch) if ld else "–", fmt(ld.aggregate_output_tok_s) if ld else "–",
             fmt(a.power_w / 1e3) if a else "–", fmt(a.usd_per_million_tokens) if a else "–"]
 
@@ -75,7 +77,8 @@ def render(rows: list[Row], title: str, fmt_name: str, out: str | None, factor: 
     caption = ("request = TTFT + (output−1)×TPOT for one user. Decode step split: compute, memory, network "
                "(collectives, mesh, chip-to-chip), overhead. users, tok/s, kW and $/Mtok: the loaded operating point, "
                f"the batch with the most output tok/s whose TPOT stays within {factor}× "
-               "of the single-user TPOT; kW at the wall.")
+               "of the single-user TPOT; kW at the wall. tok/s/user range: 10th-90th percentile of the "
+               "leave-one-group-out validation error for the family ('extrap.': chip or model not in the suite).")
     if notes:
         caption += "\n" + "\n".join(notes)
     print_rich(table(title, cols, body, caption=caption, justify_right=(2, 3, 4, 5, 7, 8, 9, 10)), path=out)

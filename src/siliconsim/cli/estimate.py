@@ -10,7 +10,7 @@ from siliconsim.inference import Scenario
 from siliconsim.models.catalog import load_model
 from siliconsim.planner.compare import Row, evaluate
 from siliconsim.report.render import fmt, print_rich, table, to_csv, to_json, write_text
-from siliconsim.report.results import breakdown_shares, estimate_record
+from siliconsim.report.results import breakdown_shares, estimate_record, with_range
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -40,13 +40,13 @@ def _speculation_kind(text: str) -> str:
 def _rows(rec: dict) -> list[tuple[str, str]]:
     ms = lambda s: f"{fmt(s * 1e3)} ms"  # noqa: E731
     mem = rec["memory_per_chip"] or {}
-    b = rec["breakdown"]
+    b, bars = rec["breakdown"], rec.get("error_bars", {})
     return [
         ("plan", f"{rec['chips']}× {rec['hardware']} · {rec['parallel']} · weights {rec['weights']} · KV {rec['kv_dtype']}"),
-        ("TTFT", ms(rec["ttft_s"])),
-        ("TPOT", ms(rec["tpot_s"])),
-        ("output tok/s per user", fmt(rec["output_tok_s_per_user"])),
-        ("aggregate output tok/s", fmt(rec["aggregate_output_tok_s"])),
+        ("TTFT", with_range(rec["ttft_s"], bars.get("ttft_s"), " ms", 1e3)),
+        ("TPOT", with_range(rec["tpot_s"], bars.get("tpot_s"), " ms", 1e3)),
+        ("output tok/s per user", with_range(rec["output_tok_s_per_user"], bars.get("output_tok_s_per_user"))),
+        ("aggregate output tok/s", with_range(rec["aggregate_output_tok_s"], bars.get("aggregate_output_tok_s"))),
         ("decode step breakdown", f"{breakdown_shares(b)}  (compute {ms(b['compute_s'])}, memory {ms(b['memory_s'])}, "
                                   f"network {ms(b['network_s'])}, overhead {ms(b['overhead_s'])})"),
         ("memory per chip", f"weights {fmt(mem.get('weights_bytes', 0) / 1e9)} GB + KV {fmt(mem.get('kv_cache_bytes', 0) / 1e9)} GB"
@@ -78,7 +78,9 @@ def render(row: Row, fmt_name: str, out: str | None) -> None:
     else:
         sc = row.estimate.scenario
         title = f"{rec['model']} on {rec['hardware']} · batch {sc.batch} · {sc.input_tokens} in / {sc.output_tokens} out"
-        print_rich(table(title, ["quantity", "value"], _rows(rec)), path=out)
+        caption = ("ranges: 10th-90th percentile of the leave-one-group-out validation error for this execution "
+                   "family and metric (`siliconsim validate`); 'extrapolated' when the chip or model is not in the suite")
+        print_rich(table(title, ["quantity", "value"], _rows(rec), caption=caption), path=out)
 
 
 def _speculation(args: argparse.Namespace):

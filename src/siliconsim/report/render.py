@@ -114,3 +114,14 @@ def fmt(v: Any, digits: int = 3) -> str:
     if abs(v) >= 1000:
         return f"{v:,.0f}"
     return f"{v:.{digits}g}"
+
+
+def fmt_short(v: float) -> str:
+    """Two significant digits with a k/M suffix, for ranges: 1197 -> '1.2k', 230 -> '230', 2.31 -> '2.3'."""
+    v = float(v)
+    if not math.isfinite(v):
+        return "–"
+    for div, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(v) >= div:
+            return f"{v / div:.2g}{suffix}" if abs(v) < 10 * div else f"{v / div:.0f}{suffix}"
+    return f"{v:.2g}" if abs(v) < 100 else f"{v:.0f}"

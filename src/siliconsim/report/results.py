@@ -6,8 +6,36 @@ from typing import Any
 
 from siliconsim.accounting import Accounting
 from siliconsim.inference import Estimate
+from siliconsim.validation.errorbars import interval
 
 NAN = float("nan")
+BARRED = ("ttft_s", "tpot_s", "output_tok_s_per_user", "aggregate_output_tok_s")
+
+
+def error_bars(est: Estimate, values: dict[str, float]) -> dict[str, dict[str, Any]]:
+    """10th-90th percentile range of each headline figure from the validation residuals of its
+    execution family and metric; ``basis`` says whether chip and model were validated."""
+    dep = est.deployment
+    if dep is None:
+        return {}
+    out = {}
+    for key in BARRED:
+        iv = interval(est.hardware_id, dep.chip.family, est.model_id, key)
+        low, high = iv.bounds(values[key])
+        out[key] = {"low": low, "high": high, "basis": iv.basis, "n": iv.n}
+    return out
+
+
+def with_range(value: float, bar: dict[str, Any] | None, unit: str = "", scale: float = 1.0) -> str:
+    """'6.67 ms (5.9–8.1)' with an 'extrapolated' mark when the chip or model has no validation data."""
+    from siliconsim.report.render import fmt, fmt_short
+
+    text = f"{fmt(value * scale)}{unit}"
+    if not bar or bar["low"] != bar["low"]:
+        return text
+    lo, hi = sorted((bar["low"] * scale, bar["high"] * scale))
+    mark = "" if bar["basis"] == "validated" else ", extrap."
+    return f"{text} ({fmt_short(lo)}–{fmt_short(hi)}{mark})"
 
 
 def estimate_record(est: Estimate, acct: Accounting | None) -> dict[str, Any]:
@@ -40,6 +68,7 @@ def estimate_record(est: Estimate, acct: Accounting | None) -> dict[str, Any]:
         "usd_per_million_tokens": acct.usd_per_million_tokens if acct else NAN,
         "capex_usd": acct.capex_usd if acct else NAN,
     }
+    rec["error_bars"] = error_bars(est, rec) if est.feasible else {}
     rec.update(est.extras)
     return rec
 
