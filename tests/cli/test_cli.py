@@ -132,3 +132,14 @@ def test_speculative_flag_rejects_unknown_kinds(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["estimate", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--speculative", "magic"])
     assert exc.value.code == 2 and "--speculative" in capsys.readouterr().err
+
+
+def test_estimates_carry_error_bars_marked_by_validation_coverage(capsys):
+    _, out, _ = run(capsys, "estimate", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--format", "json")
+    bars = json.loads(out)["error_bars"]
+    for key in ("ttft_s", "tpot_s", "output_tok_s_per_user", "aggregate_output_tok_s"):
+        assert bars[key]["basis"] == "validated" and bars[key]["n"] >= 5
+    tpot = json.loads(out)["tpot_s"]
+    assert bars["tpot_s"]["low"] < tpot < bars["tpot_s"]["high"]
+    _, out, _ = run(capsys, "estimate", "-m", "qwen3-coder-30b-a3b", "-H", "h100-sxm", "--format", "json")
+    assert json.loads(out)["error_bars"]["tpot_s"]["basis"] == "extrapolated"  # model not in the suite
