@@ -54,7 +54,23 @@ def derive(ref: str) -> dict[str, object]:
 
 
 def main(argv: list[str]) -> int:
-    refs = argv or ["azure-code"]
+    import argparse
+
+    from siliconsim.errors import SiliconsimError
+
+    parser = argparse.ArgumentParser(prog="python -m siliconsim.workloads.derive_presets",
+                                     description="Print the trace statistics that data/presets.toml records.")
+    parser.add_argument("traces", nargs="*", default=["azure-code"], metavar="TRACE",
+                        help="named trace (azure-code) or Azure/plain CSV/JSONL path (default azure-code)")
+    args = parser.parse_args(argv)
+    try:
+        return _print_stats(args.traces)
+    except SiliconsimError as exc:
+        print(f"derive_presets: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _print_stats(refs: list[str]) -> int:
     for ref in refs:
         stats = derive(ref)
         print(f"# {ref}")
