@@ -22,7 +22,6 @@ from siliconsim.hardware.spec import Chip
 from siliconsim.inference import Estimate, Scenario, estimate
 from siliconsim.models.spec import ModelSpec
 from siliconsim.perf.families import get_family
-from siliconsim.perf.wafer import streamed_weight_bytes
 from siliconsim.plans import plan_deployment
 
 NAN = float("nan")
@@ -101,7 +100,7 @@ def decode_utilisation(model: ModelSpec, chip: Chip, *, chips: int | None = None
     n, dt = dep.chips, dep.dtype
     pred = est.output_tok_s_per_user
     tier = chip.main_memory
-    read = streamed_weight_bytes(model, dt)
+    read = model.decode_read_bytes(dt)
     flop = model.flop_per_token(SINGLE_STREAM.input_tokens + SINGLE_STREAM.output_tokens / 2)
     net_bytes, net_bw, net_name = _interconnect(est, model, chip)
     resources = [
@@ -151,7 +150,7 @@ def physical_bound_tok_s(model: ModelSpec, chip: Chip, chips: int | None, dtype:
     family = get_family(chip.family)
     if family is not None and hasattr(family, "physical_bound_tok_s"):
         return family.physical_bound_tok_s(model, chip, chips, dtype)
-    read = streamed_weight_bytes(model, dtype)
+    read = model.decode_read_bytes(dtype)
     bw = chips * chip.bandwidth_bytes_per_s
     by_bw = bw / read
     by_flop = chips * chip.peak_flop_per_s(dtype) / model.flop_per_token(0.0)

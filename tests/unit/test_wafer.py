@@ -9,7 +9,7 @@ from siliconsim.hardware.catalog import load_chip
 from siliconsim.inference import Scenario, estimate
 from siliconsim.models.catalog import load_model
 from siliconsim.perf.step import Work
-from siliconsim.perf.wafer import Mesh, WaferFamily, WaferLayout, allreduce_cycles, streamed_weight_bytes
+from siliconsim.perf.wafer import Mesh, WaferFamily, WaferLayout, allreduce_cycles
 from siliconsim.plans import plan_deployment
 
 
@@ -41,7 +41,7 @@ def test_decode_is_mesh_latency_bound_not_sram_bandwidth_bound():
     est = estimate(load_model("llama-3.1-8b"), load_chip("cs-3"), Scenario(1, 1000, 500))
     b = est.breakdown()
     assert b["network_s"] > 0.5 * sum(b.values())
-    sram_bound_s = streamed_weight_bytes(load_model("llama-3.1-8b"), "bf16") / 21e15
+    sram_bound_s = load_model("llama-3.1-8b").decode_read_bytes("bf16") / 21e15
     assert est.tpot_s > 100 * sram_bound_s  # the 21 PB/s would predict ~1.4M tok/s
 
 

@@ -155,6 +155,24 @@ class ModelSpec:
     def expert_params(self) -> float:
         return sum(g.count * self.layer_params(g)[2] for g in self.groups)
 
+    def expert_bytes_per_element(self, dtype: str) -> float:
+        """Bytes per expert parameter at ``dtype``: a checkpoint's quantized experts (gpt-oss MXFP4,
+        Kimi int4) stay at their format whenever ``dtype`` is wider."""
+        b = bytes_per_element(dtype)
+        return min(b, bytes_per_element(self.quantized_experts)) if self.quantized_experts else b
+
+    def decode_read_bytes(self, dtype: str) -> float:
+        """Weight bytes one decode token reads at batch 1: each layer's active weights (only the
+        routed experts of MoE layers) and the LM head; the input embedding is a row lookup.
+        Embeddings and head stay at least 16-bit, as in ``weight_bytes``."""
+        b = bytes_per_element(dtype)
+        body = 0.0
+        for g in self.groups:
+            _, active, experts = self.layer_params(g)
+            routed = experts / g.n_experts * g.experts_per_token if g.moe else 0.0
+            body += g.count * ((active - routed) * b + routed * self.expert_bytes_per_element(dtype))
+        return body + self.d_model * self.vocab_size * max(b, 2.0)
+
     def weight_bytes(self, dtype: str) -> float:
         """Bytes of all weights at ``dtype``; embeddings and norms stay 16-bit when quantized.
 
@@ -164,11 +182,8 @@ class ModelSpec:
         b = bytes_per_element(dtype)
         emb = self.embedding_params() * max(b, 2.0)
         body = self.total_params - self.embedding_params()
-        if self.quantized_experts:
-            qb = bytes_per_element(self.quantized_experts)
-            expert = self.expert_params
-            return emb + (body - expert) * b + expert * min(b, qb)
-        return emb + body * b
+        expert = self.expert_params
+        return emb + (body - expert) * b + expert * self.expert_bytes_per_element(dtype)
 
     # ---- KV cache --------------------------------------------------------------------
     def kv_elements_per_token_layer(self) -> float:

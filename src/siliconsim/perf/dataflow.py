@@ -33,7 +33,6 @@ from siliconsim.perf.collectives import allreduce_s, p2p_s
 from siliconsim.perf.constants import family_constants
 from siliconsim.perf.memory import MemoryFit
 from siliconsim.perf.step import Parallel, StepCost, Work
-from siliconsim.perf.wafer import streamed_weight_bytes
 
 
 @dataclass(frozen=True)
@@ -220,7 +219,7 @@ class DataflowFamily:
         per_socket = model.weight_bytes(dtype) / par.chips
         room = self.usable_bytes_per_chip(chip, False)
         f_ddr = max(0.0, per_socket - room) / per_socket if (getattr(par, "spill", False) and ddr) else 0.0
-        read = streamed_weight_bytes(model, dtype) / par.tp  # each stage reads its share in turn
+        read = model.decode_read_bytes(dtype) / par.tp  # each stage reads its share in turn
         kv = np.where(decoding, b * model.kv_bytes(context, kv_dtype),
                       b / PREFILL_QUERY_TILE * model.kv_bytes(context, kv_dtype) + b * model.kv_bytes(1.0, kv_dtype)) / par.tp
         t_hbm = (read * (1.0 - f_ddr) + kv) / (eta * hbm.bandwidth_bytes_per_s)  # type: ignore[union-attr]
@@ -245,7 +244,7 @@ class DataflowFamily:
     def physical_bound_tok_s(self, model: ModelSpec, chip: Chip, chips: int, dtype: str) -> tuple[float, str]:
         """Best single-stream tok/s at 100% of the weight-holding tier's bandwidth on every chip
         (DDR for what does not fit HBM) and of dense peak, with zero network latency."""
-        read = streamed_weight_bytes(model, dtype)
+        read = model.decode_read_bytes(dtype)
         flop = model.flop_per_token(0.0)
         by_flop = chips * chip.peak_flop_per_s(dtype) / flop
         if _tiered(chip):

@@ -36,12 +36,6 @@ def chip_efficiency(chip: Chip) -> dict[str, float]:
     return {k: chip.efficiency[k] for k in EFFICIENCY_KEYS}
 
 
-def _expert_bytes(model: ModelSpec, dtype: str) -> float:
-    """Bytes per expert parameter: a checkpoint's quantized experts stay quantized."""
-    wb = bytes_per_element(dtype)
-    return min(wb, bytes_per_element(model.quantized_experts)) if model.quantized_experts else wb
-
-
 def kv_replication(model: ModelSpec, tp: int) -> float:
     """How many copies of each KV head the TP group keeps in total, relative to one.
 
@@ -87,7 +81,7 @@ class HbmFamily:
         total = model.weight_bytes(dtype)
         if not par.attn_dp:
             return total / par.chips
-        experts = model.expert_params * _expert_bytes(model, dtype)
+        experts = model.expert_params * model.expert_bytes_per_element(dtype)
         return ((total - experts) + experts / par.ep) / par.pp
 
     def kv_bytes_per_token_per_chip(self, model: ModelSpec, par: Parallel, kv_dtype: str,
@@ -171,7 +165,7 @@ class HbmFamily:
             per_expert = experts / g.n_experts
             touched = g.n_experts * (1.0 - (1.0 - g.experts_per_token / g.n_experts) ** tokens)
             imbalance = self.k["expert_imbalance"] if tp > 1 else 1.0
-            w_bytes = w_bytes + touched * per_expert * _expert_bytes(model, dtype) * imbalance / tp
+            w_bytes = w_bytes + touched * per_expert * model.expert_bytes_per_element(dtype) * imbalance / tp
             flop = flop + 2.0 * tokens * g.experts_per_token * per_expert * imbalance / tp
         widest = g.d_ff * max(1, g.experts_per_token) + g.n_shared_experts * g.shared_d_ff
         act = tokens * self.k["activation_bytes"] * (4 * model.d_model + (model.q_dim + 2 * model.kv_dim + 3 * widest) / tp)

@@ -312,7 +312,7 @@ class WaferFamily:
         total, _, _ = _region_decode(model, mesh, model.n_layers, 1, 1, b, context, dtype, kv_dtype, self.k)
         f = mesh.clock_hz
         work_s = total.total / f
-        load_s = _streamed_bytes(model, dtype) / mesh.io_bytes_per_s
+        load_s = model.decode_read_bytes(dtype) / mesh.io_bytes_per_s
         io = pp * (mesh.io_latency_s + b * model.d_model * ACT_BYTES / mesh.io_bytes_per_s)
         exposed = np.maximum(load_s - work_s, 0.0)
         return StepCost(total.compute / f, exposed + total.memory / f, total.network / f + io,
@@ -334,7 +334,7 @@ class WaferFamily:
         network = network + (pp > 1) * tokens * model.d_model * ACT_BYTES / mesh.io_bytes_per_s
         memory = 0.0 * tokens
         if streaming:
-            memory = np.maximum(_streamed_bytes(model, dtype) / mesh.io_bytes_per_s - compute, 0.0)
+            memory = np.maximum(model.decode_read_bytes(dtype) / mesh.io_bytes_per_s - compute, 0.0)
         lat = compute + memory + network
         return StepCost(compute, memory, network, 0.0 * tokens, lat)
 
@@ -344,7 +344,7 @@ class WaferFamily:
         with zero mesh and I/O latency (no layout can beat it)."""
         sram = chip.tier("sram")
         bw = chips * (sram.bandwidth_bytes_per_s if sram else chip.bandwidth_bytes_per_s)
-        read = _streamed_bytes(model, dtype)
+        read = model.decode_read_bytes(dtype)
         flop = model.flop_per_token(0.0)
         peak = chips * chip.peak_flop_per_s(dtype)
         by_bw, by_flop = bw / read, peak / flop
@@ -362,25 +362,3 @@ def _choose(mask: Any, a: StepCost, b: StepCost) -> StepCost:
 
 def _largest_layer_bytes(model: ModelSpec, dtype: str) -> float:
     return max(model.layer_params(g)[0] for g in model.groups) * bytes_per_element(dtype)
-
-
-def _streamed_bytes(model: ModelSpec, dtype: str) -> float:
-    """Weight bytes one token reads at batch 1: active layer weights plus the LM head."""
-    return streamed_weight_bytes(model, dtype)
-
-
-def streamed_weight_bytes(model: ModelSpec, dtype: str) -> float:
-    """Weight bytes one decode token reads: every layer's active weights and the LM head
-    (embeddings and head stay 16-bit, like ``ModelSpec.weight_bytes``); the input embedding is a
-    row lookup. MoE reads only the routed experts."""
-    wb = bytes_per_element(dtype)
-    if model.quantized_experts:
-        wb_exp = min(wb, bytes_per_element(model.quantized_experts))
-    else:
-        wb_exp = wb
-    body = 0.0
-    for g in model.groups:
-        _, active, experts = model.layer_params(g)
-        routed = experts / g.n_experts * g.experts_per_token if g.moe else 0.0
-        body += g.count * ((active - routed) * wb + routed * wb_exp)
-    return body + model.d_model * model.vocab_size * max(wb, 2.0)

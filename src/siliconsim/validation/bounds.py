@@ -19,8 +19,8 @@ import math
 from dataclasses import dataclass
 
 from siliconsim.hardware.spec import Chip
-from siliconsim.models.spec import ModelSpec, bytes_per_element
-from siliconsim.perf.families import get_family
+from siliconsim.audit import physical_bound_tok_s
+from siliconsim.models.spec import ModelSpec
 from siliconsim.validation.suite import Case
 from siliconsim.validation.workload import Lengths
 
@@ -39,19 +39,9 @@ def _matmul_flop_per_token(model: ModelSpec) -> float:
     return 2.0 * (model.active_params - model.embedding_params())
 
 
-def _active_weight_bytes(model: ModelSpec, dtype: str) -> float:
-    """Bytes one token must read at batch 1: every dense weight, only the routed experts."""
-    body = model.active_params - model.embedding_params()
-    return body * bytes_per_element(dtype) + model.vocab_size * model.d_model * max(bytes_per_element(dtype), 2.0)
-
-
 def per_user_bound(model: ModelSpec, chip: Chip, chips: int, dtype: str) -> tuple[float, str]:
-    family = get_family(chip.family)
-    if family is not None and hasattr(family, "physical_bound_tok_s"):
-        return family.physical_bound_tok_s(model, chip, chips, dtype)
-    read = _active_weight_bytes(model, dtype)
-    bw = chips * chip.bandwidth_bytes_per_s
-    return bw / read, f"{chips} x {chip.bandwidth_bytes_per_s / 1e12:.3g} TB/s over {read / 1e9:.3g} GB of active weights"
+    """Best single-stream tok/s on ``chips`` chips from datasheet numbers (``audit``'s bound)."""
+    return physical_bound_tok_s(model, chip, chips, dtype)
 
 
 def bound(case: Case, model: ModelSpec, chip: Chip, ln: Lengths, chips: int) -> Bound | None:
