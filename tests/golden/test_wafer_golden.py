@@ -37,12 +37,15 @@ def test_single_stream_decode_within_25_percent(row):
     assert est.output_tok_s_per_user == pytest.approx(measured, rel=0.25)
 
 
-@pytest.mark.xfail(strict=True, reason="Mixtral-8x7B on Groq (480 tok/s, techpowerup Feb 2024) is predicted ~45% fast: "
-                   "the expert-parallel MoE layer is modelled like a dense layer of the routed experts; the MoE dispatch "
-                   "cost on the statically scheduled LPU is not resolved")
 def test_groq_mixtral_within_25_percent():
+    """Mixtral-8x7B on Groq at 480 tok/s (techpowerup, Feb 2024). The LPU's Groq memory
+    efficiency is fitted on the dense rows too; with the dense rows alone (M0035/37/38/39) the
+    fit gives 0.0676 and this row -11%, so the bar does not rest on fitting it. What makes MoE
+    slower than a dense 7B of the same depth is the static schedule's sequential expert slots."""
     est = estimate(load_model("mixtral-8x7b"), load_chip("groq-lpu"), SC, dtype="int8")
     assert est.output_tok_s_per_user == pytest.approx(480, rel=0.25)
+    dense = estimate(load_model("llama-2-7b"), load_chip("groq-lpu"), SC, dtype="int8")
+    assert est.output_tok_s_per_user < 0.8 * dense.output_tok_s_per_user
 
 
 def test_wafer_wall_clock_components_are_latency_not_bandwidth():

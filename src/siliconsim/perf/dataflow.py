@@ -8,7 +8,11 @@ SRAM-only (Groq; ../reference/wafer-scale-modeling.md section 5):
   deterministic C2C hops on its critical path (one hand-off, two tensor-parallel reductions of
   depth 1/2/3 inside a node/rack/system, two more for MoE dispatch), each ``hop latency +
   message / link bandwidth``. There is no contention term: the compiler schedules every link.
-- MoE layers read the routed experts on the chips that hold them (expert parallel).
+- MoE layers read the routed experts on the chips that hold them (expert parallel). The schedule
+  is static, so routing becomes a fixed shape plus a runtime mask: each token has ``k`` expert
+  slots that run one after another (gather the chosen expert, run it, scatter back), and a
+  token's ``k`` experts cost ``k`` times one expert on the chips that hold it. With many
+  tokens the touched experts are spread over the layer's chips and run side by side.
 
 Tiered (SN40L, Prabhakar et al., arXiv 2405.07518): weights and KV in HBM, tensor parallel over
 the sockets of a rack (two all-reduces per layer on the inter-RDU network), pipeline across racks.
@@ -194,7 +198,8 @@ class DataflowFamily:
         if g.moe:
             per_expert = experts / g.n_experts * wb
             touched = g.n_experts * (1.0 - (1.0 - g.experts_per_token / g.n_experts) ** b)
-            moe = np.maximum(per_expert / max(1.0, n_l / g.n_experts), touched * per_expert / n_l) / bw
+            slots = g.experts_per_token * per_expert / max(1.0, n_l / g.n_experts)
+            moe = np.maximum(slots, touched * per_expert / n_l) / bw
         mem = dense + moe + kv / bw
         compute = np.where(flop >= mem, flop, 0.0)
         memory = np.where(flop >= mem, 0.0, mem)
