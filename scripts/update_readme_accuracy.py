@@ -67,7 +67,9 @@ def section() -> str:
                   f"model) group held out of the fit in turn: the figure to quote). "
                   f"{fit_params()} free parameters fitted by `make calibrate`.", "",
               "Known limits: mean TTFT under MLPerf load is under-predicted (~1.5 steps of queueing modelled, "
-              "~2 steps measured on NVIDIA, ~7 on AMD); speculative rows are predicted as plain decoding; "
+              "~2 steps measured on NVIDIA, ~7 on AMD); the three rows that name a speculative technique are "
+              "predicted with that technique's literature defaults (`validation/data/speculation.toml`) and still "
+              "come out 36-61% slow; "
               "Cerebras API speeds published after October 2024 (decoding method undisclosed, likely speculative) "
               "come out 45-78% slower than measured while the disclosed plain-decoding anchors (M0001-M0004, "
               "M0020, M0027) are within 21%; MoE offline throughput (Qwen3-235B on B200, Llama-4-Maverick on "

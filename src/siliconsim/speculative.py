@@ -12,7 +12,9 @@ ICML 2023, eq. 1).
   A verify step never costs less than the plain decode step it replaces (the HBM prefill path
   reads the KV cache once per 128-query tile, which undercounts it for a 5-token chunk).
 - Draft cost: ``k`` decode steps of the draft model on its own smallest deployment of the same
-  hardware (a separate replica, stated in the result), or zero for n-gram / prompt lookup.
+  hardware (a separate replica, stated in the result), or zero for n-gram / prompt lookup. A
+  ``colocated`` drafter (an EAGLE or MTP head, built by ``draft_head``) reads the target's hidden
+  states, so it runs on the target's chips instead (its weights are not added to their memory fit).
 - Effective TPOT = (verify + k * draft step) / expected tokens per step.
 """
 
@@ -28,7 +30,7 @@ from siliconsim.hardware.spec import Chip
 from siliconsim.inference import Estimate, Scenario, estimate
 from siliconsim.models.spec import ModelSpec
 from siliconsim.perf.step import StepCost, Work
-from siliconsim.plans import Deployment, plan_deployment
+from siliconsim.plans import Deployment, Plan, plan_deployment
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Speculation:
     draft_len: int = 4
     acceptance: float = 0.7
     draft_model: ModelSpec | None = None
+    colocated: bool = False  # the drafter runs on the target's chips (EAGLE/MTP heads), not its own replica
 
     def __post_init__(self) -> None:
         if self.method not in ("ngram", "draft"):
@@ -66,11 +69,37 @@ def verify_work(dep: Deployment, batch: float, context: float, draft_len: int) -
     return Work(decode_batch=positions, decode_context=context)
 
 
-def _draft(spec: Speculation, chip: Chip, sc: Scenario, dtype: str | None) -> tuple[StepCost | None, Deployment | None, str]:
+def draft_head(model: ModelSpec, moe: bool = False) -> ModelSpec:
+    """A one-layer drafter that reads ``model``'s hidden states and carries its vocabulary head.
+
+    ``moe=False``: an EAGLE-style head, one dense decoder layer of the target's width and dense MLP
+    width (EAGLE-3, Li et al. 2025, arXiv:2503.01840, section 3.1: fusion FC + one decoder layer +
+    LM head; the 3d x d fusion layer is left out). ``moe=True``: DeepSeek-V3's MTP module
+    (arXiv:2412.19437, section 2.2), one copy of the target's MoE layer. A target without a layer
+    of the asked kind gives its last layer. Attention spans the full context.
+    """
+    same = [g for g in model.groups if g.moe == moe] or list(model.groups)
+    layer = replace(same[-1], count=1, window=None)
+    kind = "mtp" if moe else "eagle"
+    return replace(model, id=f"{model.id}:{kind}-head", n_layers=1, groups=(layer,), mtp_layers=0)
+
+
+def _plan_draft(spec: Speculation, chip: Chip, sc: Scenario, dtype: str | None, chips: int) -> Plan:
+    """A head shares the target's chips where the family can lay one layer out on them (HBM tensor
+    parallel); on a pipeline of wafers or SRAM chips it cannot, and takes its own smallest system."""
+    def on(n: int | None) -> Plan:
+        return plan_deployment(spec.draft_model, chip, chips=n, dtype=dtype,  # type: ignore[arg-type]
+                               context_tokens=sc.context_tokens, batch=sc.batch)
+
+    shared = on(chips) if spec.colocated else None
+    return shared if shared is not None and shared.feasible else on(None)
+
+
+def _draft(spec: Speculation, chip: Chip, sc: Scenario, dtype: str | None,
+           chips: int) -> tuple[StepCost | None, Deployment | None, str]:
     if spec.method == "ngram":
         return None, None, ""
-    plan = plan_deployment(spec.draft_model, chip, dtype=dtype, context_tokens=sc.context_tokens,  # type: ignore[arg-type]
-                           batch=sc.batch)
+    plan = _plan_draft(spec, chip, sc, dtype, chips)
     if not plan.feasible:
         return None, None, f"draft model: {plan.reason}"
     dep = plan.deployment
@@ -89,7 +118,7 @@ def speculative_estimate(model: ModelSpec, chip: Chip, scenario: Scenario, spec:
         return base
     dep = base.deployment
     assert dep is not None and base.decode is not None
-    draft_step, draft_dep, why = _draft(spec, chip, scenario, dtype or model.native_dtype)
+    draft_step, draft_dep, why = _draft(spec, chip, scenario, dtype or model.native_dtype, dep.par.chips)
     if why:
         return replace(base, tpot_s=float("nan"), extras={"speculative": {"reason": why}})
     k = int(spec.draft_len)
@@ -125,6 +154,15 @@ def _extras(model: ModelSpec, spec: Speculation, base: Estimate, verify: StepCos
         "draft_weight_bytes": w_draft, "draft_kv_bytes": kv_draft,
         "draft_deployment": draft_dep.describe() if draft_dep else None,
         "draft_chips": draft_dep.chips if draft_dep else 0,
-        "note": ("draft model runs on its own deployment of the same hardware" if draft_dep else
-                 "n-gram / prompt-lookup drafting: no draft model cost") + (f"; target {dep.describe()}" if dep else ""),
+        "note": _where_drafted(spec, draft_dep, dep) + (f"; target {dep.describe()}" if dep else ""),
     }
+
+
+def _where_drafted(spec: Speculation, draft_dep: Deployment | None, target: Deployment | None) -> str:
+    if draft_dep is None:
+        return "n-gram / prompt-lookup drafting: no draft model cost"
+    if spec.colocated and target is not None and draft_dep.par.chips == target.par.chips:
+        return "draft head runs on the target's chips"
+    if spec.colocated:
+        return "draft head runs on its own smallest system (the target's layout cannot hold one layer)"
+    return "draft model runs on its own deployment of the same hardware"

@@ -8,7 +8,7 @@ from siliconsim.errors import InputError
 from siliconsim.hardware.catalog import load_chip
 from siliconsim.inference import Scenario, estimate
 from siliconsim.models.catalog import load_model
-from siliconsim.speculative import Speculation, expected_tokens_per_step, speculative_estimate
+from siliconsim.speculative import Speculation, draft_head, expected_tokens_per_step, speculative_estimate
 
 SC = Scenario(1, 1000, 500)
 
@@ -56,3 +56,15 @@ def test_bad_speculation_inputs_are_rejected():
         Speculation("ngram", 0, 0.7)
     with pytest.raises(InputError):
         Speculation("ngram", 4, 1.5)
+
+
+def test_colocated_head_shares_the_target_chips_where_the_family_can():
+    gpu = speculative_estimate(load_model("llama-3.1-70b"), load_chip("h100-sxm"), SC,
+                               Speculation("draft", 3, 0.8, draft_head(load_model("llama-3.1-70b")), colocated=True),
+                               chips=4)
+    assert gpu.extras["speculative"]["draft_chips"] == 4 and "target's chips" in gpu.extras["speculative"]["note"]
+    wafer = speculative_estimate(load_model("llama-3.1-70b"), load_chip("cs-3"), SC,
+                                 Speculation("draft", 3, 0.8, draft_head(load_model("llama-3.1-70b")), colocated=True))
+    assert wafer.chips == 4 and wafer.extras["speculative"]["draft_chips"] == 1  # no PP4 layout of one layer
+    assert "own smallest system" in wafer.extras["speculative"]["note"]
+    assert math.isfinite(wafer.tpot_s) and wafer.tpot_s < estimate(load_model("llama-3.1-70b"), load_chip("cs-3"), SC).tpot_s

@@ -1,7 +1,8 @@
 """Predict one suite row: map its scenario and metric onto the closed-form estimates.
 
 * ``single_stream``: batch 1 on ``chips`` (or the smallest system that holds the model);
-  ``output_tok_s_per_user = 1 / TPOT``, ``ttft_ms = TTFT``.
+  ``output_tok_s_per_user = 1 / TPOT``, ``ttft_ms = TTFT``. A row that names a speculative
+  technique is predicted with that technique's defaults (``validation.speculation``).
 * ``offline``: ``chips`` is the whole submission. Every replica size ``n`` that divides it and
   fits the model is tried with ``chips // n`` data-parallel replicas, each at its
   throughput-optimal batch (``inference.max_throughput``); the best layout is the prediction.
@@ -17,13 +18,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from siliconsim.hardware.spec import Chip
 from siliconsim.inference import Estimate, Scenario, estimate, max_throughput
 from siliconsim.models.spec import ModelSpec
 from siliconsim.plans import plan_deployment
+from siliconsim.speculative import speculative_estimate
 from siliconsim.validation.serving_approx import operating_point
+from siliconsim.validation.speculation import speculation_for
 from siliconsim.validation.suite import Case
 from siliconsim.validation.workload import Lengths
 
@@ -63,8 +66,23 @@ def replica_sizes(model: ModelSpec, chip: Chip, total: int, dtype: str, context:
 
 def single_stream(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
     out = 1.0 if case.metric == "ttft_ms" else ln.output_tokens
-    est = estimate(model, chip, Scenario(1, ln.input_tokens, out), chips=case.chips, dtype=case.weight_dtype)
+    sc = Scenario(1, ln.input_tokens, out)
+    if case.is_speculative:
+        return speculative_single_stream(case, model, chip, sc)
+    est = estimate(model, chip, sc, chips=case.chips, dtype=case.weight_dtype)
     return _from_estimate(est, case.metric, case.chips is None)
+
+
+def speculative_single_stream(case: Case, model: ModelSpec, chip: Chip, sc: Scenario) -> Prediction:
+    """A row that names a speculative technique: its defaults (``validation.speculation``)."""
+    spec, what = speculation_for(case.speculative, model)
+    if spec is None:
+        return Prediction(reason=what)
+    est = speculative_estimate(model, chip, sc, spec, chips=case.chips, dtype=case.weight_dtype)
+    if est.feasible and not math.isfinite(est.tpot_s):
+        return Prediction(reason=est.extras["speculative"]["reason"])
+    pred = _from_estimate(est, case.metric, case.chips is None)
+    return replace(pred, layout=f"{pred.layout}; {what}") if pred.covered else pred
 
 
 def concurrency(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
