@@ -72,3 +72,23 @@ def test_dp_attention_uses_all_to_all_and_keeps_one_copy_of_mla_kv():
     assert fam.weights_per_chip_bytes(model, dp, "fp4") < model.weight_bytes("fp4") / 2
     work = Work(decode_batch=256, decode_context=4096)
     assert float(fam.step(model, chip, dp, "fp4", "fp8", work).network_s) > 0
+
+
+def _with_moe_efficiency(chip, value):
+    from dataclasses import replace
+    return replace(chip, efficiency={**chip.efficiency, "moe": value})
+
+
+@pytest.mark.parametrize("work", [Work(decode_batch=1, decode_context=1024), Work(decode_batch=512, decode_context=1024),
+                                  Work(prefill_tokens=4096, prefill_context=2048)])
+def test_expert_kernel_efficiency_scales_only_the_expert_operator(work):
+    """Halving ``moe`` adds exactly the expert GEMMs' time once more; a dense model ignores it."""
+    h100 = load_chip("h100-sxm")
+    moe, dense = load_model("mixtral-8x7b"), load_model("llama-3.1-8b")
+    fast, slow = (plan_deployment(moe, _with_moe_efficiency(h100, e), dtype="fp8", context_tokens=4096).deployment
+                  for e in (0.8, 0.4))
+    t_fast, t_slow = float(fast.step(work).latency_s), float(slow.step(work).latency_s)
+    assert t_fast < t_slow < 2.0 * t_fast  # the attention and dense parts do not double
+    d1, d2 = (plan_deployment(dense, _with_moe_efficiency(h100, e), dtype="fp8", context_tokens=4096).deployment
+              for e in (0.8, 0.4))
+    assert float(d1.step(work).latency_s) == pytest.approx(float(d2.step(work).latency_s))

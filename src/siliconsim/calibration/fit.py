@@ -1,12 +1,12 @@
 """Fit the hbm efficiencies on the validation suite: regularised least squares on log error.
 
 For each chip group (``data/fit.toml``) the unknowns are log-multipliers ``theta_k`` on the
-member chips' priors for k in compute, memory, kernel_overhead, step_overhead. The objective
+member chips' priors for k in compute, memory, kernel_overhead, step_overhead, moe. The objective
 is ``sum_i log(pred_i / meas_i)^2 + sum_k (theta_k / sigma_k)^2`` over the group's rows that
 are plain decoding (``speculative == none``), predicted, and within their datasheet bound.
-Groups share no rows, so each is an independent 4-parameter Levenberg-Marquardt fit with a
+Groups share no rows, so each is an independent 5-parameter Levenberg-Marquardt fit with a
 forward-difference Jacobian (numpy only). Ratios stay physical: compute and memory
-efficiencies are capped at 0.98.
+efficiencies are capped at 0.98, and the expert kernels (``moe``) at the dense kernels' 1.0.
 """
 
 from __future__ import annotations
@@ -51,13 +51,15 @@ def _residuals(cases: Sequence[Case], group: Group, theta: np.ndarray, cfg: FitC
 
 
 def _cap(group: Group, theta: np.ndarray) -> np.ndarray:
-    """Keep every member's compute and memory efficiency at or below RATIO_CAP."""
+    """Keep every member's compute and memory efficiency at or below RATIO_CAP, and the expert
+    kernels' share of them at or below 1."""
     theta = theta.copy()
     for i, k in enumerate(KEYS):
-        if k in ("compute", "memory"):
+        cap = {"compute": RATIO_CAP, "memory": RATIO_CAP, "moe": 1.0}.get(k)
+        if cap is not None:
             top = max(prior_efficiency(c).get(k, 0.0) for c in group.chips)
             if top > 0:
-                theta[i] = min(theta[i], math.log(RATIO_CAP / top))
+                theta[i] = min(theta[i], math.log(cap / top))
     return theta
 
 

@@ -27,6 +27,7 @@ EFFICIENCY_DIMS = {
     "memory": "dimensionless",
     "kernel_overhead": "s",
     "step_overhead": "s",
+    "moe": "dimensionless",
 }
 
 

@@ -8,7 +8,9 @@ fractions ``eta`` kept per chip in the catalog. Tensor parallelism (Shoeybi et a
 parallelism splits layers over ``pp`` stages and adds a hand-off per stage boundary (a single
 request sees the sum of the stages). MoE layers read only the experts the step's tokens touch:
 with ``T`` tokens routed uniformly to ``k`` of ``E`` experts, ``E * (1 - (1 - k/E)**T)`` distinct
-experts are expected. Per-kernel launch gaps and a per-step host overhead are added on top.
+experts are expected; the experts are an operator of their own (grouped GEMM) at a per-chip
+fraction ``moe`` of the dense kernels' efficiency, fitted by ``siliconsim calibrate``. Per-kernel
+launch gaps and a per-step host overhead are added on top.
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ from siliconsim.perf.constants import family_constants
 from siliconsim.perf.step import Parallel, StepCost, Work
 from siliconsim.perf.memory import MemoryFit
 
-EFFICIENCY_KEYS = ("compute", "memory", "kernel_overhead", "step_overhead")
+EFFICIENCY_KEYS = ("compute", "memory", "kernel_overhead", "step_overhead", "moe")
 
 
 def chip_efficiency(chip: Chip) -> dict[str, float]:
-    """The chip's four efficiency parameters; each hbm chip must carry all of them."""
+    """The chip's efficiency parameters; each hbm chip must carry all of them."""
     missing = [k for k in EFFICIENCY_KEYS if k not in chip.efficiency]
     if missing:
         raise CatalogError(f"{chip.id}.toml: [efficiency] lacks {', '.join(missing)} (needed by the hbm family)")
@@ -126,7 +128,7 @@ class HbmFamily:
         network: Any = 0.0
         kernels = 0.0
         for g in model.groups:
-            self._layer(roof, model, g, par, dtype, kv_dtype, work, tokens, peak_c, peak_attn, bw)
+            self._layer(roof, model, g, par, dtype, kv_dtype, work, tokens, peak_c, peak_attn, bw, eff["moe"])
             network = network + g.count * self._layer_network(model, g, chip, par, tokens)
             kernels += g.count * (self.k["kernels_per_layer"] + (self.k["kernels_per_moe_layer"] if g.moe else 0.0)
                                   + (self.k["kernels_per_mla_layer"] if model.is_mla else 0.0))
@@ -151,25 +153,28 @@ class HbmFamily:
         return 2.0 * allreduce_s(chip.system.scale_up, par.tp, tokens * model.d_model * act)
 
     def _layer(self, roof: _Roofline, model: ModelSpec, g: LayerGroup, par: Parallel, dtype: str, kv_dtype: str,
-               work: Work, tokens: Any, peak_c: float, peak_attn: float, bw: float) -> None:
+               work: Work, tokens: Any, peak_c: float, peak_attn: float, bw: float, moe_eff: float) -> None:
         """Matmuls of one layer on one chip: dense part (attention projections, dense or shared
         MLP) split by TP, or replicated with its tokens split under DP attention; experts split
-        over the group either way, reading only the experts the step's tokens touch."""
+        over the group either way, reading only the experts the step's tokens touch. The
+        experts are their own roofline operator (grouped GEMM), run at ``moe_eff`` times the
+        chip's dense compute and memory efficiencies."""
         tp = par.tp
         total, active, experts = model.layer_params(g)
         dense_flop_params = active - (g.experts_per_token * experts / g.n_experts if g.moe else 0.0)
         dense_share = 1.0 if par.attn_dp else 1.0 / tp  # fraction of dense weights each chip reads
         w_bytes = (total - experts) * bytes_per_element(dtype) * dense_share
         flop = 2.0 * tokens * dense_flop_params / tp
+        widest = g.d_ff * max(1, g.experts_per_token) + g.n_shared_experts * g.shared_d_ff
+        act = tokens * self.k["activation_bytes"] * (4 * model.d_model + (model.q_dim + 2 * model.kv_dim + 3 * widest) / tp)
+        roof.add(flop / peak_c, (w_bytes + act) / bw, g.count)
         if g.moe:
             per_expert = experts / g.n_experts
             touched = g.n_experts * (1.0 - (1.0 - g.experts_per_token / g.n_experts) ** tokens)
             imbalance = self.k["expert_imbalance"] if tp > 1 else 1.0
-            w_bytes = w_bytes + touched * per_expert * model.expert_bytes_per_element(dtype) * imbalance / tp
-            flop = flop + 2.0 * tokens * g.experts_per_token * per_expert * imbalance / tp
-        widest = g.d_ff * max(1, g.experts_per_token) + g.n_shared_experts * g.shared_d_ff
-        act = tokens * self.k["activation_bytes"] * (4 * model.d_model + (model.q_dim + 2 * model.kv_dim + 3 * widest) / tp)
-        roof.add(flop / peak_c, (w_bytes + act) / bw, g.count)
+            e_bytes = touched * per_expert * model.expert_bytes_per_element(dtype) * imbalance / tp
+            e_flop = 2.0 * tokens * g.experts_per_token * per_expert * imbalance / tp
+            roof.add(e_flop / (moe_eff * peak_c), e_bytes / (moe_eff * bw), g.count)
         self._attention(roof, model, g, par, kv_dtype, work, tokens, peak_attn, bw)
 
     def _attention(self, roof: _Roofline, model: ModelSpec, g: LayerGroup, par: Parallel, kv_dtype: str, work: Work,
