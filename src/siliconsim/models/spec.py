@@ -20,6 +20,8 @@ Formulas:
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass, field
 
 BYTES_PER_ELEMENT = {
@@ -128,6 +130,15 @@ class ModelSpec:
 
     def layer_params(self, g: LayerGroup) -> tuple[float, float, float]:
         """(total, active, expert) matmul parameters of one layer of group ``g``."""
+        known = self._layer_params_of_groups.get(g)
+        return known if known is not None else self._count_layer_params(g)
+
+    @functools.cached_property
+    def _layer_params_of_groups(self) -> dict[LayerGroup, tuple[float, float, float]]:
+        # the step functions ask for these on every call; a spec is frozen, so count them once
+        return {g: self._count_layer_params(g) for g in self.groups}
+
+    def _count_layer_params(self, g: LayerGroup) -> tuple[float, float, float]:
         attn = self.attn_params() + 2 * self.d_model  # two norms
         attn += (2 * self.head_dim if self.qk_norm else 0) + (self.n_heads if self.attn_sinks else 0)
         if not g.moe:
