@@ -79,3 +79,20 @@ def test_bad_disaggregate_is_an_argparse_error(capsys):
     with pytest.raises(SystemExit) as exc:
         main([*BASE, "--workload", "chat", "--disaggregate", "2-1"])
     assert exc.value.code == 2 and "P:D" in capsys.readouterr().err
+
+
+def test_dispatch_window_holds_requests_and_is_recorded(capsys):
+    argv = [*BASE, "--workload", "chat", "--requests", "150", "--rate", "4", "--format", "json"]
+    _, plain, _ = run(capsys, *argv)
+    code, held, _ = run(capsys, *argv, "--dispatch-window-ms", "300", "--dispatch-max", "8")
+    assert code == 0
+    rec = json.loads(held)
+    assert rec["config"]["dispatch_window_s"] == pytest.approx(0.3) and rec["config"]["dispatch_max_requests"] == 8
+    assert rec["metrics"]["mean_ttft_ms"] > json.loads(plain)["metrics"]["mean_ttft_ms"]
+
+
+def test_negative_dispatch_window_is_a_one_line_error(capsys):
+    with pytest.raises(SystemExit) as exc:  # argparse rejects it before the command runs
+        main([*BASE, "--workload", "chat", "--dispatch-window-ms", "-5"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "--dispatch-window-ms" in err and "Traceback" not in err

@@ -1,5 +1,7 @@
 """Invariants of the serving simulator over random request sets and configurations."""
 
+from dataclasses import replace
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -29,12 +31,14 @@ configs = st.builds(
     router=st.sampled_from(["round-robin", "least-loaded"]),
     disaggregate=st.sampled_from([None, None, (1, 1), (2, 1)]),
 )
+windows = st.sampled_from([0.0, 0.0, 0.004, 0.05])
 capacities = st.sampled_from([1e6, 4000.0, 1500.0])
 
 
 @SETTINGS
-@given(request_sets(), configs, capacities)
-def test_every_request_settles_once_in_causal_order(rs, cfg, cap):
+@given(request_sets(), configs, capacities, windows, st.sampled_from([1, 2, 96]))
+def test_every_request_settles_once_in_causal_order(rs, cfg, cap, window, dispatch_max):
+    cfg = replace(cfg, dispatch_window_s=window, dispatch_max_requests=dispatch_max)
     log = []
     r = simulate(LinearStepModel(kv_capacity_tokens=cap), rs, cfg, event_log=log)
     # completed xor rejected, and every rejection has a reason

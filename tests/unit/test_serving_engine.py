@@ -139,3 +139,27 @@ def test_same_inputs_give_identical_metrics():
 def test_bad_config_names_the_option(cfg, field):
     with pytest.raises(InputError, match=field):
         simulate(M, make_requests([0.0], [1], [1]), ServeConfig(**cfg))
+
+
+def test_dispatch_window_holds_arrivals_until_the_window_passes():
+    """AMD-harness batcher: an idle batcher sends at once; later arrivals wait for the window."""
+    rs = make_requests([0.0, 0.05], [100, 100], [3, 3])
+    r = simulate(M, rs, ServeConfig(dispatch_window_s=0.1))
+    assert r.sched_s[0] == pytest.approx(0.0)
+    assert r.sched_s[1] >= 0.1 - 1e-12  # held until 0.1 s after the first dispatch
+    assert r.first_token_s[1] - r.arrival_s[1] >= 0.05
+    assert r.completed.all()
+
+
+def test_dispatch_sends_a_full_batch_early_to_one_replica():
+    rs = make_requests([0.0, 0.01, 0.02], [100, 100, 100], [300, 3, 3])  # the first is still running at 0.02 s
+    r = simulate(M, rs, ServeConfig(replicas=2, dispatch_window_s=1.0, dispatch_max_requests=2))
+    assert r.sched_s[1] >= 0.02 and r.sched_s[2] >= 0.02 and r.sched_s[1] < 1.0
+    assert r.replica[1] == r.replica[2] != r.replica[0]  # the batch went to the less loaded replica together
+
+
+@pytest.mark.parametrize("cfg, field", [({"dispatch_window_s": -0.1}, "--dispatch-window-ms"),
+                                        ({"dispatch_max_requests": 0}, "--dispatch-max")])
+def test_bad_dispatch_options_name_the_option(cfg, field):
+    with pytest.raises(InputError, match=field):
+        ServeConfig(**cfg).check()

@@ -52,6 +52,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-batch", type=positive_int, metavar="N", help="max sequences per replica (default min(256, plan))")
     p.add_argument("--token-budget", type=positive_int, default=DEFAULT_TOKEN_BUDGET, metavar="N",
                    help=f"max tokens per step (default {DEFAULT_TOKEN_BUDGET})")
+    p.add_argument("--dispatch-window-ms", type=nonneg_float, default=0.0, metavar="MS",
+                   help="harness batcher: hold arrivals up to MS ms, then send them to one replica (default 0: off)")
+    p.add_argument("--dispatch-max", type=positive_int, default=96, metavar="N",
+                   help="harness batcher: dispatch at once when N requests are pending (default 96)")
     p.add_argument("--chunk", type=int, metavar="N", help="prefill chunk size; 0 disables chunking (default: token budget)")
     p.add_argument("--disaggregate", type=_pools, metavar="P:D", help="P prefill and D decode replicas (replaces --replicas)")
     p.add_argument("--context-tokens", type=positive_int, metavar="N",
@@ -78,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
         raise InfeasibleError(f"{model.id} on {chip.id} at {context} tokens of context: {system.reason}")
     config = ServeConfig(replicas=args.replicas, max_batch=args.max_batch, token_budget=args.token_budget,
                          chunk_tokens=args.chunk, scheduler=args.scheduler, router=args.router,
-                         disaggregate=args.disaggregate)
+                         disaggregate=args.disaggregate, dispatch_window_s=args.dispatch_window_ms * 1e-3,
+                         dispatch_max_requests=args.dispatch_max)
     slo_ttft = _slo(args.slo_ttft_ms, preset.slo_ttft_s if preset else None)
     slo_tpot = _slo(args.slo_tpot_ms, preset.slo_tpot_s if preset else None)
     with _Progress() as progress:

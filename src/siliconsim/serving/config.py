@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from siliconsim.errors import InputError
@@ -16,7 +17,9 @@ DEFAULT_TOKEN_BUDGET = 8192  # vLLM's max_num_batched_tokens for online serving 
 class ServeConfig:
     """How a deployment serves. ``chunk_tokens=None`` chunks prompts by the token budget;
     ``0`` schedules whole prompts only. ``disaggregate=(P, D)`` splits replicas into P prefill and
-    D decode replicas (``replicas`` is then ignored)."""
+    D decode replicas (``replicas`` is then ignored). ``dispatch_window_s > 0`` puts a harness-side
+    batcher in front of the router (see ``engine``): arrivals wait until ``dispatch_max_requests``
+    are pending or the window has passed since the last dispatch, then go to one replica together."""
 
     replicas: int = 1
     max_batch: int | None = None  # default: min(DEFAULT_MAX_BATCH, the step model's max_batch)
@@ -26,6 +29,8 @@ class ServeConfig:
     router: str = "least-loaded"
     disaggregate: tuple[int, int] | None = None
     kv_watermark: float = 0.01
+    dispatch_window_s: float = 0.0
+    dispatch_max_requests: int = 96
 
     def check(self) -> None:
         """Raise InputError naming the first bad option."""
@@ -41,6 +46,10 @@ class ServeConfig:
             raise InputError(f"--chunk {self.chunk_tokens}: expected a whole number >= 0 (0: no chunking)")
         if self.disaggregate is not None and (len(self.disaggregate) != 2 or min(self.disaggregate) < 1):
             raise InputError(f"--disaggregate {self.disaggregate}: expected P:D with P >= 1 and D >= 1")
+        if not (math.isfinite(self.dispatch_window_s) and self.dispatch_window_s >= 0):
+            raise InputError(f"--dispatch-window-ms {self.dispatch_window_s * 1e3:g}: expected a time >= 0")
+        if int(self.dispatch_max_requests) != self.dispatch_max_requests or self.dispatch_max_requests < 1:
+            raise InputError(f"--dispatch-max {self.dispatch_max_requests}: expected a whole number >= 1")
         if not 0.0 <= self.kv_watermark < 1.0:
             raise InputError(f"kv_watermark {self.kv_watermark}: expected a fraction in [0, 1)")
 

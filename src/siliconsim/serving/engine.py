@@ -5,9 +5,14 @@ order, then in the order they were scheduled (``seq``):
 
 0. ``STEP_END``: a replica's step completes (tokens are emitted, KV is freed);
 1. ``TRANSFER_DONE``: a prefilled request's KV reached its decode replica;
-2. ``ARRIVAL``: a request reaches the router;
-3. ``KICK``: an idle replica that received work starts a step. Kicks run last so that every
+2. ``ARRIVAL``: a request reaches the router (or, with a dispatch window, the batcher);
+3. ``DISPATCH``: the batcher sends what it holds to one replica;
+4. ``KICK``: an idle replica that received work starts a step. Kicks run last so that every
    request arriving at the same instant joins the same step.
+
+With ``ServeConfig.dispatch_window_s > 0`` a harness-side batcher (AMD's MLPerf harness) sits in
+front of the router: it holds arrivals until ``dispatch_max_requests`` are pending or the window
+has passed since its last dispatch, then sends them all (up to that many) to one replica.
 
 Handlers return their follow-up events as ``(time_s, priority, payload)`` tuples; the loop
 numbers and pushes them. A busy replica starts its next step as soon as one ends.
@@ -29,7 +34,7 @@ from siliconsim.serving.scheduler import SCHEDULERS
 from siliconsim.serving.step_model import StepModel
 from siliconsim.workloads.requests import RequestSet
 
-STEP_END, TRANSFER_DONE, ARRIVAL, KICK = 0, 1, 2, 3
+STEP_END, TRANSFER_DONE, ARRIVAL, DISPATCH, KICK = 0, 1, 2, 3, 4
 _NONE: tuple = ()
 Event = tuple  # (time_s, priority, payload)
 
@@ -64,6 +69,10 @@ class Engine:
         self.steps: tuple[list, list, list, list, list] = ([], [], [], [], [])  # t0, dt, seqs, kv, replica
         self.events = 0
         self.settled = 0
+        self.pending: list[Req] = []  # held by the batcher (dispatch window)
+        self.last_dispatch_s = -float("inf")
+        self.dispatch_gen = 0  # bumped on every dispatch: a stale DISPATCH event is skipped
+        self.dispatch_due = False
 
     # ---- loop ----------------------------------------------------------------------------
     def run(self) -> SimResult:
@@ -71,7 +80,7 @@ class Engine:
         heapq.heapify(heap)
         seq = len(self.reqs)
         log, progress, total = self.event_log, self.progress, len(self.reqs)
-        handlers = (self._on_step_end, self._on_transfer, self._on_arrival, self._on_kick)
+        handlers = (self._on_step_end, self._on_transfer, self._on_arrival, self._on_dispatch, self._on_kick)
         pop, push = heapq.heappop, heapq.heappush
         while heap:
             t, prio, s, payload = pop(heap)
@@ -95,11 +104,45 @@ class Engine:
         if reason:
             self._reject(req, reason)
             return _NONE
+        if self.config.dispatch_window_s > 0:
+            return self._hold(req)
         rep = self.router.pick(self.entry_pool)
         rep.outstanding += 1
         req.replica = rep.idx
         rep.waiting.append(req)
         return self._kick(rep)
+
+    def _hold(self, req: Req) -> tuple[Event, ...]:
+        """The batcher keeps ``req`` until the window passes or enough requests are pending."""
+        self.pending.append(req)
+        if len(self.pending) >= self.config.dispatch_max_requests:
+            return self._dispatch()
+        if self.dispatch_due:
+            return _NONE
+        self.dispatch_due = True
+        return ((max(self.now, self.last_dispatch_s + self.config.dispatch_window_s), DISPATCH, self.dispatch_gen),)
+
+    def _on_dispatch(self, gen: int) -> tuple[Event, ...]:
+        return self._dispatch() if gen == self.dispatch_gen and self.pending else _NONE
+
+    def _dispatch(self) -> tuple[Event, ...]:
+        """Send the pending requests (at most ``dispatch_max_requests``) to one replica."""
+        cap = self.config.dispatch_max_requests
+        batch, self.pending = self.pending[:cap], self.pending[cap:]
+        self.last_dispatch_s = self.now
+        self.dispatch_gen += 1
+        self.dispatch_due = False
+        rep = self.router.pick(self.entry_pool)
+        for req in batch:
+            rep.outstanding += 1
+            req.replica = rep.idx
+            rep.waiting.append(req)
+        follow = list(self._kick(rep))
+        if self.pending:
+            self.dispatch_due = True
+            wait = 0.0 if len(self.pending) >= cap else self.config.dispatch_window_s
+            follow.append((self.now + wait, DISPATCH, self.dispatch_gen))
+        return tuple(follow)
 
     def _on_kick(self, rep: Replica) -> tuple[Event, ...]:
         rep.kicked = False
