@@ -8,7 +8,8 @@
   throughput-optimal batch (``inference.max_throughput``); the best layout is the prediction.
 * ``concurrency``: one batch of ``concurrency`` requests on ``chips`` run to completion (the
   static-batching TensorRT-LLM tables; for a closed loop it is the same steady state).
-* ``server``/``interactive``: the same layout search over ``serving_approx.operating_point``.
+* ``server``/``interactive``: the same layout search over ``serving_approx.operating_point``, fed by
+  the submitter's dispatched stack where ``serving.toml`` names one for the chip and scenario.
 
 Every prediction says which layout it used and what it assumed; rows it cannot predict carry
 the reason instead of a value.
@@ -25,7 +26,7 @@ from siliconsim.inference import Estimate, Scenario, estimate, max_throughput
 from siliconsim.models.spec import ModelSpec
 from siliconsim.plans import plan_deployment
 from siliconsim.speculative import speculative_estimate
-from siliconsim.validation.serving_approx import operating_point
+from siliconsim.validation.serving_approx import operating_point, stack_for
 from siliconsim.validation.speculation import speculation_for
 from siliconsim.validation.suite import Case
 from siliconsim.validation.workload import Lengths
@@ -127,13 +128,16 @@ def server(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
     if case.ttft_limit_ms is None or case.tpot_limit_ms is None:
         return Prediction(reason=f"{case.scenario} row without ttft_limit_ms/tpot_limit_ms")
 
+    stack = stack_for(chip.id, case.scenario)
+
     def evaluate(n: int, replicas: int) -> Scored:
         plan = plan_deployment(model, chip, chips=n, dtype=case.weight_dtype,
                                context_tokens=ln.input_tokens + ln.output_tokens)
         if not plan.feasible:
             return NAN, Prediction(reason=plan.reason)
         op = operating_point(plan.deployment, ln.input_tokens, ln.output_tokens,  # type: ignore[arg-type]
-                             case.ttft_limit_ms * 1e-3, case.tpot_limit_ms * 1e-3)  # type: ignore[operator]
+                             case.ttft_limit_ms * 1e-3, case.tpot_limit_ms * 1e-3,  # type: ignore[operator]
+                             stack, replicas)
         if not op.feasible:
             return NAN, Prediction(reason=f"no arrival rate meets p99 TTFT {case.ttft_limit_ms:g} ms and "
                                           f"TPOT {case.tpot_limit_ms:g} ms on {plan.deployment.describe()}")  # type: ignore[union-attr]
@@ -142,6 +146,8 @@ def server(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
                  "tpot_mean_ms": op.tpot_mean_s * 1e3}.get(case.metric, NAN)
         rep = f"{replicas}× " if replicas > 1 else ""
         layout = f"{rep}{plan.deployment.describe()} at batch {op.batch:.0f}"  # type: ignore[union-attr]
+        if stack is not None:
+            layout += f"; {stack.describe()}"
         return tput, Prediction(value, "" if math.isfinite(value) else f"metric {case.metric} not predicted for "
                                 f"{case.scenario}", layout)
 

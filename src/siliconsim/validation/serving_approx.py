@@ -15,6 +15,19 @@ Model (documented in the README's accuracy section and ``data/serving.toml``):
 * Throughput = ``B / t`` output tokens/s. Among the batches meeting both p99 limits, the
   smallest reaching ``knee_fraction`` of the best feasible throughput is the operating point
   (1.0 for MLPerf: submitters run as close to the limits as the KV cache allows).
+
+Dispatched stacks (``[stacks.*]`` of ``serving.toml``, e.g. AMD's MLPerf harness) put a batcher in
+front of ``R`` data-parallel prefill-first engines: queries collect for a window ``w`` (or until
+``k_max`` are pending) and go to one replica together. A replica with arrival rate ``lam`` so gets
+a burst of ``k = min(lam R w, k_max)`` prompts (at least one) every ``P = k / lam`` seconds and
+prefills it in one prefill-only step ``t_p(k)`` while its decoding pauses:
+
+* prefill takes the fraction ``f = t_p(k) / P`` of the time, so mean TPOT = ``t_d(B) / (1 - f)``,
+  with ``t_d`` a decode-only step at batch ``B``;
+* Little's law ``B = lam O TPOT`` fixes ``lam`` for each ``B`` (solved by bisection: the right
+  side's ``f`` grows with ``lam``);
+* mean TTFT = ``w / 2`` (mean wait in the window) + ``t_d / 2`` (the decode step in flight when
+  the burst lands) + ``t_p(k)``. The burst, and with it TTFT, grows with the number of replicas.
 """
 
 from __future__ import annotations
@@ -24,6 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from siliconsim.errors import CatalogError
 from siliconsim.hardware.catalog import read_toml, sourced
 from siliconsim.perf.step import Work
 from siliconsim.plans import Deployment
@@ -46,11 +60,43 @@ class OperatingPoint:
 NONE = OperatingPoint(0.0, float("nan"), float("nan"), float("nan"), float("nan"))
 
 
+@dataclass(frozen=True)
+class Stack:
+    """A dispatched serving stack (see module doc)."""
+
+    name: str
+    window_s: float
+    max_requests: float
+
+    def describe(self) -> str:
+        return f"{self.name}: {self.window_s * 1e3:.0f} ms dispatch window"
+
+
 @functools.cache
 def serving_constants() -> dict[str, float]:
     path = DATA / "serving.toml"
     table = read_toml(path)["serving"]
     return {k: sourced(v, "dimensionless", f"{path.name}: serving.{k}").value for k, v in table.items()}
+
+
+@functools.cache
+def _stacks() -> dict[tuple[str, str], Stack]:
+    path = DATA / "serving.toml"
+    out: dict[tuple[str, str], Stack] = {}
+    for name, entry in read_toml(path).get("stacks", {}).items():
+        where = f"{path.name}: stacks.{name}"
+        stack = Stack(name, sourced(entry.get("dispatch_window_s"), "s", f"{where}.dispatch_window_s").value,
+                      sourced(entry.get("dispatch_max_requests"), "count", f"{where}.dispatch_max_requests").value)
+        if not (stack.window_s > 0 and stack.max_requests >= 1):
+            raise CatalogError(f"{where}: expected dispatch_window_s > 0 and dispatch_max_requests >= 1, got "
+                               f"{stack.window_s:g} s and {stack.max_requests:g}")
+        out.update(((chip, scenario), stack) for chip in entry["chips"] for scenario in entry["scenarios"])
+    return out
+
+
+def stack_for(chip_id: str, scenario: str) -> Stack | None:
+    """The dispatched stack a suite row on ``chip_id`` in ``scenario`` ran with (None: continuous batching)."""
+    return _stacks().get((chip_id, scenario))
 
 
 def batch_grid(dep: Deployment, context_tokens: float, points: int = 64) -> np.ndarray:
@@ -62,21 +108,66 @@ def batch_grid(dep: Deployment, context_tokens: float, points: int = 64) -> np.n
 
 
 def operating_point(dep: Deployment, input_tokens: float, output_tokens: float, ttft_limit_s: float,
-                    tpot_limit_s: float) -> OperatingPoint:
-    """The steady state at the highest arrival rate meeting both p99 limits (see module doc)."""
-    k = serving_constants()
+                    tpot_limit_s: float, stack: Stack | None = None, replicas: int = 1) -> OperatingPoint:
+    """The steady state at the highest arrival rate meeting both p99 limits (see module doc).
+
+    ``stack``: a dispatched serving stack feeding ``replicas`` replicas; None for continuous
+    batching with chunked prefill.
+    """
     b = batch_grid(dep, input_tokens + output_tokens)
     if b.size == 0:
         return NONE
+    if stack is not None:
+        return _dispatched(dep, b, input_tokens, output_tokens, ttft_limit_s, tpot_limit_s, stack, replicas)
+    k = serving_constants()
     prompt = b * input_tokens / output_tokens
     step = dep.step(Work(prefill_tokens=prompt, prefill_context=input_tokens * 0.5,
                          decode_batch=b, decode_context=input_tokens + output_tokens * 0.5))
     t = np.asarray(step.latency_s, dtype=float) * np.ones_like(b)
     ttft = t * (0.5 + np.maximum(1.0, output_tokens / b))
-    ok = ((k["p99_over_mean_tpot"] * t <= tpot_limit_s) & (k["p99_over_mean_ttft"] * ttft <= ttft_limit_s)
-          & (prompt + b <= k["prefill_token_budget"]))
+    ok = (prompt + b <= k["prefill_token_budget"])
+    return _pick(b, t, ttft, b / t, ok, ttft_limit_s, tpot_limit_s)
+
+
+def _pick(b: np.ndarray, tpot: np.ndarray, ttft: np.ndarray, tput: np.ndarray, ok: np.ndarray, ttft_limit_s: float,
+          tpot_limit_s: float) -> OperatingPoint:
+    """The operating point among the batches ``b`` whose p99 latencies meet the limits."""
+    k = serving_constants()
+    ok = ok & (k["p99_over_mean_tpot"] * tpot <= tpot_limit_s) & (k["p99_over_mean_ttft"] * ttft <= ttft_limit_s)
     if not ok.any():
         return NONE
-    tput = np.where(ok, b / t, 0.0)
+    tput = np.where(ok, tput, 0.0)
     i = int(np.argmax(tput >= k["knee_fraction"] * tput.max()))
-    return OperatingPoint(float(b[i]), float(t[i]), float(ttft[i]), float(t[i]), float(tput[i]))
+    return OperatingPoint(float(b[i]), float(tpot[i]), float(ttft[i]), float(tpot[i]), float(tput[i]))
+
+
+BISECTIONS = 40
+
+
+def _dispatched(dep: Deployment, b: np.ndarray, input_tokens: float, output_tokens: float, ttft_limit_s: float,
+                tpot_limit_s: float, stack: Stack, replicas: int) -> OperatingPoint:
+    """Operating point of a replica fed in bursts by a dispatch window (see module doc)."""
+    zeros = np.zeros_like(b)
+    decode = dep.step(Work(prefill_tokens=zeros, prefill_context=zeros, decode_batch=b,
+                           decode_context=input_tokens + output_tokens * 0.5))
+    t_d = np.asarray(decode.latency_s, dtype=float) * np.ones_like(b)
+    bursts = np.geomspace(1.0, max(stack.max_requests, 1.0 + 1e-9), 64)  # prompts per burst: a grid, interpolated
+    prefill = dep.step(Work(prefill_tokens=bursts * input_tokens, prefill_context=input_tokens * 0.5,
+                            decode_batch=np.zeros_like(bursts), decode_context=np.zeros_like(bursts)))
+    t_p = np.asarray(prefill.latency_s, dtype=float) * np.ones_like(bursts)
+
+    def burst(lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(prompts per burst, fraction of the time spent prefilling) at per-replica rate ``lam``."""
+        k = np.clip(lam * replicas * stack.window_s, 1.0, stack.max_requests)  # a dispatch carries >= 1 prompt
+        return k, np.interp(k, bursts, t_p) * lam / k
+
+    lo, hi = zeros.copy(), b / (output_tokens * t_d)  # Little's law with no prefill at all
+    for _ in range(BISECTIONS):  # lam = B (1 - f(lam)) / (O t_d): the left side grows, the right shrinks
+        lam = 0.5 * (lo + hi)
+        over = lam > b * (1.0 - burst(lam)[1]) / (output_tokens * t_d)
+        hi, lo = np.where(over, lam, hi), np.where(over, lo, lam)
+    lam = 0.5 * (lo + hi)
+    k, frac = burst(lam)
+    tpot = t_d / np.maximum(1.0 - frac, 1e-12)
+    ttft = 0.5 * stack.window_s + 0.5 * t_d + np.interp(k, bursts, t_p)
+    return _pick(b, tpot, ttft, lam * output_tokens, frac < 1.0, ttft_limit_s, tpot_limit_s)
