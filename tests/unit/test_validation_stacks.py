@@ -97,3 +97,22 @@ def test_closed_form_agrees_with_the_simulator_with_a_dispatch_window(dep):
     steady = slice(n // 3, None)
     assert float(np.mean(lat["ttft"][steady])) == pytest.approx(op.ttft_mean_s, rel=0.25)
     assert float(np.nanmean(lat["tpot"][steady])) == pytest.approx(op.tpot_mean_s, rel=0.25)
+
+
+@pytest.mark.parametrize("edit, field", [('chips = ["mi300x", "mi325x", "mi355x"]', "chips"),
+                                         ('dispatch_window_s = { value = "0.3 s"', "dispatch_window_s")])
+def test_malformed_stack_names_file_and_field(tmp_path, monkeypatch, edit, field):
+    from siliconsim.errors import CatalogError
+    from siliconsim.validation import serving_approx
+
+    text = (serving_approx.DATA / "serving.toml").read_text(encoding="utf-8")
+    assert edit in text
+    bad = text.replace(edit, "chips = 3" if field == "chips" else 'dispatch_window_s = { value = "-1 s"')
+    (tmp_path / "serving.toml").write_text(bad, encoding="utf-8")
+    monkeypatch.setattr(serving_approx, "DATA", tmp_path)
+    serving_approx._stacks.cache_clear()
+    try:
+        with pytest.raises(CatalogError, match=rf"serving.toml: stacks.amd-vllm-harness.*{field}"):
+            serving_approx._stacks()
+    finally:
+        serving_approx._stacks.cache_clear()

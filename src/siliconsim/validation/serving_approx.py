@@ -90,7 +90,12 @@ def _stacks() -> dict[tuple[str, str], Stack]:
         if not (stack.window_s > 0 and stack.max_requests >= 1):
             raise CatalogError(f"{where}: expected dispatch_window_s > 0 and dispatch_max_requests >= 1, got "
                                f"{stack.window_s:g} s and {stack.max_requests:g}")
-        out.update(((chip, scenario), stack) for chip in entry["chips"] for scenario in entry["scenarios"])
+        keys = {}
+        for field in ("chips", "scenarios"):
+            keys[field] = entry.get(field)
+            if not (isinstance(keys[field], list) and keys[field] and all(isinstance(x, str) for x in keys[field])):
+                raise CatalogError(f"{where}.{field}: expected a non-empty list of ids, got {keys[field]!r}")
+        out.update(((chip, scenario), stack) for chip in keys["chips"] for scenario in keys["scenarios"])
     return out
 
 
