@@ -106,10 +106,15 @@ class Engine:
             return _NONE
         if self.config.dispatch_window_s > 0:
             return self._hold(req)
+        return self._route([req])
+
+    def _route(self, reqs: list[Req]) -> tuple[Event, ...]:
+        """Hand ``reqs`` together to the replica the router picks, and wake it."""
         rep = self.router.pick(self.entry_pool)
-        rep.outstanding += 1
-        req.replica = rep.idx
-        rep.waiting.append(req)
+        for req in reqs:
+            rep.outstanding += 1
+            req.replica = rep.idx
+            rep.waiting.append(req)
         return self._kick(rep)
 
     def _hold(self, req: Req) -> tuple[Event, ...]:
@@ -132,12 +137,7 @@ class Engine:
         self.last_dispatch_s = self.now
         self.dispatch_gen += 1
         self.dispatch_due = False
-        rep = self.router.pick(self.entry_pool)
-        for req in batch:
-            rep.outstanding += 1
-            req.replica = rep.idx
-            rep.waiting.append(req)
-        follow = list(self._kick(rep))
+        follow = list(self._route(batch))
         if self.pending:
             self.dispatch_due = True
             wait = 0.0 if len(self.pending) >= cap else self.config.dispatch_window_s
