@@ -9,7 +9,8 @@
 * ``concurrency``: one batch of ``concurrency`` requests on ``chips`` run to completion (the
   static-batching TensorRT-LLM tables; for a closed loop it is the same steady state).
 * ``server``/``interactive``: the same layout search over ``serving_approx.operating_point``, fed by
-  the submitter's dispatched stack where ``serving.toml`` names one for the chip and scenario.
+  the submitter's stack where ``serving.toml`` names one for the chip and scenario (a stack that fixes
+  the replica size replaces the search).
 
 Every prediction says which layout it used and what it assumed; rows it cannot predict carry
 the reason instead of a value.
@@ -96,16 +97,21 @@ Scored = tuple[float, Prediction]  # (aggregate throughput of the layout, predic
 
 
 def _best_layout(case: Case, model: ModelSpec, chip: Chip, ln: Lengths,
-                 evaluate: Callable[[int, int], Scored]) -> Prediction:
-    """Try every replica size; keep the layout with the highest aggregate throughput."""
+                 evaluate: Callable[[int, int], Scored], fixed: int | None = None) -> Prediction:
+    """Try every replica size (or only ``fixed``, a stack's); keep the highest aggregate throughput."""
     context = ln.input_tokens + ln.output_tokens
     if case.chips is None:
-        plan = plan_deployment(model, chip, dtype=case.weight_dtype, context_tokens=context)
+        plan = plan_deployment(model, chip, chips=fixed, dtype=case.weight_dtype, context_tokens=context)
         if not plan.feasible:
             return Prediction(reason=plan.reason)
         pred = evaluate(plan.deployment.par.chips, 1)[1]  # type: ignore[union-attr]
         return Prediction(pred.value, pred.reason, pred.layout, True)
     sizes = replica_sizes(model, chip, case.chips, case.weight_dtype, context)
+    if fixed is not None:
+        if fixed not in sizes:
+            return Prediction(reason=f"the row's stack runs {fixed}-chip replicas, which do not divide {case.chips} "
+                                     f"chips or do not hold {model.id}")
+        sizes = [fixed]
     if not sizes:
         plan = plan_deployment(model, chip, chips=case.chips, dtype=case.weight_dtype, context_tokens=context)
         return Prediction(reason=plan.reason or f"no replica size dividing {case.chips} chips holds {model.id}")
@@ -151,7 +157,7 @@ def server(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
         return tput, Prediction(value, "" if math.isfinite(value) else f"metric {case.metric} not predicted for "
                                 f"{case.scenario}", layout)
 
-    return _best_layout(case, model, chip, ln, evaluate)
+    return _best_layout(case, model, chip, ln, evaluate, stack.replica_chips if stack is not None else None)
 
 
 SCENARIOS: dict[str, Callable[[Case, ModelSpec, Chip, Lengths], Prediction]] = {

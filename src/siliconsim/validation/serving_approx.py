@@ -28,11 +28,18 @@ prefills it in one prefill-only step ``t_p(k)`` while its decoding pauses:
   side's ``f`` grows with ``lam``);
 * mean TTFT = ``w / 2`` (mean wait in the window) + ``t_d / 2`` (the decode step in flight when
   the burst lands) + ``t_p(k)``. The burst, and with it TTFT, grows with the number of replicas.
+
+A window may also be counted in decode steps (TGI's router admits waiting requests every
+``max_waiting_tokens`` decode steps): then ``w = n t_d(B)`` and the burst lands on a step boundary, so
+the ``t_d / 2`` term drops. A stack may also fix the replica size (``replica_chips``: the submitter's
+tensor-parallel width, which the layout search then does not choose) and cap the decode batch
+(``max_batch``); a stack with neither window is continuous batching under those two constraints.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,14 +69,36 @@ NONE = OperatingPoint(0.0, float("nan"), float("nan"), float("nan"), float("nan"
 
 @dataclass(frozen=True)
 class Stack:
-    """A dispatched serving stack (see module doc)."""
+    """A submitter's serving stack (see module doc); every field but the name is optional."""
 
     name: str
-    window_s: float
-    max_requests: float
+    window_s: float = 0.0  # dispatch window in seconds (0: none)
+    max_requests: float = math.inf  # prompts per dispatched burst at most
+    window_steps: float = 0.0  # dispatch window in decode steps (0: none)
+    replica_chips: int | None = None  # fixed replica size (None: the layout search chooses)
+    max_batch: float | None = None  # cap on the decode batch (None: the KV cache and engine decide)
+
+    @property
+    def dispatched(self) -> bool:
+        return self.window_s > 0 or self.window_steps > 0
 
     def describe(self) -> str:
-        return f"{self.name}: {self.window_s * 1e3:.0f} ms dispatch window"
+        parts = []
+        if self.replica_chips is not None:
+            parts.append(f"{self.replica_chips}-chip replicas")
+        if self.max_batch is not None:
+            parts.append(f"batch <= {self.max_batch:g}")
+        if self.window_s > 0:
+            parts.append(f"{self.window_s * 1e3:.0f} ms dispatch window")
+        if self.window_steps > 0:
+            parts.append(f"prefill every {self.window_steps:g} decode steps")
+        return f"{self.name}: {', '.join(parts)}"
+
+
+# [stacks.*] fields: TOML key -> (Stack field, unit); a time must be > 0 s, a count a whole number >= 1
+STACK_FIELDS = {"dispatch_window_s": ("window_s", "s"), "dispatch_max_requests": ("max_requests", "count"),
+                "dispatch_window_steps": ("window_steps", "count"), "replica_chips": ("replica_chips", "count"),
+                "max_batch": ("max_batch", "count")}
 
 
 @functools.cache
@@ -85,11 +114,21 @@ def _stacks() -> dict[tuple[str, str], Stack]:
     out: dict[tuple[str, str], Stack] = {}
     for name, entry in read_toml(path).get("stacks", {}).items():
         where = f"{path.name}: stacks.{name}"
-        stack = Stack(name, sourced(entry.get("dispatch_window_s"), "s", f"{where}.dispatch_window_s").value,
-                      sourced(entry.get("dispatch_max_requests"), "count", f"{where}.dispatch_max_requests").value)
-        if not (stack.window_s > 0 and stack.max_requests >= 1):
-            raise CatalogError(f"{where}: expected dispatch_window_s > 0 and dispatch_max_requests >= 1, got "
-                               f"{stack.window_s:g} s and {stack.max_requests:g}")
+        fields: dict = {}
+        for key, (field, unit) in STACK_FIELDS.items():
+            if key not in entry:
+                continue
+            value = sourced(entry[key], unit, f"{where}.{key}").value
+            if unit == "s" and not value > 0:
+                raise CatalogError(f"{where}.{key}: expected a time > 0 s, got {value:g}")
+            if unit == "count" and not (value >= 1 and value == int(value)):
+                raise CatalogError(f"{where}.{key}: expected a whole number >= 1, got {value:g}")
+            fields[field] = int(value) if field == "replica_chips" else value
+        if not fields:
+            raise CatalogError(f"{where}: expected at least one of {', '.join(STACK_FIELDS)}")
+        if "window_s" in fields and "window_steps" in fields:
+            raise CatalogError(f"{where}: expected dispatch_window_s or dispatch_window_steps, not both")
+        stack = Stack(name, **fields)
         keys = {}
         for field in ("chips", "scenarios"):
             keys[field] = entry.get(field)
@@ -100,13 +139,13 @@ def _stacks() -> dict[tuple[str, str], Stack]:
 
 
 def stack_for(chip_id: str, scenario: str) -> Stack | None:
-    """The dispatched stack a suite row on ``chip_id`` in ``scenario`` ran with (None: continuous batching)."""
+    """The stack a suite row on ``chip_id`` in ``scenario`` ran with (None: continuous batching, any layout)."""
     return _stacks().get((chip_id, scenario))
 
 
-def batch_grid(dep: Deployment, context_tokens: float, points: int = 64) -> np.ndarray:
-    """Whole batch sizes from 1 to what the KV cache and the engine allow."""
-    cap = min(dep.kv_capacity_tokens / context_tokens, dep.max_batch)
+def batch_grid(dep: Deployment, context_tokens: float, points: int = 64, max_batch: float | None = None) -> np.ndarray:
+    """Whole batch sizes from 1 to what the KV cache, the engine and a stack's cap allow."""
+    cap = min(dep.kv_capacity_tokens / context_tokens, dep.max_batch, max_batch if max_batch is not None else math.inf)
     if cap < 1:
         return np.zeros(0)
     return np.unique(np.floor(np.geomspace(1.0, cap, points)))
@@ -116,13 +155,13 @@ def operating_point(dep: Deployment, input_tokens: float, output_tokens: float, 
                     tpot_limit_s: float, stack: Stack | None = None, replicas: int = 1) -> OperatingPoint:
     """The steady state at the highest arrival rate meeting both p99 limits (see module doc).
 
-    ``stack``: a dispatched serving stack feeding ``replicas`` replicas; None for continuous
+    ``stack``: the submitter's serving stack feeding ``replicas`` replicas; None for continuous
     batching with chunked prefill.
     """
-    b = batch_grid(dep, input_tokens + output_tokens)
+    b = batch_grid(dep, input_tokens + output_tokens, max_batch=stack.max_batch if stack is not None else None)
     if b.size == 0:
         return NONE
-    if stack is not None:
+    if stack is not None and stack.dispatched:
         return _dispatched(dep, b, input_tokens, output_tokens, ttft_limit_s, tpot_limit_s, stack, replicas)
     k = serving_constants()
     prompt = b * input_tokens / output_tokens
@@ -156,14 +195,16 @@ def _dispatched(dep: Deployment, b: np.ndarray, input_tokens: float, output_toke
     decode = dep.step(Work(prefill_tokens=zeros, prefill_context=zeros, decode_batch=b,
                            decode_context=input_tokens + output_tokens * 0.5))
     t_d = np.asarray(decode.latency_s, dtype=float) * np.ones_like(b)
-    bursts = np.geomspace(1.0, max(stack.max_requests, 1.0 + 1e-9), 64)  # prompts per burst: a grid, interpolated
+    window = stack.window_s + stack.window_steps * t_d
+    kmax = stack.max_requests if math.isfinite(stack.max_requests) else float(b.max())
+    bursts = np.geomspace(1.0, max(kmax, 1.0 + 1e-9), 64)  # prompts per burst: a grid, interpolated
     prefill = dep.step(Work(prefill_tokens=bursts * input_tokens, prefill_context=input_tokens * 0.5,
                             decode_batch=np.zeros_like(bursts), decode_context=np.zeros_like(bursts)))
     t_p = np.asarray(prefill.latency_s, dtype=float) * np.ones_like(bursts)
 
     def burst(lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(prompts per burst, fraction of the time spent prefilling) at per-replica rate ``lam``."""
-        k = np.clip(lam * replicas * stack.window_s, 1.0, stack.max_requests)  # a dispatch carries >= 1 prompt
+        k = np.clip(lam * replicas * window, 1.0, kmax)  # a dispatch carries >= 1 prompt
         return k, np.interp(k, bursts, t_p) * lam / k
 
     lo, hi = zeros.copy(), b / (output_tokens * t_d)  # Little's law with no prefill at all
@@ -174,5 +215,6 @@ def _dispatched(dep: Deployment, b: np.ndarray, input_tokens: float, output_toke
     lam = 0.5 * (lo + hi)
     k, frac = burst(lam)
     tpot = t_d / np.maximum(1.0 - frac, 1e-12)
-    ttft = 0.5 * stack.window_s + 0.5 * t_d + np.interp(k, bursts, t_p)
+    in_flight = 0.5 * t_d if stack.window_s > 0 else 0.0  # a timer window expires mid-step; a step count does not
+    ttft = 0.5 * window + in_flight + np.interp(k, bursts, t_p)
     return _pick(b, tpot, ttft, lam * output_tokens, frac < 1.0, ttft_limit_s, tpot_limit_s)
