@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Measure a real GPU (meant for an H100 SXM) and write calibration data as JSON.
+"""Measure a real GPU (an H100 or H200 SXM) and write calibration data as JSON.
 
-    python3 scripts/gpu_microbench.py --out h100.json [--parts micro,e2e]
+    python3 scripts/gpu_microbench.py --out h200.json --chip h200 [--parts micro,e2e,lean]
 
 Parts
   micro : HBM bandwidth (copy, read-only reduction, write), read bandwidth vs
@@ -20,10 +20,12 @@ gaps do not pollute GPU time) unless the point is to measure launch overhead.
 
 Provenance: the numbers in src/siliconsim/calibration/data/measured/h100-sxm-2026-11-22.json
 came from `--parts micro,e2e` of this script on a lent H100 SXM (see docs/calibration-h100.md).
-Two additions were written after that device lease ended and have NOT been run on a GPU
-(checked on CPU only): the `hbm_copy_variant` block in bench_memory and the opt-in `lean`
-part (LeanLlama: a graph-captured plain-PyTorch decode step that reads the KV cache once,
-meant to stand in for an engine's attention at large batch x context).
+src/siliconsim/calibration/data/measured/h200-sxm-2026-11-22.json came from two runs of
+`--chip h200 --parts micro,e2e,lean` on a lent H200 SXM (see docs/calibration-h200.md). Those
+H200 runs were the first on a GPU for the two parts added after the H100 lease ended: the
+`hbm_copy_variant` block in bench_memory and the opt-in `lean` part (LeanLlama: a graph-captured
+plain-PyTorch decode step that reads the KV cache once, meant to stand in for an engine's
+attention at large batch x context). Neither ran on the H100.
 
 Without CUDA (or without torch) the script writes a JSON that says so and
 exits 0, so it can be imported and smoke-tested on a CPU-only machine.
@@ -46,8 +48,20 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 LLAMA8B_JSON = REPO / "src" / "siliconsim" / "models" / "data" / "llama-3.1-8b.json"
 
-# Stock H100 SXM5 80 GB reference numbers (datasheet, dense).
-PEAK = {"bf16": 989.4e12, "fp8": 1978.9e12, "hbm_Bps": 3.35e12}
+# Reference peaks (dense) of the chip under test: main() replaces these H100 SXM5 values with the
+# catalog's numbers for --chip, so every fraction in the JSON is against the tested chip's datasheet.
+PEAK = {"chip": "h100-sxm", "bf16": 989.4e12, "fp8": 1978.9e12, "hbm_Bps": 3.35e12}
+
+
+def set_peaks(chip_id: str) -> None:
+    """Take the dense bf16/fp8 peaks and HBM bandwidth of ``chip_id`` from src/siliconsim/hardware/data."""
+    sys.path.insert(0, str(REPO / "src"))
+    from siliconsim.hardware.catalog import load_chip  # stdlib-only import path
+
+    chip = load_chip(chip_id)
+    hbm = [m for m in chip.memory if m.kind == "hbm"]
+    PEAK.update(chip=chip_id, bf16=chip.dense_flop_per_s["bf16"], fp8=chip.dense_flop_per_s["fp8"],
+                hbm_Bps=hbm[-1].bandwidth_bytes_per_s)
 L2_BYTES = 50 * 1024 * 1024
 ROTATE_BYTES = 200 * 1000 * 1000  # working set for "cold" measurements (> 4x L2)
 
@@ -234,7 +248,7 @@ def bench_memory(torch, T: Timer, rec: Recorder):
         moved = 2 * nbytes
         rec.add(what="hbm_copy_d2d", shape=[n], dtype="bf16", bytes_moved=moved,
                 bytes_note="read + write", time_s=t, achieved_Bps=moved / t,
-                frac_of_3p35TBps=moved / t / PEAK["hbm_Bps"], repeats=len(s), inner=10, **spread(s))
+                frac_of_hbm_peak=moved / t / PEAK["hbm_Bps"], repeats=len(s), inner=10, **spread(s))
         log(f"copy {nbytes/2**30:5.2f} GiB: {t*1e3:8.3f} ms  {moved/t/1e12:6.3f} TB/s (r+w)")
         del src, dst
     torch.cuda.empty_cache()
@@ -248,7 +262,7 @@ def bench_memory(torch, T: Timer, rec: Recorder):
         moved = 2 * 2**30
         rec.add(what="hbm_copy_variant", op=label, shape=[src.numel()], dtype="bf16",
                 bytes_moved=moved, bytes_note="read + write", time_s=t, achieved_Bps=moved / t,
-                frac_of_3p35TBps=moved / t / PEAK["hbm_Bps"], repeats=len(s), inner=10, **spread(s))
+                frac_of_hbm_peak=moved / t / PEAK["hbm_Bps"], repeats=len(s), inner=10, **spread(s))
         log(f"copy variant {label:8s} 1 GiB: {t*1e3:8.3f} ms  {moved/t/1e12:6.3f} TB/s (r+w)")
     del src, dst
     torch.cuda.empty_cache()
@@ -259,12 +273,12 @@ def bench_memory(torch, T: Timer, rec: Recorder):
         t, s = T.graph(lambda i: x.sum(), inner=10)
         rec.add(what="hbm_read_sum", shape=[x.numel()], dtype="bf16", bytes_moved=nbytes,
                 bytes_note="read only", time_s=t, achieved_Bps=nbytes / t,
-                frac_of_3p35TBps=nbytes / t / PEAK["hbm_Bps"], repeats=len(s), inner=10, **spread(s))
+                frac_of_hbm_peak=nbytes / t / PEAK["hbm_Bps"], repeats=len(s), inner=10, **spread(s))
         log(f"sum  {nbytes/2**30:5.2f} GiB: {t*1e3:8.3f} ms  {nbytes/t/1e12:6.3f} TB/s (read)")
         t, s = T.graph(lambda i: x.fill_(1.5), inner=10)
         rec.add(what="hbm_write_fill", shape=[x.numel()], dtype="bf16", bytes_moved=nbytes,
                 bytes_note="write only", time_s=t, achieved_Bps=nbytes / t,
-                frac_of_3p35TBps=nbytes / t / PEAK["hbm_Bps"], repeats=len(s), inner=10, **spread(s))
+                frac_of_hbm_peak=nbytes / t / PEAK["hbm_Bps"], repeats=len(s), inner=10, **spread(s))
         log(f"fill {nbytes/2**30:5.2f} GiB: {t*1e3:8.3f} ms  {nbytes/t/1e12:6.3f} TB/s (write)")
         del x
     torch.cuda.empty_cache()
@@ -274,7 +288,7 @@ def bench_memory(torch, T: Timer, rec: Recorder):
     t, s = T.graph(lambda i: x.sum(), inner=10)
     rec.add(what="hbm_read_sum", shape=[x.numel()], dtype="fp32", bytes_moved=4 * 2**30,
             bytes_note="read only", time_s=t, achieved_Bps=4 * 2**30 / t,
-            frac_of_3p35TBps=4 * 2**30 / t / PEAK["hbm_Bps"], repeats=len(s), inner=10, **spread(s))
+            frac_of_hbm_peak=4 * 2**30 / t / PEAK["hbm_Bps"], repeats=len(s), inner=10, **spread(s))
     log(f"sum fp32 4 GiB: {t*1e3:8.3f} ms  {4*2**30/t/1e12:6.3f} TB/s (read)")
     del x
     torch.cuda.empty_cache()
@@ -379,7 +393,7 @@ def bench_gemm(torch, T: Timer, rec: Recorder, deadline: float, gemm_m=None):
                             time_s=t, flops=flops, achieved_flops=flops / t,
                             frac_of_dense_peak=flops / t / peak, bytes=byts,
                             bytes_note="weights + activations in + bf16 out",
-                            achieved_Bps=byts / t, frac_of_3p35TBps=byts / t / PEAK["hbm_Bps"],
+                            achieved_Bps=byts / t, frac_of_hbm_peak=byts / t / PEAK["hbm_Bps"],
                             weight_buffers_rotated=nbuf, repeats=len(s), inner=inner, **spread(s))
                     log(f"gemm {name:22s} {dtype:11s} M={M:6d}: {t*1e6:10.2f} us "
                         f"{flops/t/1e12:7.1f} TF ({flops/t/peak*100:5.1f}%)  {byts/t/1e12:5.2f} TB/s")
@@ -574,7 +588,7 @@ def bench_prefill(torch, T, rec, model, cfg_d, label, lens, extra=None):
             flops = 2.0 * pc["layers"] * s_len + 2.0 * pc["lm_head"] + 2.0 * 2 * L * h * s_len * s_len / 2
             rec.add(what="prefill", model=label, batch=1, prompt_len=s_len, dtype="bf16",
                     mode="hf_eager_sdpa", time_s=t, tokens_per_s=s_len / t, flops=flops,
-                    achieved_flops=flops / t, mfu_vs_989TF=flops / t / PEAK["bf16"],
+                    achieved_flops=flops / t, mfu_vs_bf16_peak=flops / t / PEAK["bf16"],
                     repeats=len(s), **spread(s), **(extra or {}))
             log(f"prefill {label} s={s_len:5d}: {t*1e3:8.2f} ms  {s_len/t:9.0f} tok/s  "
                 f"MFU {flops/t/PEAK['bf16']*100:5.1f}%")
@@ -675,7 +689,7 @@ def bench_decode(torch, T, rec, model, cfg, cfg_d, label, batches, ctxs, deadlin
                         t, s = time_steps(torch, g.replay, before, repeats=30, warmup=3)
                         mname = "hf_static_cache_cuda_graph"
                     rec.add(what="decode_step", mode=mname, time_s=t, tokens_per_s=b / t,
-                            implied_Bps=byts / t, frac_of_3p35TBps=byts / t / PEAK["hbm_Bps"],
+                            implied_Bps=byts / t, frac_of_hbm_peak=byts / t / PEAK["hbm_Bps"],
                             repeats=len(s), **base, **spread(s))
                     log(f"decode {label} b={b:4d} ctx={ctx:5d} {mode:5s}: {t*1e3:8.3f} ms "
                         f"{byts/t/1e12:5.2f} TB/s eff")
@@ -867,7 +881,7 @@ def bench_lean(torch, T, rec, deadline):
                             tg, sg = time_steps(torch, g.replay, lambda: None, repeats=30, warmup=3)
                         for mode, t, s in (("lean_eager", te, se), ("lean_cuda_graph", tg, sg)):
                             rec.add(what="decode_step", mode=mode, time_s=t, tokens_per_s=b / t,
-                                    implied_Bps=byts / t, frac_of_3p35TBps=byts / t / PEAK["hbm_Bps"],
+                                    implied_Bps=byts / t, frac_of_hbm_peak=byts / t / PEAK["hbm_Bps"],
                                     repeats=len(s), **base, **spread(s))
                         log(f"lean {label} b={b:4d} ctx={ctx:5d}: eager {te*1e3:8.3f} ms  graph "
                             f"{tg*1e3:8.3f} ms  {byts/tg/1e12:5.2f} TB/s eff")
@@ -897,7 +911,9 @@ def main(argv=None) -> int:
     ap.add_argument("--gemm-m", default="", help="comma list of M to restrict the GEMM sweep")
     ap.add_argument("--budget-s", type=float, default=540.0, help="soft wall-clock budget")
     ap.add_argument("--gemm-budget-s", type=float, default=240.0)
+    ap.add_argument("--chip", default="h100-sxm", help="catalog id of the GPU under test (sets the reference peaks)")
     args = ap.parse_args(argv)
+    set_peaks(args.chip)
     t_start = time.time()
     deadline = t_start + args.budget_s
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
