@@ -62,7 +62,6 @@ def set_peaks(chip_id: str) -> None:
     hbm = [m for m in chip.memory if m.kind == "hbm"]
     PEAK.update(chip=chip_id, bf16=chip.dense_flop_per_s["bf16"], fp8=chip.dense_flop_per_s["fp8"],
                 hbm_Bps=hbm[-1].bandwidth_bytes_per_s)
-L2_BYTES = 50 * 1024 * 1024
 ROTATE_BYTES = 200 * 1000 * 1000  # working set for "cold" measurements (> 4x L2)
 
 # Linear-layer shapes (name, N=out_features, K=in_features), TP1.
@@ -757,7 +756,7 @@ class LeanLlama:
     KV cache of exactly ctx+1 positions, GQA attention as one SDPA call per layer with the
     query heads of a KV group stacked (reads the KV cache once, no mask), random bf16 weights.
     This is what a graph-captured engine without custom kernels does; it is not HF.
-    Not yet run on a GPU (written after the 2026-11-22 lease ended; CPU-checked only)."""
+    First run on a GPU on the H200 of docs/calibration-h200.md."""
 
     def __init__(self, torch, cfg: dict, n_layers: int | None = None, device: str = "cuda"):
         self.torch = torch
@@ -942,7 +941,7 @@ def main(argv=None) -> int:
         "warmup": "yes (2-3 calls before timing; graphs replayed once before timing)",
         "data": "torch.randn / randint (never zeros)",
         "l2_rotation": f"weights/buffers rotated to a >= {ROTATE_BYTES/1e6:.0f} MB working set "
-                       "(L2 = 50 MB) except where mode == 'hot'",
+                       f"(L2 as torch reports it: {rec.doc['environment'].get('l2_bytes')} B) except where mode == 'hot'",
         "short_kernels": "timed as CUDA-graph replay of `inner` back-to-back calls, divided by inner",
         "reference_peaks": PEAK,
     }
