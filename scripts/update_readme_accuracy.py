@@ -75,9 +75,12 @@ def section() -> str:
               "defaults (`validation/data/speculation.toml`) and still come out 35-61% slow; "
               "Cerebras API speeds published after October 2024 (decoding method undisclosed, likely speculative) "
               "come out 45-78% slower than measured while the disclosed plain-decoding anchors (M0001-M0004, "
-              "M0020, M0027) are within 21%; MoE expert kernels run at a fitted 0.64-0.77 of the dense kernels' "
-              "efficiency (prior 0.8), yet Qwen3-235B offline throughput stays ~40% high and DeepSeek-R1 batch-1 "
-              "speed on B200 ~130% high; the one Intel server row (Gaudi2) is 80% high on throughput; dataset "
+              "M0020, M0027) are within 21%; MoE expert kernels run at a fitted 0.63-0.77 of the dense kernels' "
+              "efficiency (priors 0.75 measured on an H200 with PyTorch grouped GEMMs, 0.8 assumed elsewhere), yet "
+              "Qwen3-235B offline throughput stays ~40% high and DeepSeek-R1 batch-1 speed on B200 ~130% high; the "
+              "Intel Gaudi2 server run is predicted on its TGI-Gaudi stack (one TP8 replica, batch cap 768, new "
+              "prompts every 7 decode steps, the last assumed from tgi-gaudi's recommended setting): +19% "
+              "throughput, -21% TTFT, -10% TPOT, where the layout search alone gave +80/-45/-6%; dataset "
               "input lengths of MLPerf rows are assumptions (`validation/data/datasets.toml`).", END]
     return "\n".join(lines)
 
