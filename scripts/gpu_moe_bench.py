@@ -85,7 +85,7 @@ def graph_time_s(torch, fn, inner: int = 20, repeats: int = 7) -> list[float]:
 
 
 def routing(torch, tokens: int, experts: int, top_k: int):
-    """Token-expert rows sorted by expert, and the per-expert row counts, of random top-k routing."""
+    """Rows per expert of random top-k routing (the rows of x are taken as already sorted by expert)."""
     idx = torch.randn(tokens, experts, device="cuda").topk(top_k, dim=-1).indices.flatten()
     counts = torch.bincount(idx, minlength=experts)
     return counts
