@@ -36,7 +36,6 @@ import argparse
 import datetime as _dt
 import json
 import math
-import os
 import platform
 import statistics
 import subprocess
@@ -59,9 +58,8 @@ def set_peaks(chip_id: str) -> None:
     from siliconsim.hardware.catalog import load_chip  # stdlib-only import path
 
     chip = load_chip(chip_id)
-    hbm = [m for m in chip.memory if m.kind == "hbm"]
     PEAK.update(chip=chip_id, bf16=chip.dense_flop_per_s["bf16"], fp8=chip.dense_flop_per_s["fp8"],
-                hbm_Bps=hbm[-1].bandwidth_bytes_per_s)
+                hbm_Bps=chip.main_memory.bandwidth_bytes_per_s)
 ROTATE_BYTES = 200 * 1000 * 1000  # working set for "cold" measurements (> 4x L2)
 
 # Linear-layer shapes (name, N=out_features, K=in_features), TP1.
@@ -606,6 +604,18 @@ def reset_cache_len(cache, ctx: int):
             cl.fill_(ctx)
 
 
+def skipped(torch, rec, what: str, deadline: float, kv_bytes: float, extra_bytes: float, total_mem: int) -> bool:
+    """Record and report a decode point skipped for the time budget or for memory (KV + weights + 3 GB)."""
+    if time.time() > deadline:
+        rec.skip(what, "time budget")
+        return True
+    if torch.cuda.memory_allocated() + kv_bytes * 1.05 + 3e9 + extra_bytes > total_mem * 0.95:
+        rec.skip(what, f"does not fit: KV {kv_bytes/1e9:.1f} GB + weights")
+        log(f"skip {what}: KV {kv_bytes/1e9:.1f} GB")
+        return True
+    return False
+
+
 def time_steps(torch, fn, before, repeats, warmup):
     """Median GPU seconds of fn(); before() runs (untimed) ahead of each call."""
     samples = []
@@ -641,14 +651,8 @@ def bench_decode(torch, T, rec, model, cfg, cfg_d, label, batches, ctxs, deadlin
         for b in batches:
             for ctx in ctxs:
                 what = f"decode {label} {mode} b={b} ctx={ctx}"
-                if time.time() > deadline:
-                    rec.skip(what, "time budget")
-                    continue
                 kv = b * (ctx + 1) * kvb
-                need = torch.cuda.memory_allocated() + kv * 1.05 + 3e9 + b * cfg_d["vocab_size"] * 4
-                if need > total_mem * 0.95:
-                    rec.skip(what, f"does not fit: KV {kv/1e9:.1f} GB + weights")
-                    log(f"skip {what}: KV {kv/1e9:.1f} GB")
+                if skipped(torch, rec, what, deadline, kv, b * cfg_d["vocab_size"] * 4, total_mem):
                     continue
                 cache = g = out = None
                 try:
@@ -844,12 +848,8 @@ def bench_lean(torch, T, rec, deadline):
             for b in batches:
                 for ctx in ctxs:
                     what = f"lean decode {label} b={b} ctx={ctx}"
-                    if time.time() > deadline:
-                        rec.skip(what, "time budget")
-                        continue
                     kv = b * (ctx + 1) * kvb
-                    if torch.cuda.memory_allocated() + kv * 1.05 + 3e9 > total_mem * 0.95:
-                        rec.skip(what, f"does not fit: KV {kv/1e9:.1f} GB + weights")
+                    if skipped(torch, rec, what, deadline, kv, 0.0, total_mem):
                         continue
                     g = None
                     try:
@@ -912,7 +912,11 @@ def main(argv=None) -> int:
     ap.add_argument("--gemm-budget-s", type=float, default=240.0)
     ap.add_argument("--chip", default="h100-sxm", help="catalog id of the GPU under test (sets the reference peaks)")
     args = ap.parse_args(argv)
-    set_peaks(args.chip)
+    try:
+        set_peaks(args.chip)
+    except (OSError, ValueError, KeyError) as exc:  # unknown chip id or unreadable catalog: one line, exit 2
+        print(f"gpu_microbench: error: {exc}", file=sys.stderr)
+        return 2
     t_start = time.time()
     deadline = t_start + args.budget_s
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}

@@ -34,6 +34,9 @@ import statistics
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import gpu_microbench as mb  # noqa: E402 - the sibling script: catalog peaks and the CUDA-graph timer
+
 REPO = Path(__file__).resolve().parents[1]
 MODELS = ("mixtral-8x7b", "qwen3-235b-a22b", "deepseek-r1", "gpt-oss-120b")
 TOKENS = (1, 4, 16, 64, 256, 1024, 4096, 16384)
@@ -51,37 +54,9 @@ def expert_shape(model_id: str) -> dict:
 
 
 def peaks(chip_id: str) -> dict:
-    sys.path.insert(0, str(REPO / "src"))
-    from siliconsim.hardware.catalog import load_chip
-
-    chip = load_chip(chip_id)
-    hbm = [t for t in chip.memory if t.kind == "hbm"][-1]
-    return {"chip": chip_id, "bf16_flop_per_s": chip.dense_flop_per_s["bf16"], "hbm_bytes_per_s": hbm.bandwidth_bytes_per_s}
-
-
-def graph_time_s(torch, fn, inner: int = 20, repeats: int = 7) -> list[float]:
-    """Seconds per call: ``inner`` calls captured in one CUDA graph, replayed ``repeats`` times."""
-    s = torch.cuda.Stream()
-    s.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(s):
-        for _ in range(2):
-            fn()
-    torch.cuda.current_stream().wait_stream(s)
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        for _ in range(inner):
-            fn()
-    g.replay()
-    torch.cuda.synchronize()
-    out = []
-    for _ in range(repeats):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        g.replay()
-        b.record()
-        torch.cuda.synchronize()
-        out.append(a.elapsed_time(b) * 1e-3 / inner)
-    return out
+    """The chip's dense bf16 peak and HBM bandwidth, read from the catalog as gpu_microbench reads them."""
+    mb.set_peaks(chip_id)
+    return {"chip": chip_id, "bf16_flop_per_s": mb.PEAK["bf16"], "hbm_bytes_per_s": mb.PEAK["hbm_Bps"]}
 
 
 def routing(torch, tokens: int, experts: int, top_k: int):
@@ -125,7 +100,7 @@ def bench_shape(torch, shp: dict, pk: dict, tokens: int) -> dict:
            "max_rows_per_expert": max(cl)}
     for name, fn in (("grouped_mm", grouped), ("mm_loop", looped)):
         try:
-            ts = graph_time_s(torch, fn)
+            ts = mb.Timer(torch).graph(lambda _i: fn(), inner=20)[1]
             t = statistics.median(ts)
             res[name] = {"s": t, "min_s": min(ts), "max_s": max(ts), "n": len(ts),
                          "frac_hbm_peak": weight_bytes / t / pk["hbm_bytes_per_s"],
@@ -187,11 +162,17 @@ def main(argv=None) -> int:
     ap.add_argument("--dense-memory", type=float, default=0.82, help="with --post: the card's dense memory efficiency")
     ap.add_argument("--dense-compute", type=float, default=0.70, help="with --post: the card's dense compute efficiency")
     args = ap.parse_args(argv)
-    if args.post:
-        write_json(args.out, summarize(args.post, args.dense_memory, args.dense_compute))
-        return 0
+    try:
+        if args.post:
+            write_json(args.out, summarize(args.post, args.dense_memory, args.dense_compute))
+            return 0
+        chip_peaks = peaks(args.chip)
+        shapes = [expert_shape(m) for m in args.models.split(",")]
+    except (OSError, ValueError, KeyError) as exc:  # unknown id, unreadable or malformed file: one line, exit 2
+        print(f"gpu_moe_bench: error: {exc}", file=sys.stderr)
+        return 2
     doc: dict = {"script": "scripts/gpu_moe_bench.py", "date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(),
-                 "platform": platform.platform(), "peaks": peaks(args.chip), "points": []}
+                 "platform": platform.platform(), "peaks": chip_peaks, "points": []}
     try:
         import torch
     except Exception as exc:  # noqa: BLE001
@@ -202,8 +183,8 @@ def main(argv=None) -> int:
     if "skipped" not in doc:
         doc.update(torch=torch.__version__, device=torch.cuda.get_device_name(0))
         torch.manual_seed(0)
-        for model_id in args.models.split(","):
-            shp = expert_shape(model_id)
+        for shp in shapes:
+            model_id = shp["model"]
             for tokens in TOKENS:
                 p = {**shp, **bench_shape(torch, shp, doc["peaks"], tokens)}
                 doc["points"].append(p)
