@@ -3,12 +3,12 @@
 * ``single_stream``: batch 1 on ``chips`` (or the smallest system that holds the model);
   ``output_tok_s_per_user = 1 / TPOT``, ``ttft_ms = TTFT``. A row that names a speculative
   technique is predicted with that technique's defaults (``validation.speculation``).
-* ``offline``: ``chips`` is the whole submission. Every replica size ``n`` that divides it and
-  fits the model is tried with ``chips // n`` data-parallel replicas, each at its
-  throughput-optimal batch (``inference.max_throughput``); the best layout is the prediction.
+* ``offline``: ``chips`` is the whole submission. The planner (``planner.layouts.best_split``)
+  tries every replica size ``n`` that divides it and fits the model, with ``chips // n``
+  data-parallel replicas, each at its throughput-optimal batch (``inference.max_throughput``); the best layout is the prediction.
 * ``concurrency``: one batch of ``concurrency`` requests on ``chips`` run to completion (the
   static-batching TensorRT-LLM tables; for a closed loop it is the same steady state).
-* ``server``/``interactive``: the same layout search over ``serving_approx.operating_point``, fed by
+* ``server``/``interactive``: the same layout search over ``serving.approx.operating_point``, fed by
   the submitter's stack where ``serving.toml`` names one for the chip and scenario (a stack that fixes
   the replica size replaces the search).
 
@@ -25,9 +25,10 @@ from dataclasses import dataclass, replace
 from siliconsim.hardware.spec import Chip
 from siliconsim.inference import Estimate, Scenario, estimate, max_throughput
 from siliconsim.models.spec import ModelSpec
-from siliconsim.plans import plan_deployment
+from siliconsim.planner.layouts import best_split
+from siliconsim.plans import Plan, plan_deployment
 from siliconsim.speculative import speculative_estimate
-from siliconsim.validation.serving_approx import operating_point, stack_for
+from siliconsim.serving.approx import operating_point, stack_for
 from siliconsim.validation.speculation import speculation_for
 from siliconsim.validation.suite import Case
 from siliconsim.validation.workload import Lengths
@@ -55,15 +56,6 @@ def _from_estimate(est: Estimate, metric: str, chosen: bool = False) -> Predicti
               "ttft_mean_ms": est.ttft_s * 1e3}
     rep = f"{est.replicas}× " if est.replicas > 1 else ""
     return Prediction(values[metric], layout=rep + est.deployment.describe(), chips_chosen=chosen)  # type: ignore[union-attr]
-
-
-def replica_sizes(model: ModelSpec, chip: Chip, total: int, dtype: str, context: float) -> list[int]:
-    """Replica sizes that divide ``total`` chips and hold the model, fewest chips first."""
-    out = []
-    for n in range(1, total + 1):
-        if total % n == 0 and plan_deployment(model, chip, chips=n, dtype=dtype, context_tokens=context).feasible:
-            out.append(n)
-    return out
 
 
 def single_stream(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
@@ -98,7 +90,8 @@ Scored = tuple[float, Prediction]  # (aggregate throughput of the layout, predic
 
 def _best_layout(case: Case, model: ModelSpec, chip: Chip, ln: Lengths,
                  evaluate: Callable[[int, int], Scored], fixed: int | None = None) -> Prediction:
-    """Try every replica size (or only ``fixed``, a stack's); keep the highest aggregate throughput."""
+    """The planner's best split of the row's chips (or only ``fixed``, a stack's replica size);
+    a row without a chip count takes the smallest system that holds the model."""
     context = ln.input_tokens + ln.output_tokens
     if case.chips is None:
         plan = plan_deployment(model, chip, chips=fixed, dtype=case.weight_dtype, context_tokens=context)
@@ -106,18 +99,17 @@ def _best_layout(case: Case, model: ModelSpec, chip: Chip, ln: Lengths,
             return Prediction(reason=plan.reason)
         pred = evaluate(plan.deployment.par.chips, 1)[1]  # type: ignore[union-attr]
         return Prediction(pred.value, pred.reason, pred.layout, True)
-    sizes = replica_sizes(model, chip, case.chips, case.weight_dtype, context)
-    if fixed is not None:
-        if fixed not in sizes:
-            return Prediction(reason=f"the row's stack runs {fixed}-chip replicas, which do not divide {case.chips} "
-                                     f"chips or do not hold {model.id}")
-        sizes = [fixed]
-    if not sizes:
-        plan = plan_deployment(model, chip, chips=case.chips, dtype=case.weight_dtype, context_tokens=context)
-        return Prediction(reason=plan.reason or f"no replica size dividing {case.chips} chips holds {model.id}")
-    scored = [evaluate(n, case.chips // n) for n in sizes]
-    good = [s for s in scored if s[1].covered and math.isfinite(s[0])]
-    return max(good, key=lambda s: s[0])[1] if good else scored[-1][1]
+
+    def covered(n: int, replicas: int) -> Scored:  # a split whose metric is not predicted does not win
+        score, pred = evaluate(n, replicas)
+        return (score if pred.covered else NAN), pred
+
+    best = best_split(model, chip, case.chips, case.weight_dtype, context, covered, fixed)
+    if isinstance(best, str):
+        return Prediction(reason=best)
+    if isinstance(best, Plan):
+        return Prediction(reason=best.reason or f"no replica size dividing {case.chips} chips holds {model.id}")
+    return best[1]
 
 
 def offline(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:

@@ -41,6 +41,8 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
@@ -48,7 +50,8 @@ from siliconsim.errors import CatalogError
 from siliconsim.hardware.catalog import read_toml, sourced
 from siliconsim.perf.step import Work
 from siliconsim.plans import Deployment
-from siliconsim.validation.suite import DATA
+
+DATA = Path(str(resources.files("siliconsim.serving") / "data"))
 
 
 @dataclass(frozen=True)
