@@ -118,15 +118,24 @@ def plan_deployment(model: ModelSpec, chip: Chip, *, chips: int | None = None, d
     last_reason = ""
     by_size: dict[int, list[Deployment]] = {}
     for par in candidates:
-        fit = family.fit(model, chip, par, dtype, kv_dtype, batch, context_tokens)
-        if not fit.fits:
-            last_reason = fit.reason(f"{chip.id}, {par.describe()}")
+        dep = fit_layout(model, chip, par, dtype, kv_dtype, context_tokens, batch, replicas)
+        if isinstance(dep, str):
+            last_reason = dep
             continue
-        by_size.setdefault(par.chips, []).append(
-            Deployment(model, chip, family, par, dtype, kv_dtype, fit, context_tokens, replicas))
+        by_size.setdefault(par.chips, []).append(dep)
     if not by_size:
         return Plan(Verdict(False, last_reason))
     options = by_size[min(by_size)]
     work = Work(decode_batch=batch, decode_context=context_tokens)
     best = min(options, key=lambda d: float(d.step(work).latency_s))
     return Plan(Verdict(True), best)
+
+
+def fit_layout(model: ModelSpec, chip: Chip, par: Parallel, dtype: str, kv_dtype: str, context_tokens: float,
+               batch: float = 1, replicas: int = 1) -> Deployment | str:
+    """``model`` on one given layout: the Deployment, or why it does not fit."""
+    family = get_family(chip.family)
+    fit = family.fit(model, chip, par, dtype, kv_dtype, batch, context_tokens)
+    if not fit.fits:
+        return fit.reason(f"{chip.id}, {par.describe()}")
+    return Deployment(model, chip, family, par, dtype, kv_dtype, fit, context_tokens, replicas)
