@@ -67,3 +67,28 @@ def chip_power(chip: Chip, step: StepCost, a: CostAssumptions, limit_w: float | 
 def host_power_w(chip: Chip, chips: Any) -> Any:
     """Host share (CPUs, DRAM, NICs, fans, PSU losses) of ``chips`` chips, from the system catalog."""
     return chip.system.host_power_per_chip_w * np.asarray(chips, dtype=float)
+
+
+@dataclass(frozen=True)
+class ServingPower:
+    """A replica set at an operating point: wall power and how much the cap slows it."""
+
+    system_power_w: float  # chips and host shares, at the wall, before PUE
+    chip_power_w: float  # one chip, time-averaged
+    slowdown: float  # capped time / uncapped time of the same work (>= 1)
+
+
+def serving_power(chip: Chip, chips: int, decode: StepCost, decode_steps: float, a: CostAssumptions,
+                  limit_w: float | None = None, prefill: StepCost | None = None) -> ServingPower:
+    """Average power of ``chips`` chips repeating one prefill (optional) and ``decode_steps``
+    decode steps, each phase on the chip's curve and under its cap."""
+    phases = [(decode, float(decode_steps))] + ([(prefill, 1.0)] if prefill is not None else [])
+    energy = busy = plain = 0.0
+    for step, n in phases:
+        cp = chip_power(chip, step, a, limit_w)
+        t = float(np.mean(cp.step.latency_s)) * n
+        energy += float(np.mean(cp.power_w)) * t
+        busy += t
+        plain += float(np.mean(step.latency_s)) * n
+    per_chip = energy / busy if busy > 0 else a.idle_power_fraction * chip.tdp_w
+    return ServingPower(chips * per_chip + float(host_power_w(chip, chips)), per_chip, busy / plain if plain > 0 else 1.0)

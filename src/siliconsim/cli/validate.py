@@ -18,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="compare predictions with the published-measurement suite",
                        description="Predict every row of the validation suite; report signed error per row and "
                                    "median/mean absolute error by vendor, metric, scenario and trust class.")
-    p.add_argument("--cases", metavar="FILE", help=f"suite CSV in the dev.csv schema (default: packaged {DEFAULT_SUITE.name})")
+    p.add_argument("--cases", metavar="FILE", help=f"suite CSV in the dev.csv schema, or a packaged suite: dev ({DEFAULT_SUITE.name}, the default) or power (power-dev.csv)")
     add_format(p)
 
 

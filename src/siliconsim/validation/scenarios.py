@@ -12,6 +12,10 @@
   the submitter's stack where ``serving.toml`` names one for the chip and scenario (a stack that fixes
   the replica size replaces the search).
 
+Power rows (``system_power_w``, ``energy_j_per_output_token``) and every row of a power-capped
+run (``chip_power_limit_w``) go through ``accounting.power.serving_power`` at the uncapped
+operating point: wall power of the chips and their host shares, and the run slowed by the cap.
+
 Every prediction says which layout it used and what it assumed; rows it cannot predict carry
 the reason instead of a value.
 """
@@ -22,15 +26,19 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+import numpy as np
+
+from siliconsim.accounting import default_assumptions
+from siliconsim.accounting.power import ServingPower, serving_power
 from siliconsim.hardware.spec import Chip
 from siliconsim.inference import Estimate, Scenario, estimate, max_throughput
 from siliconsim.models.spec import ModelSpec
 from siliconsim.planner.layouts import best_split
 from siliconsim.plans import Plan, plan_deployment
 from siliconsim.speculative import speculative_estimate
-from siliconsim.serving.approx import operating_point, stack_for
+from siliconsim.serving.approx import continuous_batching, operating_point, stack_for
 from siliconsim.validation.speculation import speculation_for
-from siliconsim.validation.suite import Case
+from siliconsim.validation.suite import POWER_METRICS, Case
 from siliconsim.validation.workload import Lengths
 
 NAN = float("nan")
@@ -116,6 +124,10 @@ def offline(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction
     def evaluate(n: int, replicas: int) -> Scored:
         est = max_throughput(model, chip, ln.input_tokens, ln.output_tokens, chips=n, dtype=case.weight_dtype,
                              replicas=replicas)
+        if est.feasible and _metered(case):
+            sp = serving_power(chip, est.chips, est.decode, ln.output_tokens, default_assumptions(),  # type: ignore[arg-type]
+                               case.chip_power_limit_w, est.prefill)
+            return _powered(case, est.aggregate_output_tok_s, sp, _from_estimate(est, "aggregate_output_tok_s").layout)
         pred = _from_estimate(est, case.metric)
         return (est.aggregate_output_tok_s if est.feasible else NAN), pred
 
@@ -140,6 +152,11 @@ def server(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
             return NAN, Prediction(reason=f"no arrival rate meets p99 TTFT {case.ttft_limit_ms:g} ms and "
                                           f"TPOT {case.tpot_limit_ms:g} ms on {plan.deployment.describe()}")  # type: ignore[union-attr]
         tput = replicas * op.output_tok_s
+        if _metered(case):
+            step = continuous_batching(plan.deployment, np.array([op.batch]), ln.input_tokens, ln.output_tokens).step  # type: ignore[arg-type]
+            sp = serving_power(chip, n * replicas, step, 1.0, default_assumptions(), case.chip_power_limit_w)
+            layout = f"{replicas}× {plan.deployment.describe()} at batch {op.batch:.0f}"  # type: ignore[union-attr]
+            return _powered(case, tput, sp, layout)
         value = {"aggregate_output_tok_s": tput, "ttft_mean_ms": op.ttft_mean_s * 1e3,
                  "tpot_mean_ms": op.tpot_mean_s * 1e3}.get(case.metric, NAN)
         rep = f"{replicas}× " if replicas > 1 else ""
@@ -150,6 +167,21 @@ def server(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
                                 f"{case.scenario}", layout)
 
     return _best_layout(case, model, chip, ln, evaluate, stack.replica_chips if stack is not None else None)
+
+
+def _metered(case: Case) -> bool:
+    """Rows whose answer goes through the power model: power metrics, or any metric of a capped run."""
+    return case.metric in POWER_METRICS or case.chip_power_limit_w is not None
+
+
+def _powered(case: Case, tput: float, sp: ServingPower, layout: str) -> Scored:
+    """A metered row's prediction: the capped run is ``sp.slowdown`` slower and draws ``sp``'s power."""
+    capped = tput / sp.slowdown
+    value = {"aggregate_output_tok_s": capped, "system_power_w": sp.system_power_w,
+             "energy_j_per_output_token": sp.system_power_w / capped}.get(case.metric, NAN)
+    cap = f"; chips capped at {case.chip_power_limit_w:g} W ({sp.slowdown:.2f}x slower)" if case.chip_power_limit_w else ""
+    reason = "" if math.isfinite(value) else f"metric {case.metric} not predicted for {case.scenario}"
+    return capped, Prediction(value, reason, f"{layout}{cap}; {sp.chip_power_w:.0f} W per chip")
 
 
 SCENARIOS: dict[str, Callable[[Case, ModelSpec, Chip, Lengths], Prediction]] = {
