@@ -22,7 +22,7 @@ from siliconsim.planner.executors import Executor
 from siliconsim.planner.objectives import OBJECTIVES, ranked
 from siliconsim.planner.pareto import front
 from siliconsim.planner.search import STRATEGIES, Progress, evaluated, sweep
-from siliconsim.planner.space import Problem
+from siliconsim.planner.space import Problem, precisions
 from siliconsim.serving.approx import serving_constants
 from siliconsim.workloads import RequestSet, generate, load_preset, make_requests, read_trace, rescale, take
 
@@ -173,12 +173,26 @@ def _infeasible(problem: Problem, results: list[dict[str, Any]]) -> list[dict[st
         if any(r["points"] for r in mine):
             continue
         if not mine:
-            out.append({"hardware": hw, "reason": f"no layout of the model on at most {problem.max_chips} chips"})
+            out.append({"hardware": hw, "reason": _too_small(problem, hw)})
             continue
         reasons = [r["reason"] for r in mine if r["reason"]]
         rank = lambda s: next((i for i, k in enumerate(_REASON_RANK) if s.startswith(k)), len(_REASON_RANK))  # noqa: E731
         out.append({"hardware": hw, "reason": min(reasons, key=lambda s: (rank(s), reasons.index(s)))})
     return out
+
+
+def _too_small(problem: Problem, hw: str) -> str:
+    """Why a hardware has no task: its smallest replica is over ``max_chips`` (or none fits at all)."""
+    from siliconsim.models.catalog import load_model
+    from siliconsim.plans import plan_deployment
+
+    model = load_model(problem.model)
+    smallest = plan_deployment(model, load_chip(hw), context_tokens=problem.context_tokens,
+                               dtype=precisions(model, load_chip(hw))[-1])
+    if not smallest.feasible:
+        return smallest.reason
+    n = smallest.deployment.par.chips  # type: ignore[union-attr]
+    return f"the smallest replica that holds {model.id} needs {n} chips > --max-chips {problem.max_chips}"
 
 
 def _assumptions(problem: Problem) -> list[str]:
