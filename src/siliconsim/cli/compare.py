@@ -7,7 +7,8 @@ import argparse
 import sys
 
 from siliconsim.cli.args import DTYPES, add_format, positive_float, positive_int
-from siliconsim.cli.costs import add_cost_options, cost_assumptions
+from siliconsim.cli.costs import add_cost_options, add_slo_option, cost_assumptions, pricing
+from siliconsim.accounting.pricing import sanity_warning
 from siliconsim.inference import Scenario
 from siliconsim.models.catalog import load_model
 from siliconsim.planner.compare import Row, compare, compare_defaults
@@ -37,14 +38,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_cost_options(p)
     add_format(p)
     p.add_argument("--plot", metavar="FILE.png", help="also draw the per-token time breakdown of each system")
-    p.add_argument("--loaded-tpot-factor", type=positive_float, default=d.loaded_tpot_factor, metavar="X",
-                   help=f"price cost at the busiest batch whose TPOT is within X of the single-user TPOT (default {d.loaded_tpot_factor})")
+    add_slo_option(p)
 
 
 def _table_row(r: Row, note: int | None) -> list[str]:
     e = r.estimate
     if not e.feasible:
-        return [r.hardware_id, f"[yellow]not feasible [{note}][/]"] + ["–"] * 9
+        return [r.hardware_id, f"[yellow]not feasible [{note}][/]"] + ["–"] * 10
     a, ld = r.accounting, r.loaded
     dep = e.deployment
     plan = f"{e.chips}× {dep.par.describe()} {dep.weights_label}" if dep else "–"
@@ -53,10 +53,11 @@ def _table_row(r: Row, note: int | None) -> list[str]:
     return [r.hardware_id, plan, fmt(r.request_latency_s * 1e3), fmt(e.ttft_s * 1e3), fmt(e.tpot_s * 1e3),
             with_range(e.output_tok_s_per_user, bars.get("output_tok_s_per_user")), breakdown_shares(e.breakdown()),
             fmt(ld.scenario.batch) if ld else "–", fmt(ld.aggregate_output_tok_s) if ld else "–",
-            fmt(a.power_w / 1e3) if a else "–", fmt(a.usd_per_million_tokens) if a else "–"]
+            fmt(a.power_w / 1e3) if a else "–", fmt(a.usd_per_mtok_input) if a else "–",
+            fmt(a.usd_per_mtok_output) if a else "–"]
 
 
-def render(rows: list[Row], title: str, fmt_name: str, out: str | None, factor: float) -> None:
+def render(rows: list[Row], title: str, fmt_name: str, out: str | None, slo: str, warnings: list[str]) -> None:
     records = [_record(r) for r in rows]
     if fmt_name == "json":
         write_text(to_json(records), out)
@@ -73,15 +74,20 @@ def render(rows: list[Row], title: str, fmt_name: str, out: str | None, factor: 
             note = len(notes)
         body.append(_table_row(r, note))
     cols = ["system", "plan", "request ms", "TTFT ms", "TPOT ms", "tok/s/user", "decode step goes to",
-            "users", "tok/s", "kW", "$/Mtok"]
+            "users", "tok/s", "kW", "$/Mtok in", "$/Mtok out"]
     caption = ("request = TTFT + (output−1)×TPOT for one user. Decode step split: compute, memory, network "
                "(collectives, mesh, chip-to-chip), overhead. users, tok/s, kW and $/Mtok: the loaded operating point, "
-               f"the batch with the most output tok/s whose TPOT stays within {factor}× "
-               "of the single-user TPOT; kW at the wall. tok/s/user range: 10th-90th percentile of the "
-               "leave-one-group-out validation error for the family ('extrap.': chip or model not in the suite).")
+               f"the batch with the most output tok/s whose closed-form p99 TTFT and TPOT meet the {slo} SLO (--slo); "
+               "kW at the wall; input and output tokens each pay for the chip time they use. tok/s/user range: "
+               "10th-90th percentile of the leave-one-group-out validation error for the family ('extrap.': chip or "
+               "model not in the suite).")
+    priced = next((r.accounting for r in rows if r.accounting is not None), None)
+    if priced is not None:
+        caption += f"\npricing: {priced.pricing}" + "".join(f"\n  {r.hardware_id}: {r.note}" for r in rows if r.note)
     if notes:
         caption += "\n" + "\n".join(notes)
-    print_rich(table(title, cols, body, caption=caption, justify_right=(2, 3, 4, 5, 7, 8, 9, 10)), path=out)
+    caption += "".join(f"\n[red]warning[/]: {w}" for w in warnings)
+    print_rich(table(title, cols, body, caption=caption, justify_right=(2, 3, 4, 5, 7, 8, 9, 10, 11)), path=out)
 
 
 def _record(r: Row) -> dict:
@@ -89,8 +95,9 @@ def _record(r: Row) -> dict:
     rec = estimate_record(r.estimate, r.accounting)
     rec["request_latency_s"] = r.request_latency_s if r.estimate.feasible else None
     ld = r.loaded
-    rec["loaded"] = {"batch": ld.scenario.batch, "tpot_s": ld.tpot_s, "aggregate_output_tok_s": ld.aggregate_output_tok_s,
-                     "chips": ld.chips} if ld is not None else None
+    rec["loaded"] = {"batch": ld.scenario.batch, "tpot_s": ld.tpot_s, "ttft_s": ld.ttft_s,
+                     "aggregate_output_tok_s": ld.aggregate_output_tok_s, "chips": ld.chips,
+                     "note": r.note} if ld is not None else None
     return rec
 
 
@@ -139,11 +146,15 @@ def run(args: argparse.Namespace) -> int:
         ids = list(track(args.hardware, description="estimating", transient=True))
     else:
         ids = list(args.hardware)
-    rows = compare(model, ids, scenario, dtype=args.dtype, assumptions=assumptions,
-                   loaded_tpot_factor=args.loaded_tpot_factor)
+    rows = compare(model, ids, scenario, dtype=args.dtype, assumptions=assumptions, slo=args.slo,
+                   pricing=pricing(args))
+    warnings = [w for r in rows if r.accounting is not None
+                for w in [sanity_warning(model.id, r.hardware_id, r.accounting.usd_per_mtok_output)] if w]
+    for w in warnings:
+        print(f"siliconsim: warning: {w}", file=sys.stderr)
     title = (f"{model.id} · real-time code completion · batch {scenario.batch}, {scenario.input_tokens} in / "
              f"{scenario.output_tokens} out")
-    render(rows, title, args.format, args.output, args.loaded_tpot_factor)
+    render(rows, title, args.format, args.output, args.slo, warnings)
     if args.plot:
         from siliconsim.report.plots import breakdown_bars
 

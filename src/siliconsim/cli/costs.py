@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from siliconsim.accounting import CostAssumptions, default_assumptions
+from siliconsim.accounting.pricing import Pricing, parse_pricing
 from siliconsim.cli.args import fraction, nonneg_float, positive_float
 
 
@@ -14,6 +15,18 @@ def add_cost_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--pue", type=positive_float, help="data-centre power usage effectiveness")
     g.add_argument("--lifetime-years", type=positive_float, metavar="Y", help="capex amortisation period")
     g.add_argument("--utilization", type=fraction, help="fraction of time at this operating point")
+    g.add_argument("--pricing", default="capex", metavar="capex|hyperscaler|neocloud|rental|USD_PER_CHIP_HOUR",
+                   help="capex amortisation (default), a rented tier from the price sheet, or your all-in $/chip-hour")
+
+
+def add_slo_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--slo", default="code-completion", metavar="PRESET",
+                   help="price power and cost at the busiest batch meeting this workload preset's p99 SLO "
+                        "(default code-completion)")
+
+
+def pricing(args: argparse.Namespace) -> Pricing:
+    return parse_pricing(args.pricing)
 
 
 def cost_assumptions(args: argparse.Namespace) -> CostAssumptions:

@@ -6,9 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from siliconsim.accounting.pricing import MODES, parse_pricing
 from siliconsim.cli.args import FORMATS, positive_float, positive_int
-from siliconsim.cli.costs import add_cost_options, cost_assumptions
+from siliconsim.cli.costs import add_cost_options, cost_assumptions, pricing
 from siliconsim.errors import InputError
 from siliconsim.hardware.catalog import chip_ids
 from siliconsim.models.catalog import load_model
@@ -36,8 +35,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hardware", "-H", nargs="+", metavar="ID", help="hardware ids, or 'all' (default: compare's list)")
     p.add_argument("--max-chips", type=positive_int, default=4096, metavar="N", help="chips in the whole fleet at most")
     p.add_argument("--objective", choices=("cost", "chips", "power"), default="cost")
-    p.add_argument("--pricing", default="capex", metavar="|".join(MODES) + "|USD_PER_CHIP_HOUR",
-                   help="capex amortisation, a rented tier, or your own all-in $/chip-hour (default capex)")
     p.add_argument("--chip-power-limit-w", type=positive_float, metavar="W", help="cap every chip's power")
     p.add_argument("--strategy", choices=("exhaustive", "near-smallest"), default="exhaustive")
     p.add_argument("--executor", choices=("local", "ray"), default="local")
@@ -86,7 +83,7 @@ def _problem(args: argparse.Namespace) -> tuple[Any, Any]:
     ttft = args.ttft_p99_ms * 1e-3 if args.ttft_p99_ms else preset.slo_ttft_s
     load_model(args.model)
     problem = Problem(args.model, _hardware(args.hardware), d.input_tokens, d.output_tokens, args.rate, ttft, tpot,
-                      max_chips=args.max_chips, pricing=parse_pricing(args.pricing),
+                      max_chips=args.max_chips, pricing=pricing(args),
                       assumptions=cost_assumptions(args), chip_power_limit_w=args.chip_power_limit_w,
                       long_input_tokens=d.long_input_tokens, short_output_tokens=d.short_output_tokens)
     return problem, d
