@@ -91,7 +91,7 @@ class ModelSpec:
     def is_mla(self) -> bool:
         return self.kv_lora_rank > 0
 
-    @property
+    @functools.cached_property
     def is_moe(self) -> bool:
         return any(g.moe for g in self.groups)
 

@@ -15,6 +15,8 @@ launch gaps and a per-step host overhead are added on top.
 
 from __future__ import annotations
 
+import functools
+
 from typing import Any
 
 import numpy as np
@@ -65,6 +67,12 @@ class _Roofline:
         self.memory_s: Any = 0.0
 
     def add(self, t_compute: Any, t_memory: Any, times: float = 1.0) -> None:
+        if isinstance(t_compute, float) and isinstance(t_memory, float):  # scalars (np.float64 too): no np.where
+            if t_compute >= t_memory:
+                self.compute_s = self.compute_s + times * t_compute
+            else:
+                self.memory_s = self.memory_s + times * t_memory
+            return
         bound = np.greater_equal(t_compute, t_memory)
         self.compute_s = self.compute_s + times * np.where(bound, t_compute, 0.0)
         self.memory_s = self.memory_s + times * np.where(bound, 0.0, t_memory)
@@ -211,17 +219,23 @@ def _powers_of_two(limit: int) -> list[int]:
 
 def hbm_candidates(model: ModelSpec, chip: Chip, chips: int | None) -> list[Parallel]:
     """Layouts to try, fewest chips first: TP inside the scale-up domain, PP across it."""
-    domain = chip.system.scale_up_domain
-    sizes = [chips] if chips else sorted(set(_powers_of_two(chip.system.max_chips)) | {domain})
+    return list(_candidates(model.n_layers, model.n_heads, model.is_moe, chip.system.scale_up_domain,
+                            chip.system.max_chips, chips))
+
+
+@functools.lru_cache(maxsize=4096)
+def _candidates(n_layers: int, n_heads: int, moe: bool, domain: int, max_chips: int,
+                chips: int | None) -> tuple[Parallel, ...]:
+    """``hbm_candidates`` from exactly the numbers it depends on (cached: a scalar estimate calls it)."""
+    sizes = [chips] if chips else sorted(set(_powers_of_two(max_chips)) | {domain})
     out = []
     for n in sizes:
         for tp in _powers_of_two(min(n, domain)):
             pp = n // tp
-            if tp * pp != n or pp > model.n_layers or model.n_heads % tp:
+            if tp * pp != n or pp > n_layers or n_heads % tp:
                 continue
-            ep = tp if model.is_moe else 1
-            out.append(Parallel(tp=tp, pp=pp, ep=ep))
-            if model.is_moe and tp > 1:
+            out.append(Parallel(tp=tp, pp=pp, ep=tp if moe else 1))
+            if moe and tp > 1:
                 out.append(Parallel(tp=tp, pp=pp, ep=tp, attn_dp=True))
-    return out
+    return tuple(out)
 

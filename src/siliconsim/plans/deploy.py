@@ -117,7 +117,9 @@ def plan_deployment(model: ModelSpec, chip: Chip, *, chips: int | None = None, d
         return Plan(Verdict(False, f"no parallel layout of {model.id} on {want} of {chip.id}"))
     last_reason = ""
     by_size: dict[int, list[Deployment]] = {}
-    for par in candidates:
+    for par in sorted(candidates, key=lambda p: p.chips):  # stable: the family's order within a size
+        if by_size and par.chips > min(by_size):
+            break  # only the smallest size that fits is kept: larger ones need no fit check
         dep = fit_layout(model, chip, par, dtype, kv_dtype, context_tokens, batch, replicas)
         if isinstance(dep, str):
             last_reason = dep
