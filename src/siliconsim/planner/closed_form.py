@@ -164,21 +164,16 @@ def _keep(problem: Problem, task: Task, dep: Deployment, x: dict[str, Any], eval
             "usd_per_mtok_blended": prices.usd_per_mtok_blended, "usd_per_hour": usd_per_s * 3600.0,
             "power_w": power_w, "energy_j_per_output_token": power_w / out_s,
             "ttft_margin": 1.0 - p99_ttft / problem.ttft_p99_s, "tpot_margin": 1.0 - p99_tpot / problem.tpot_p99_s}
-    cols = {k: np.broadcast_to(np.asarray(v, dtype=float), x["batch"].shape) for k, v in cols.items()}
     head = {"key": task.key, "hardware": task.hardware, "chips_per_replica": dep.par.chips,
             "layout": dep.par.describe(), "dtype": dep.weights_label, "kv_dtype": dep.kv_dtype,
             "mode": task.mode, "speculative": "mtp" if task.speculative else "none"}
-    points = []
-    for i in np.flatnonzero(ok):
-        pt = dict(head)
-        pt.update({k: _num(v[i]) for k, v in cols.items()})
-        points.append(pt)
+    lists = {k: (np.broadcast_to(np.asarray(v, dtype=float), ok.shape)[ok].astype(np.int64) if k in COUNTS
+                 else np.broadcast_to(np.asarray(v, dtype=float), ok.shape)[ok]).tolist() for k, v in cols.items()}
+    points = [dict(head, **dict(zip(lists, row))) for row in zip(*lists.values())]
     return TaskResult(task.key, points, "", evaluated)
 
 
-def _num(v: Any) -> float | int:
-    f = float(v)
-    return int(f) if f.is_integer() and abs(f) < 2**53 else f
+COUNTS = frozenset({"batch", "replicas", "prefill_replicas", "decode_replicas", "chips"})  # whole numbers in JSON
 
 
 def _why_not(problem: Problem, dep: Deployment, p99_ttft: np.ndarray, p99_tpot: np.ndarray, chips: np.ndarray,

@@ -129,7 +129,7 @@ def plan_deployment(model: ModelSpec, chip: Chip, *, chips: int | None = None, d
         return Plan(Verdict(False, last_reason))
     options = by_size[min(by_size)]
     work = Work(decode_batch=batch, decode_context=context_tokens)
-    best = min(options, key=lambda d: float(d.step(work).latency_s))
+    best = options[0] if len(options) == 1 else min(options, key=lambda d: float(d.step(work).latency_s))
     return Plan(Verdict(True), best)
 
 
