@@ -162,7 +162,8 @@ def _keep(problem: Problem, task: Task, dep: Deployment, x: dict[str, Any], eval
             "tok_s_per_user": 1.0 / x["tpot_mean_s"], "output_tok_s_per_chip": x["replica_out_tok_s"] / dep.par.chips,
             "usd_per_mtok_input": prices.usd_per_mtok_input, "usd_per_mtok_output": prices.usd_per_mtok_output,
             "usd_per_mtok_blended": prices.usd_per_mtok_blended, "usd_per_hour": usd_per_s * 3600.0,
-            "power_w": power_w, "energy_j_per_output_token": power_w / out_s,
+            "power_w": power_w, "facility_power_w": power_w * problem.assumptions.pue,
+            "energy_j_per_output_token": power_w / out_s,
             "ttft_margin": 1.0 - p99_ttft / problem.ttft_p99_s, "tpot_margin": 1.0 - p99_tpot / problem.tpot_p99_s}
     head = {"key": task.key, "hardware": task.hardware, "chips_per_replica": dep.par.chips,
             "layout": dep.par.describe(), "dtype": dep.weights_label, "kv_dtype": dep.kv_dtype,

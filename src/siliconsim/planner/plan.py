@@ -143,7 +143,7 @@ def _resized(rec: dict[str, Any], c: Confirmation) -> dict[str, Any]:
     out = dict(rec, prefill_replicas=c.pools[0], decode_replicas=c.pools[1], replicas=replicas,
                chips=replicas * rec["chips_per_replica"], p99_ttft_s=c.p99_ttft_s, p99_tpot_s=c.p99_tpot_s)
     for f in ("usd_per_mtok_input", "usd_per_mtok_output", "usd_per_mtok_blended", "usd_per_hour", "power_w",
-              "energy_j_per_output_token"):
+              "facility_power_w", "energy_j_per_output_token"):
         out[f] = rec[f] * k
     out["figures"] = ("p99_ttft_s, p99_tpot_s, replicas and chips: serving simulator; cost and power: closed form "
                       "per chip, scaled to the simulated fleet; closed_form: the closed form's own figures")
@@ -207,8 +207,8 @@ def _assumptions(problem: Problem) -> list[str]:
         chip = load_chip(hw)
         lines.append("  " + usd_per_chip_hour(chip, problem.pricing, a, chip.tdp_w)[1])
     lines.append(f"power: chip idle {a.idle_power_fraction:.0%} of TDP rising to TDP with utilisation; host share "
-                 "from the system catalog; wall power before PUE; PUE "
-                 f"{a.pue:g} applied to electricity cost only"
+                 "from the system catalog; power_w at the wall, facility_power_w = power_w x PUE "
+                 f"{a.pue:g} (cooling, distribution), which the electricity cost uses"
                  + (f"; chips capped at {problem.chip_power_limit_w:g} W" if problem.chip_power_limit_w else ""))
     lines.append("fleet sized for the demand: replicas = ceil(demand / one replica's rate at its batch); "
                  "power and cost at that operating point")
