@@ -273,9 +273,10 @@ def test_training_chip_fabrics(chip_id):
 
 def test_scale_up_is_faster_than_scale_out_on_every_hbm_chip():
     for chip_id in catalog.chip_ids():
-        system = catalog.load_chip(chip_id).system
-        if catalog.load_chip(chip_id).family == "hbm" and system.scale_out is not None:
-            assert system.scale_up.bandwidth_bytes_per_s > system.scale_out.bandwidth_bytes_per_s, chip_id
+        chip = catalog.load_chip(chip_id)
+        up, out = chip.system.scale_up, chip.system.scale_out
+        if chip.family == "hbm" and out is not None:
+            assert up.bandwidth_bytes_per_s > out.bandwidth_bytes_per_s, chip_id
 
 
 def test_tpu_torus_generations():
