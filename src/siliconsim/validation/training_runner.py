@@ -1,0 +1,159 @@
+"""Predict the rows of a training suite through ``siliconsim.training`` and score them.
+
+Each row is predicted on its published layout: the dimensions its ``parallelism`` text states
+are pinned and the layout search fills in the rest (the report says which). A published run
+demonstrably fit in memory, so when the memory model disagrees the row is still timed on the
+closest layout and the disagreement is recorded as an assumption. Calibration passes
+per-family efficiency factors and may freeze the layouts chosen at the priors.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from siliconsim.errors import InputError, SiliconsimError
+from siliconsim.hardware.catalog import load_chip
+from siliconsim.models.catalog import load_model
+from siliconsim.models.spec import ModelSpec
+from siliconsim.training import plan_training
+from siliconsim.training.estimate import TrainEstimate
+from siliconsim.training.job import Layout, TrainingJob
+from siliconsim.training.params import efficiency, family_of, framework
+from siliconsim.training.search import Pins
+from siliconsim.training.step import step_breakdown
+from siliconsim.validation.training_benchmarks import benchmark_for, time_to_train_s
+from siliconsim.validation.training_suite import TrainingCase, published_pins
+
+Factors = Mapping[str, Mapping[str, float]]  # training family -> {efficiency key: multiplier}
+LORA_RANK = 16  # MLPerf llama2_70b_lora reference: lora_r 16 (mlcommons/training llama2_70b_lora configs)
+DEFAULT_SEQ_LEN = 2048  # MaxText base.yml max_target_length when a row does not state one
+DEFAULT_BATCH_PER_CHIP = 4  # assumed sequences per chip when a row states no global batch
+
+
+@dataclass(frozen=True)
+class TrainingRowResult:
+    case: TrainingCase
+    predicted: float
+    reason: str = ""
+    layout: str = ""
+    pinned: str = ""  # which layout dimensions came from the row
+    assumption: str = ""
+    family: str = ""
+    estimate: TrainEstimate | None = None
+
+    @property
+    def covered(self) -> bool:
+        return math.isfinite(self.predicted)
+
+    @property
+    def error_pct(self) -> float:
+        return (self.predicted / self.case.value - 1.0) * 100.0 if self.covered else math.nan
+
+    @property
+    def log_error(self) -> float:
+        return math.log(self.predicted / self.case.value) if self.covered else math.nan
+
+
+def _model(ref: str, models_dir: Path | None) -> tuple[ModelSpec, int]:
+    base, lora = (ref[:-len("+lora")], LORA_RANK) if ref.endswith("+lora") else (ref, 0)
+    if models_dir is not None and (models_dir / f"{base}.json").is_file():
+        return load_model(str(models_dir / f"{base}.json")), lora
+    return load_model(base), lora
+
+
+def _pins(case: TrainingCase) -> tuple[Pins, int, str]:
+    pins, slice_chips = published_pins(case)
+    sizes = [pins.tp, pins.pp, pins.dp, pins.cp]
+    note = ""
+    if all(s is not None for s in sizes) and math.prod(sizes) != case.chips:  # type: ignore[arg-type]
+        note = f"published TP x PP x DP x CP = {math.prod(sizes)} != {case.chips} chips: DP searched"  # type: ignore[arg-type]
+        pins = replace(pins, dp=None)
+    return pins, slice_chips, note
+
+
+def _job(case: TrainingCase, model: ModelSpec, lora: int) -> tuple[TrainingJob, str]:
+    chip = load_chip(case.hardware)
+    bench = benchmark_for(case) if case.metric == "time_to_train_min" else None
+    seq = case.seq_len or (bench.seq_len if bench else DEFAULT_SEQ_LEN)
+    assumed = []
+    if not case.seq_len:
+        assumed.append(f"sequence length {seq}")
+    gb = case.global_batch
+    if not gb:
+        gb = DEFAULT_BATCH_PER_CHIP * case.chips
+        assumed.append(f"global batch {gb} ({DEFAULT_BATCH_PER_CHIP} per chip)")
+    job = TrainingJob(model=model, chip=chip, chips=case.chips, seq_len=seq, global_batch=gb, dtype=case.dtype,
+                      lora_rank=lora, framework=case.framework)
+    return job, ("assumed " + ", ".join(assumed)) if assumed else ""
+
+
+def _value(case: TrainingCase, est: TrainEstimate) -> float:
+    m = case.metric
+    if m == "tokens_per_s":
+        return est.tokens_per_s
+    if m == "step_time_s":
+        return est.step_time_s
+    if m == "mfu_pct":
+        return 100.0 * est.mfu
+    if m == "hfu_pct":
+        return 100.0 * est.hfu
+    if m == "model_tflops_per_chip":
+        return est.model_flop_per_token * est.tokens_per_s / est.job.chips / 1e12
+    if m == "time_to_train_min":
+        return time_to_train_s(benchmark_for(case), est.tokens_per_s) / 60.0
+    raise InputError(f"{case.id}: metric {m!r} has no prediction")
+
+
+def predict_training_case(case: TrainingCase, factors: Factors | None = None, *, models_dir: Path | None = None,
+                          layout: Layout | None = None) -> TrainingRowResult:
+    """Predict one row. ``layout`` freezes the layout (calibration re-times the layouts chosen at
+    the priors); otherwise the published dimensions are pinned and the rest searched."""
+    try:
+        model, lora = _model(case.model, models_dir)
+        job, assumed = _job(case, model, lora)
+        fam = family_of(job.chip.id) if job.chip.family == "hbm" else job.chip.family
+        if job.chip.family != "hbm":
+            raise InputError(f"training on {job.chip.id} ({job.chip.family} family, weight streaming) is not modelled yet")
+        eff = efficiency(job.chip.id).scaled((factors or {}).get(fam, {}))
+        fw = framework(case.framework)
+        pins, slice_chips, note = _pins(case)
+        job = replace(job, slice_chips=slice_chips)
+        if layout is not None:
+            pins = Pins(**layout.as_dict())  # type: ignore[arg-type]
+        result = plan_training(job, pins, framework_ref=fw.id, eff=eff, keep=1)
+    except SiliconsimError as exc:
+        return TrainingRowResult(case, math.nan, reason=str(exc).splitlines()[0])
+    est = result.best
+    notes = [n for n in (assumed, note) if n]
+    if est is None:  # the run fit in reality: time the closest layout and say so
+        closest = result.infeasible[0]
+        notes.append(f"memory model disagrees with the published run ({closest.reason})")
+        est = replace(closest, breakdown=step_breakdown(job, closest.layout, eff, fw), reason="")
+    try:
+        value = _value(case, est)
+    except SiliconsimError as exc:
+        return TrainingRowResult(case, math.nan, reason=str(exc), family=fam)
+    return TrainingRowResult(case, value, layout=est.layout.describe(), pinned=_pinned_text(pins),
+                             assumption="; ".join(notes), family=fam, estimate=est)
+
+
+def _pinned_text(pins: Pins) -> str:
+    d = {k: v for k, v in pins.__dict__.items() if v is not None}
+    return " ".join(f"{k}={v}" for k, v in d.items()) or "none (searched)"
+
+
+def run_training_suite(cases: Sequence[TrainingCase], factors: Factors | None = None, *,
+                       models_dir: Path | None = None, layouts: Mapping[str, Layout] | None = None,
+                       progress: Callable[[int, int], None] | None = None) -> list[TrainingRowResult]:
+    out = []
+    for i, case in enumerate(cases):
+        out.append(predict_training_case(case, factors, models_dir=models_dir,
+                                         layout=(layouts or {}).get(case.id)))
+        if progress:
+            progress(i + 1, len(cases))
+    return out
+
+
