@@ -10,9 +10,10 @@ Formulas:
   q/k norms, gpt-oss's attention sinks and biases). GPT-2-style models add a learned position
   table (n_positions*d), linear biases (attention 4*d for MHA, MLP f+d) and LayerNorms with a
   bias (2*d each); with f = 4d that is Megatron's 12*l*d^2*(1 + 13/(12d) + (V+s)/(12*l*d))
-  (Narayanan et al. 2021, arXiv:2104.04473, section 5.1) plus the final LayerNorm's 2*d. Multi-token-prediction layers a checkpoint
-  may carry (DeepSeek, GLM ``num_nextn_predict_layers``) are not part of the serving model and
-  are left out; ``mtp_layers`` records them.
+  (Narayanan et al. 2021, arXiv:2104.04473, section 5.1) plus the final LayerNorm's 2*d.
+  Multi-token-prediction layers a checkpoint may carry (DeepSeek, GLM
+  ``num_nextn_predict_layers``) are not part of the serving model and are left out;
+  ``mtp_layers`` records them.
 - Forward FLOP per token: 2 * (active matmul parameters) (Kaplan et al. 2020, eq. 2.2), plus
   attention scores and values, 4 * heads * head_dim per context position (QK^T and PV),
   and the LM head 2*d*V on tokens that sample.
