@@ -18,13 +18,14 @@ from siliconsim.errors import InputError, SiliconsimError
 from siliconsim.hardware.catalog import load_chip
 from siliconsim.models.catalog import load_model
 from siliconsim.models.spec import ModelSpec
+from siliconsim.perf.ops import model_flop_per_token
 from siliconsim.training import plan_training
 from siliconsim.training.estimate import TrainEstimate
 from siliconsim.training.job import Layout, TrainingJob
 from siliconsim.training.params import efficiency, family_of, framework
 from siliconsim.training.search import Pins
 from siliconsim.training.step import step_breakdown
-from siliconsim.validation.training_benchmarks import benchmark_for, time_to_train_s
+from siliconsim.validation.training_benchmarks import Recipe, benchmark_for, recipe_for, time_to_train_s
 from siliconsim.validation.training_suite import TrainingCase, published_pins
 
 Factors = Mapping[str, Mapping[str, float]]  # training family -> {efficiency key: multiplier}
@@ -74,14 +75,14 @@ def _pins(case: TrainingCase) -> tuple[Pins, int, str]:
     return pins, slice_chips, note
 
 
-def _job(case: TrainingCase, model: ModelSpec, lora: int) -> tuple[TrainingJob, str]:
+def _job(case: TrainingCase, model: ModelSpec, lora: int, recipe: Recipe | None) -> tuple[TrainingJob, str]:
     chip = load_chip(case.hardware)
     bench = benchmark_for(case) if case.metric == "time_to_train_min" else None
-    seq = case.seq_len or (bench.seq_len if bench else DEFAULT_SEQ_LEN)
+    seq = case.seq_len or (recipe.seq_len if recipe else bench.seq_len if bench else DEFAULT_SEQ_LEN)
     assumed = []
-    if not case.seq_len:
+    if not case.seq_len and not recipe and not bench:
         assumed.append(f"sequence length {seq}")
-    gb = case.global_batch
+    gb = case.global_batch or (recipe.per_chip_batch * case.chips if recipe else 0)
     if not gb:
         gb = DEFAULT_BATCH_PER_CHIP * case.chips
         assumed.append(f"global batch {gb} ({DEFAULT_BATCH_PER_CHIP} per chip)")
@@ -90,40 +91,65 @@ def _job(case: TrainingCase, model: ModelSpec, lora: int) -> tuple[TrainingJob, 
     return job, ("assumed " + ", ".join(assumed)) if assumed else ""
 
 
+def _divisible_batch(job: TrainingJob, pins: Pins) -> tuple[TrainingJob, str]:
+    """Round a published global batch to a multiple of the published DP size (a run's batch is
+    whole per rank; the suite may quote a rounded figure, e.g. OPT's "2M tokens")."""
+    dp = pins.dp
+    if dp is None and None not in (pins.tp, pins.pp, pins.cp):
+        inner = pins.tp * pins.pp * pins.cp  # type: ignore[operator]
+        dp = job.chips // inner if job.chips % inner == 0 else None
+    if not dp or job.global_batch % dp == 0:
+        return job, ""
+    gb = max(dp, round(job.global_batch / dp) * dp)
+    return replace(job, global_batch=gb), f"global batch {job.global_batch} rounded to {gb} (a multiple of DP {dp})"
+
+
 def _value(case: TrainingCase, est: TrainEstimate) -> float:
     m = case.metric
     if m == "tokens_per_s":
         return est.tokens_per_s
     if m == "step_time_s":
         return est.step_time_s
-    if m == "mfu_pct":
-        return 100.0 * est.mfu
+    if m == "mfu_pct":  # under the row's framework's own convention for the attention term
+        fw = framework(case.framework)
+        return 100.0 * est.mfu * model_flop_per_token(est.job.model, est.job.seq_len, fw.mfu_attention_factor) / est.model_flop_per_token
     if m == "hfu_pct":
         return 100.0 * est.hfu
     if m == "model_tflops_per_chip":
         return est.model_flop_per_token * est.tokens_per_s / est.job.chips / 1e12
     if m == "time_to_train_min":
-        return time_to_train_s(benchmark_for(case), est.tokens_per_s) / 60.0
+        return time_to_train_s(benchmark_for(case), est.tokens_per_s, est.job.global_batch) / 60.0
     raise InputError(f"{case.id}: metric {m!r} has no prediction")
 
 
 def predict_training_case(case: TrainingCase, factors: Factors | None = None, *, models_dir: Path | None = None,
-                          layout: Layout | None = None) -> TrainingRowResult:
-    """Predict one row. ``layout`` freezes the layout (calibration re-times the layouts chosen at
-    the priors); otherwise the published dimensions are pinned and the rest searched."""
+                          layout: Layout | None = None, software: Mapping[str, float] | None = None,
+                          uncalibrated: bool = False) -> TrainingRowResult:
+    """Predict one row. ``factors`` multiply a chip family's efficiencies and ``software`` replaces
+    a framework's software factor (both for calibration trials); ``layout`` freezes the layout
+    (calibration re-times the layouts chosen at the priors); otherwise the published dimensions
+    are pinned and the rest searched. ``uncalibrated`` starts from the priors (calibration)."""
     try:
         model, lora = _model(case.model, models_dir)
-        job, assumed = _job(case, model, lora)
+        recipe = recipe_for(framework(case.framework).id, case.hardware, case.model)
+        job, assumed = _job(case, model, lora, recipe)
         fam = family_of(job.chip.id) if job.chip.family == "hbm" else job.chip.family
         if job.chip.family != "hbm":
             raise InputError(f"training on {job.chip.id} ({job.chip.family} family, weight streaming) is not modelled yet")
-        eff = efficiency(job.chip.id).scaled((factors or {}).get(fam, {}))
+        eff = efficiency(job.chip.id, use_calibration=not uncalibrated).scaled((factors or {}).get(fam, {}))
         fw = framework(case.framework)
+        if uncalibrated or (software and fw.id in software):
+            fw = replace(fw, software=(software or {}).get(fw.id, 1.0))
         pins, slice_chips, note = _pins(case)
-        job = replace(job, slice_chips=slice_chips)
+        if recipe is not None:  # the published script states the whole layout
+            pins = replace(pins, tp=recipe.tp, pp=1, cp=1, ep=1, zero=3, recompute=recipe.recompute,
+                           microbatch=recipe.per_chip_batch * recipe.tp)  # no gradient accumulation
+            note = "; ".join(x for x in (note, f"layout and batch from the recipe ({recipe.source})") if x)
+        job, batch_note = _divisible_batch(replace(job, slice_chips=slice_chips), pins)
+        note = "; ".join(n for n in (note, batch_note) if n)
         if layout is not None:
             pins = Pins(**layout.as_dict())  # type: ignore[arg-type]
-        result = plan_training(job, pins, framework_ref=fw.id, eff=eff, keep=1)
+        result = plan_training(job, pins, framework_ref=fw, eff=eff, keep=1)
     except SiliconsimError as exc:
         return TrainingRowResult(case, math.nan, reason=str(exc).splitlines()[0])
     est = result.best

@@ -4,7 +4,9 @@ published layout.
 The ``parallelism`` column is free text as published; :func:`published_pins` reads what it
 states (``TP=8 PP=8 DP=1``, ``MBS=2``, ``microbatch 4``, ``3 virtual stages``, ``FSDP=on``,
 ``FSDP=32``, ``ZeRO-1``, ``full activation recompute``, ``selective``, ``no sequence
-parallel``, TPU ``2x v5p-128`` slices) and leaves the rest to the layout search.
+parallel``, TPU ``2x v5p-128`` slices) and leaves the rest to the layout search. A row that states
+a layout is taken to name every dimension it uses: TP, PP, CP and EP it does not mention are 1
+("FSDP within slice" is pure FSDP); a row that states none ("as submitted") is searched.
 """
 
 from __future__ import annotations
@@ -135,7 +137,12 @@ def published_pins(case: TrainingCase) -> tuple[Pins, int]:
     sp = False if "no sequence parallel" in low else (True if "sequence parallel" in low else None)
     slices = _int(_SLICES.search(text))
     slice_chips = case.chips // slices if slices else 0
-    return Pins(tp=sizes.get("TP"), pp=sizes.get("PP"), dp=dp, cp=sizes.get("CP"), ep=sizes.get("EP"), vp=vp,
+    dims = {d: sizes.get(d) for d in ("TP", "PP", "CP", "EP")}
+    if sizes or zero is not None:  # a stated layout names every dimension it uses: the others are 1
+        for d in dims:
+            if dims[d] is None and (not re.search(rf"\b{d}\b", text) or re.search(rf"\bno {d}\b", text)):
+                dims[d] = 1
+    return Pins(tp=dims["TP"], pp=dims["PP"], dp=dp, cp=dims["CP"], ep=dims["EP"], vp=vp,
                 microbatch=mb, zero=zero, recompute=recompute, sequence_parallel=sp), slice_chips
 
 
