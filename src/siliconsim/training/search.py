@@ -1,7 +1,7 @@
 """Layout search: the fastest feasible layout of a training job, and the next best few.
 
-Candidates cover TP (powers of two inside the scale-up domain, dividing the heads) x CP x PP
-(dividing the chips left, at most one stage per layer) x VP (interleaving, when the layers
+Candidates cover TP (powers of two inside the scale-up domain, dividing the heads) x CP (at
+least 4,096 tokens per rank) x PP (dividing the chips left and the layers, as Megatron requires) x VP (interleaving, when the layers
 divide evenly) x DP (the rest, dividing the global batch) x EP (MoE: dividing DP x CP and the
 expert count) x micro-batch x recomputation x ZeRO stage. Any dimension may be pinned. With
 FlashAttention, selective recomputation stores and recomputes nothing more than none, so it is
@@ -22,6 +22,9 @@ from siliconsim.training.params import Efficiency, Framework
 MICROBATCHES = (1, 2, 4, 8)
 VIRTUAL_STAGES = (1, 2, 4)
 MAX_CP = 32
+MIN_CP_TOKENS = 4096  # tokens per context-parallel rank: smaller ring-attention blocks cannot hide their
+# K/V exchange (Liu et al., Ring Attention 2023 §3: the block must exceed the compute/bandwidth ratio);
+# Megatron-Core's long-context recipes start CP at 8k-token sequences
 
 
 @dataclass(frozen=True)
@@ -76,9 +79,11 @@ def candidates(job: TrainingJob, pins: Pins, fw: Framework) -> Iterator[Layout]:
     zeros = _choices(pins.zero, [1, 2, 3])
     sp = True if pins.sequence_parallel is None else pins.sequence_parallel
     for tp in _choices(pins.tp, [t for t in _pow2(min(n, job.domain_chips)) if m.n_heads % t == 0]):
-        for cp in _choices(pins.cp, [c for c in _pow2(min(MAX_CP, n // tp)) if c == 1 or job.seq_len % (2 * c) == 0]):
+        cps = [c for c in _pow2(min(MAX_CP, n // tp)) if c == 1 or (job.seq_len % (2 * c) == 0
+                                                                       and job.seq_len // c >= MIN_CP_TOKENS)]
+        for cp in _choices(pins.cp, cps):
             rest = n // (tp * cp) if n % (tp * cp) == 0 else 0
-            pps = [p for p in range(1, min(rest, m.n_layers) + 1) if rest and rest % p == 0]
+            pps = [p for p in range(1, min(rest, m.n_layers) + 1) if rest and rest % p == 0 and m.n_layers % p == 0]
             for pp in _choices(pins.pp, pps):
                 if not rest or rest % pp:
                     continue
