@@ -11,6 +11,7 @@ once per (TP, CP, PP, VP, EP, micro-batch, recompute) and shared.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
 
@@ -117,24 +118,42 @@ def search(job: TrainingJob, pins: Pins, eff: Efficiency, fw: Framework, keep: i
     if full is not None:
         est = estimate_training(job, full, eff, fw)
         return SearchResult(est if est.feasible else None, (est,) if est.feasible else (), () if est.feasible else (est,), 1)
+    _check_pins(job, pins)
     ok: list[TrainEstimate] = []
     bad: list[TrainEstimate] = []
     tried = 0
     cache: dict = {}
+    first_error: InputError | None = None
     for lay in candidates(job, pins, fw):
         try:
             check_layout(job, lay)
-        except InputError:
+        except InputError as exc:
+            first_error = first_error or exc
             continue
         tried += 1
         est = estimate_training(job, lay, eff, fw, cache)
         (ok if est.feasible else bad).append(est)
     if not tried:
+        if first_error is not None and any(getattr(pins, f.name) is not None for f in fields(pins)):
+            raise first_error  # names the pinned values that cannot apply
         raise InputError(f"no layout of {job.chips} chips fits the pins {describe_pins(pins)} with global batch "
                          f"{job.global_batch} and {job.model.n_heads} heads")
     ok.sort(key=lambda e: e.step_time_s)
     bad.sort(key=lambda e: e.memory.used_bytes)
     return SearchResult(ok[0] if ok else None, tuple(ok[:keep]), tuple(bad[:keep]), tried)
+
+
+def _check_pins(job: TrainingJob, pins: Pins) -> None:
+    """One-line errors for pins no layout of the job can honour."""
+    sizes = {k: getattr(pins, k) for k in ("tp", "pp", "dp", "cp") if getattr(pins, k) is not None}
+    prod = math.prod(sizes.values())
+    if sizes and job.chips % prod:
+        named = " x ".join(f"{k.upper()} {v}" for k, v in sizes.items())
+        raise InputError(f"{named} = {prod} does not divide the job's {job.chips} chips")
+    if pins.dp is not None and job.global_batch % pins.dp:
+        raise InputError(f"global batch {job.global_batch} is not divisible by DP {pins.dp}")
+    if pins.tp is not None and job.model.n_heads % pins.tp:
+        raise InputError(f"TP {pins.tp} does not divide the {job.model.n_heads} attention heads of {job.model.id}")
 
 
 def describe_pins(pins: Pins) -> str:
