@@ -135,8 +135,10 @@ def offline(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction
 
 
 def server(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
-    if case.ttft_limit_ms is None or case.tpot_limit_ms is None:
-        return Prediction(reason=f"{case.scenario} row without ttft_limit_ms/tpot_limit_ms")
+    if case.ttft_limit_ms is None:
+        return Prediction(reason=f"{case.scenario} row without ttft_limit_ms")
+    # MLPerf GPT-J server has one latency limit and no TPOT limit: an empty tpot_limit_ms is none
+    tpot_limit_ms = case.tpot_limit_ms if case.tpot_limit_ms is not None else math.inf
 
     stack = stack_for(chip.id, case.scenario)
 
@@ -146,11 +148,11 @@ def server(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
         if not plan.feasible:
             return NAN, Prediction(reason=plan.reason)
         op = operating_point(plan.deployment, ln.input_tokens, ln.output_tokens,  # type: ignore[arg-type]
-                             case.ttft_limit_ms * 1e-3, case.tpot_limit_ms * 1e-3,  # type: ignore[operator]
+                             case.ttft_limit_ms * 1e-3, tpot_limit_ms * 1e-3,  # type: ignore[operator]
                              stack, replicas)
         if not op.feasible:
             return NAN, Prediction(reason=f"no arrival rate meets p99 TTFT {case.ttft_limit_ms:g} ms and "
-                                          f"TPOT {case.tpot_limit_ms:g} ms on {plan.deployment.describe()}")  # type: ignore[union-attr]
+                                          f"TPOT {tpot_limit_ms:g} ms on {plan.deployment.describe()}")  # type: ignore[union-attr]
         tput = replicas * op.output_tok_s
         if _metered(case):
             step = continuous_batching(plan.deployment, np.array([op.batch]), ln.input_tokens, ln.output_tokens).step  # type: ignore[arg-type]

@@ -1,0 +1,204 @@
+"""A transformer decoder layer as ONE list of operators, with FLOPs and bytes per token.
+
+Execution families and the training model time these operators; none of them re-derives the
+layer. Every count is for one layer of one :class:`~siliconsim.models.spec.LayerGroup`, for the
+whole (unsharded) layer and one token; callers divide by their parallel split.
+
+Operator kinds:
+- ``matmul``: a weight GEMM. Forward FLOP = 2 x params per token (Kaplan et al. 2020, eq. 2.2);
+  backward = 2 x forward (gradients for activations and for weights; Narayanan et al. SC'21
+  §5.1). Reads its weights once per step and ``act_elements`` activations per token.
+- ``experts``: the routed experts of an MoE layer (grouped GEMM). ``params`` counts all experts;
+  a token runs ``experts_per_token`` of them.
+- ``attention``: the score/context core (QK^T, softmax, PV). FLOP per (query, key) pair
+  (``flop_per_pair``); the KV cache adds ``kv_elements`` per token.
+- ``elementwise``: norms, activations, residual adds, rotary embedding, router softmax:
+  memory-bound work counted in activation elements read plus written per token.
+
+The elementwise element counts follow the tensors Korthikanti et al. ("Reducing Activation
+Recomputation in Large Transformer Models", 2022, §4.1) list for a layer, with Megatron's
+fusions: two LayerNorms (read and write ``h``), two fused bias-dropout-residual-adds (read the
+branch and the residual, write ``h`` and a 1-byte mask, counted as half an element) and the MLP
+activation (read the up projection, write its output).
+
+``layer_collectives`` lists the collectives a layout implies for one layer's forward pass:
+Megatron tensor parallelism's two all-reduces (or, with sequence parallelism, an all-gather and
+a reduce-scatter of the same volume; Shoeybi et al. 2019, Korthikanti et al. 2022), expert
+parallelism's all-to-all dispatch and combine (DeepSeek-V3 report §3.2), and context
+parallelism's ring exchange of K and V blocks (Liu et al., Ring Attention, 2023).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from siliconsim.models.spec import LayerGroup, ModelSpec
+
+KINDS = ("matmul", "experts", "attention", "elementwise")
+DROPOUT_MASK_ELEMENTS = 0.5  # a 1-byte mask counted in 2-byte activation elements (Korthikanti §4.1)
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operator of one layer, per token, unsharded (see module docstring)."""
+
+    name: str
+    kind: str
+    params: float = 0.0  # weight parameters the operator multiplies by (all experts for "experts")
+    act_elements: float = 0.0  # activation elements read + written per token in the forward pass
+    flop_per_pair: float = 0.0  # attention only: forward FLOP per (query, key) pair
+    kv_elements: float = 0.0  # attention only: K and V cache elements per token
+    experts_per_token: int = 0  # experts only
+    n_experts: int = 0  # experts only
+    tp_split: bool = True  # tensor parallelism shards it (False: replicated on every TP rank)
+
+    @property
+    def active_params(self) -> float:
+        """Parameters one token multiplies by."""
+        if self.kind == "experts":
+            return self.params / self.n_experts * self.experts_per_token
+        return self.params
+
+    @property
+    def flop_per_token(self) -> float:
+        """Forward FLOP per token, context-independent part (attention: see ``flop_per_pair``)."""
+        return 2.0 * self.active_params
+
+    def backward_factor(self) -> float:
+        """Backward work over forward work: 2 in FLOP for GEMMs (dX and dW; Narayanan et al. SC'21
+        §5.1); 1.5 in bytes for elementwise work (an activation or norm backward reads the output
+        gradient and the saved input and writes the input gradient, against one read and one
+        write forward; dropout-add backward moves less than its forward)."""
+        return 1.5 if self.kind == "elementwise" else 2.0
+
+
+@dataclass(frozen=True)
+class Collective:
+    """A collective one layer's forward pass implies, per token of the micro-batch."""
+
+    name: str
+    group: str  # "tp" | "ep" | "cp"
+    pattern: str  # "allreduce" | "allgather" | "reducescatter" | "alltoall" | "ring"
+    elements_per_token: float  # elements each rank contributes per token it holds
+
+
+def _attention_projection_ops(model: ModelSpec) -> tuple[Op, ...]:
+    d = model.d_model
+    if model.is_mla:
+        qk = model.qk_nope_head_dim + model.qk_rope_head_dim
+        h = model.n_heads
+        q = (d * model.q_lora_rank + model.q_lora_rank * h * qk) if model.q_lora_rank else d * h * qk
+        kv_a = d * (model.kv_lora_rank + model.qk_rope_head_dim)
+        kv_b = model.kv_lora_rank * h * (model.qk_nope_head_dim + model.v_head_dim)
+        qkv = Op("qkv_proj", "matmul", params=float(q + kv_a + kv_b),
+                 act_elements=float(d + h * qk + 2 * h * model.v_head_dim))
+        out = Op("o_proj", "matmul", params=float(h * model.v_head_dim * d), act_elements=float(h * model.v_head_dim + d))
+        return qkv, out
+    qkv_w = model.q_dim + 2 * model.kv_dim
+    qkv = Op("qkv_proj", "matmul", params=float(d * qkv_w + (qkv_w if model.attn_bias else 0)),
+             act_elements=float(d + qkv_w))
+    out = Op("o_proj", "matmul", params=float(model.q_dim * d + (d if model.attn_bias else 0)),
+             act_elements=float(model.q_dim + d))
+    return qkv, out
+
+
+def _attention_core(model: ModelSpec) -> Op:
+    return Op("attention", "attention", flop_per_pair=model.attn_flop_per_query_key(absorbed=False),
+              kv_elements=model.kv_elements_per_token_layer(), act_elements=float(model.q_dim + model.q_dim))
+
+
+def _mlp_ops(model: ModelSpec, width: int, prefix: str) -> tuple[Op, ...]:
+    d = model.d_model
+    up_out = (2 if model.gated_mlp else 1) * width
+    bias_up = up_out if model.expert_bias else 0
+    up = Op(f"{prefix}up_proj", "matmul", params=float(d * up_out + bias_up), act_elements=float(d + up_out))
+    act = Op(f"{prefix}activation", "elementwise", act_elements=float(up_out + width))
+    down = Op(f"{prefix}down_proj", "matmul", params=float(width * d + (d if model.expert_bias else 0)),
+              act_elements=float(width + d))
+    return up, act, down
+
+
+def _moe_ops(model: ModelSpec, g: LayerGroup) -> tuple[Op, ...]:
+    d = model.d_model
+    router = Op("router", "matmul", params=float((d + (1 if model.router_bias else 0)) * g.n_experts),
+                act_elements=float(d + g.n_experts), tp_split=False)
+    mats = 3 if model.gated_mlp else 2
+    per_expert = mats * d * g.d_ff + ((mats - 1) * g.d_ff + d if model.expert_bias else 0)
+    k = g.experts_per_token
+    experts = Op("experts", "experts", params=float(g.n_experts * per_expert), n_experts=g.n_experts,
+                 experts_per_token=k, act_elements=float(k * (2 * d + (mats - 1) * g.d_ff + 2 * g.d_ff)))
+    ops: tuple[Op, ...] = (router, experts)
+    if g.n_shared_experts:
+        ops += _mlp_ops(model, g.n_shared_experts * (g.shared_d_ff or g.d_ff), "shared_")
+    return ops
+
+
+def _elementwise_ops(model: ModelSpec) -> tuple[Op, ...]:
+    d = float(model.d_model)
+    return (
+        Op("norms", "elementwise", params=2.0 * d, act_elements=2 * 2 * d, tp_split=False),
+        Op("bias_dropout_add", "elementwise", act_elements=2 * (3 * d + DROPOUT_MASK_ELEMENTS * d), tp_split=False),
+    )
+
+
+@functools.cache
+def layer_ops(model: ModelSpec, g: LayerGroup) -> tuple[Op, ...]:
+    """The operators of one decoder layer of group ``g``, in execution order."""
+    qkv, out = _attention_projection_ops(model)
+    mlp = _moe_ops(model, g) if g.moe else _mlp_ops(model, g.d_ff, "")
+    return (qkv, _attention_core(model), out) + mlp + _elementwise_ops(model)
+
+
+@functools.cache
+def head_ops(model: ModelSpec) -> tuple[Op, ...]:
+    """Operators outside the decoder layers: the final norm and the LM head (the input embedding
+    is a row gather, a memory operation of ``d`` elements per token)."""
+    d, v = float(model.d_model), float(model.vocab_size)
+    return (
+        Op("embedding", "elementwise", act_elements=d, tp_split=False),
+        Op("final_norm", "elementwise", params=d, act_elements=2 * d, tp_split=False),
+        Op("lm_head", "matmul", params=d * v, act_elements=d + v),
+    )
+
+
+def layer_collectives(model: ModelSpec, g: LayerGroup, *, tp: int = 1, ep: int = 1, cp: int = 1,
+                      sequence_parallel: bool = False) -> tuple[Collective, ...]:
+    """Collectives of one layer's forward pass under a layout (the backward pass has the same
+    volume again: all-reduce for all-reduce, reduce-scatter for all-gather, and vice versa)."""
+    d = float(model.d_model)
+    out: list[Collective] = []
+    if tp > 1:
+        if sequence_parallel:
+            out += [Collective("sp_allgather_attn", "tp", "allgather", d), Collective("sp_reducescatter_attn", "tp", "reducescatter", d),
+                    Collective("sp_allgather_mlp", "tp", "allgather", d), Collective("sp_reducescatter_mlp", "tp", "reducescatter", d)]
+        else:
+            out += [Collective("tp_allreduce_attn", "tp", "allreduce", d), Collective("tp_allreduce_mlp", "tp", "allreduce", d)]
+    if g.moe and ep > 1:
+        k = float(g.experts_per_token)
+        out += [Collective("ep_dispatch", "ep", "alltoall", k * d), Collective("ep_combine", "ep", "alltoall", k * d)]
+    if cp > 1:
+        out.append(Collective("cp_kv_ring", "cp", "ring", model.kv_elements_per_token_layer()))
+    return tuple(out)
+
+
+def model_flop_per_token(model: ModelSpec, seq_len: float, attention_factor: float = 1.0) -> float:
+    """Model FLOPs per trained token, forward plus backward, no recomputation (the MFU numerator).
+
+    ``6 x active matmul params`` plus ``3 x flop_per_pair x s`` per layer for attention: following
+    PaLM (Chowdhery et al. 2022, appendix B) and Megatron (Narayanan et al. SC'21 §5.1) the
+    attention term counts every one of the ``s`` keys per query (``12 L h s`` for multi-head
+    attention), although a causal mask makes half of them unneeded. Sliding-window layers count
+    their window. For a GPT model this is Megatron's ``72 B s L h^2 (1 + s/6h + V/12Lh)`` per
+    ``B s`` tokens. ``attention_factor`` 0.5 gives the causal convention some frameworks report
+    (MaxText's ``calculate_training_tflops`` halves the attention term).
+    """
+    total = 0.0
+    for g in model.groups:
+        span = min(seq_len, g.window) if g.window else seq_len
+        for op in layer_ops(model, g):
+            if op.kind in ("matmul", "experts"):
+                total += g.count * 3.0 * op.flop_per_token
+            elif op.kind == "attention":
+                total += g.count * 3.0 * op.flop_per_pair * span * attention_factor
+    return total + 3.0 * head_ops(model)[-1].flop_per_token

@@ -1,0 +1,35 @@
+"""Training: step time, MFU/HFU, memory fit, layout search and time to train on HBM clusters.
+
+``plan_training`` is the entry point: it picks the framework's overlap and kernel facts, the
+chip family's efficiencies, and searches the layouts the pins leave open.
+"""
+
+from __future__ import annotations
+
+from siliconsim.errors import InputError
+from siliconsim.hardware.spec import Chip
+from siliconsim.training.job import Layout, TrainingJob
+from siliconsim.training.params import Efficiency, Framework, efficiency, framework
+from siliconsim.training.search import Pins, SearchResult, search
+
+__all__ = ["Layout", "Pins", "SearchResult", "TrainingJob", "default_framework", "plan_training"]
+
+
+def default_framework(chip: Chip) -> str:
+    """The framework a user of this chip would train with: MaxText on TPUs, Megatron-Core
+    (NeMo) elsewhere."""
+    return "maxtext" if chip.vendor == "Google" else "megatron-core"
+
+
+def plan_training(job: TrainingJob, pins: Pins | None = None, *, framework_ref: str | Framework | None = None,
+                  eff: Efficiency | None = None, keep: int = 5) -> SearchResult:
+    """Search (or check, when fully pinned) the layouts of ``job`` (``framework_ref``: an id, a
+    suite's framework text, or a Framework; default: the chip's usual framework)."""
+    if job.chip.family != "hbm":
+        raise InputError(f"training on {job.chip.id} ({job.chip.family} family) is not modelled yet: "
+                         f"the training model covers HBM clusters (GPUs, TPUs, Gaudi)")
+    if isinstance(framework_ref, Framework):
+        fw = framework_ref
+    else:
+        fw = framework(framework_ref or job.framework or default_framework(job.chip))
+    return search(job, pins or Pins(), eff or efficiency(job.chip.id), fw, keep)
