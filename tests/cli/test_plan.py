@@ -46,6 +46,20 @@ def test_plan_bar_llama70b_code_completion_six_systems(capsys):
     assert rec["infeasible"] and all(x["reason"] for x in rec["infeasible"])
 
 
+def test_plan_with_nothing_feasible_shows_every_reason_then_exits_2(capsys):
+    code, out, err = run(capsys, *SMALL, "--tpot-p99-ms", "0.1", "--no-simulate", "--format", "json")
+    rec = json.loads(out)
+    assert code == 2 and rec["best"] is None and rec["pareto"] == []
+    assert {x["hardware"] for x in rec["infeasible"]} == {"h100-sxm", "mi300x"}
+    assert all("TPOT" in x["reason"] for x in rec["infeasible"]) and err.count("\n") == 1
+
+
+def test_plan_plot_is_a_png(capsys, tmp_path):
+    path = tmp_path / "fronts.png"
+    assert run(capsys, *SMALL, "--no-simulate", "--plot", str(path))[0] == 0
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_plan_table_and_csv(capsys, tmp_path):
     code, out, _ = run(capsys, *SMALL, "--no-simulate")
     assert code == 0 and "best" in out and "assumptions" in out and "$/Mtok" in out

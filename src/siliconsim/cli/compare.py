@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from siliconsim.accounting.pricing import sanity_warning
 from siliconsim.cli.args import DTYPES, add_format, positive_float, positive_int
 from siliconsim.cli.costs import add_cost_options, add_slo_option, cost_assumptions, pricing
-from siliconsim.accounting.pricing import sanity_warning
 from siliconsim.inference import Scenario
 from siliconsim.models.catalog import load_model
 from siliconsim.planner.compare import Row, compare, compare_defaults

@@ -74,11 +74,7 @@ def _speculative_rows(sp: dict | None) -> list[tuple[str, str]]:
 def render(row: Row, fmt_name: str, out: str | None) -> None:
     rec = estimate_record(row.estimate, row.accounting)
     if row.accounting is not None:
-        ld = row.loaded or row.estimate
-        rec.update(usd_per_mtok_input=row.accounting.usd_per_mtok_input,
-                   usd_per_mtok_output=row.accounting.usd_per_mtok_output,
-                   usd_per_mtok_blended=row.accounting.usd_per_mtok_blended, pricing=row.accounting.pricing,
-                   priced_at=row.note, priced_batch=ld.scenario.batch)
+        rec.update(priced_at=row.note, priced_batch=(row.loaded or row.estimate).scenario.batch)
     if fmt_name == "json":
         write_text(to_json(rec), out)
     elif fmt_name == "csv":

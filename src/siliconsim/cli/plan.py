@@ -106,9 +106,10 @@ def run(args: argparse.Namespace) -> int:
     render(result, d.source, args.format, args.output)
     if args.plot:
         _plot(result, args.plot)
-    if result.best is None:
-        print("siliconsim: no configuration meets the SLO at this demand (see the reasons above)", file=sys.stderr)
-        return 1
+    if result.best is None:  # nothing feasible at all: an error, after the reasons are shown
+        print("siliconsim: error: no configuration meets the SLO at this demand (reasons per hardware above)",
+              file=sys.stderr)
+        return 2
     return 0
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from siliconsim.accounting import Accounting, CostAssumptions, account
+from siliconsim.accounting.pricing import Pricing
 from siliconsim.errors import CatalogError
 from siliconsim.hardware.catalog import load_chip, read_toml
-from siliconsim.accounting.pricing import Pricing
 from siliconsim.inference import Estimate, Scenario, estimate
 from siliconsim.models.spec import ModelSpec
 from siliconsim.serving.approx import operating_point

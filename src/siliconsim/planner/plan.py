@@ -97,8 +97,7 @@ def plan(problem: Problem, requests: RequestSet | None = None, *, objective: str
     points = [p for r in results for p in r["points"]]
     order = ranked(_best_per_task(points, objective), objective)
     best, tried = _confirmed_best(problem, order[:confirm_top], requests, objective)
-    rest = [p for p in order[len(tried):]]
-    alternatives = [p for p in tried + rest if best is None or p["key"] != best["key"]][:ALTERNATIVES]
+    alternatives = [p for p in tried + order[len(tried):] if best is None or p["key"] != best["key"]][:ALTERNATIVES]
     out = PlanResult(problem, objective, best, _fronts(points), alternatives, _infeasible(problem, results),
                      _assumptions(problem), evaluated=evaluated(results), tasks=len(selected))
     out.warnings = _sanity(problem, points)
