@@ -50,9 +50,11 @@ class TaskResult:
     points: list[dict[str, Any]] = field(default_factory=list)
     reason: str = ""
     evaluated: int = 0  # configurations (batches) evaluated
+    shortfall: float = math.inf  # how far the nearest batch is from the SLO (worst p99 / limit); inf: no batch ran
 
     def as_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "points": self.points, "reason": self.reason, "evaluated": self.evaluated}
+        return {"key": self.key, "points": self.points, "reason": self.reason, "evaluated": self.evaluated,
+                "shortfall": self.shortfall if math.isfinite(self.shortfall) else None}
 
 
 def _speculation(dep: Deployment, b: np.ndarray, ctx: float) -> tuple[float, StepCost | None]:
@@ -148,7 +150,11 @@ def _keep(problem: Problem, task: Task, dep: Deployment, x: dict[str, Any], eval
     chips = replicas * dep.par.chips
     ok = x["ok"] & (p99_ttft <= problem.ttft_p99_s) & (p99_tpot <= problem.tpot_p99_s) & (chips <= problem.max_chips)
     if not ok.any():
-        return TaskResult(task.key, reason=_why_not(problem, dep, p99_ttft, p99_tpot, chips, x["ok"]), evaluated=evaluated)
+        worst = np.maximum(np.maximum(p99_ttft / problem.ttft_p99_s, p99_tpot / problem.tpot_p99_s),
+                           chips / problem.max_chips)
+        shortfall = float(np.min(np.where(x["ok"], worst, np.inf)))
+        return TaskResult(task.key, reason=_why_not(problem, dep, p99_ttft, p99_tpot, chips, x["ok"]),
+                          evaluated=evaluated, shortfall=shortfall)
     chip = dep.chip
     host = host_power_w(chip, 1.0)
     power_w = chips * (x["chip_w"] + host)

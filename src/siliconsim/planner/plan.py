@@ -9,6 +9,7 @@ and each hardware that cannot meet the SLO (with its reason) come with it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,7 +127,8 @@ def _confirmed_best(problem: Problem, finalists: list[dict[str, Any]], requests:
         c = confirm_sized(problem, p, requests) if requests is not None else None
         rec = dict(p, closed_form={k: p[k] for k in CLOSED_FORM_FIGURES},
                    simulated=c.as_dict() if c else {"simulated": False, "note": "simulation skipped"})
-        (passed if c is not None and c.meets_slo else failed).append(_resized(rec, c) if c and c.meets_slo else rec)
+        (passed if c is not None and c.meets_slo else failed).append(_resized(rec, c, problem.ttft_p99_s, problem.tpot_p99_s)
+                                                                  if c and c.meets_slo else rec)
     tried = ranked(passed, objective) + failed
     return tried[0], tried
 
@@ -135,12 +137,14 @@ CLOSED_FORM_FIGURES = ("replicas", "chips", "p99_ttft_s", "p99_tpot_s", "usd_per
                        "usd_per_mtok_blended", "power_w")
 
 
-def _resized(rec: dict[str, Any], c: Confirmation) -> dict[str, Any]:
-    """``rec`` with the simulated fleet: replicas, chips, cost and power scale by its size."""
+def _resized(rec: dict[str, Any], c: Confirmation, ttft_limit: float, tpot_limit: float) -> dict[str, Any]:
+    """``rec`` with the simulated fleet: replicas, chips, cost and power scale by its size; the
+    margins are the simulated p99s' against the SLO."""
     replicas = c.pools[0] + c.pools[1]
     k = replicas / rec["replicas"]
     out = dict(rec, prefill_replicas=c.pools[0], decode_replicas=c.pools[1], replicas=replicas,
-               chips=replicas * rec["chips_per_replica"], p99_ttft_s=c.p99_ttft_s, p99_tpot_s=c.p99_tpot_s)
+               chips=replicas * rec["chips_per_replica"], p99_ttft_s=c.p99_ttft_s, p99_tpot_s=c.p99_tpot_s,
+               ttft_margin=1.0 - c.p99_ttft_s / ttft_limit, tpot_margin=1.0 - c.p99_tpot_s / tpot_limit)
     for f in ("usd_per_mtok_input", "usd_per_mtok_output", "usd_per_mtok_blended", "usd_per_hour", "power_w",
               "facility_power_w", "energy_j_per_output_token"):
         out[f] = rec[f] * k
@@ -161,11 +165,9 @@ def _fronts(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-_REASON_RANK = ("needs ", "p99 TTFT", "p99 TPOT", "the MTP head", "KV cache")
-
-
 def _infeasible(problem: Problem, results: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """Each hardware with no point meeting the SLO, and the reason nearest to success."""
+    """Each hardware with no point meeting the SLO, and the reason of its configuration nearest to
+    success (smallest worst p99 over its limit; a layout that does not fit counts as farthest)."""
     out = []
     for hw in problem.hardware:
         mine = [r for r in results if r["key"].split("|")[0] == hw]
@@ -174,9 +176,8 @@ def _infeasible(problem: Problem, results: list[dict[str, Any]]) -> list[dict[st
         if not mine:
             out.append({"hardware": hw, "reason": _too_small(problem, hw)})
             continue
-        reasons = [r["reason"] for r in mine if r["reason"]]
-        rank = lambda s: next((i for i, k in enumerate(_REASON_RANK) if s.startswith(k)), len(_REASON_RANK))  # noqa: E731
-        out.append({"hardware": hw, "reason": min(reasons, key=lambda s: (rank(s), reasons.index(s)))})
+        nearest = min(mine, key=lambda r: r["shortfall"] if r["shortfall"] is not None else math.inf)
+        out.append({"hardware": hw, "reason": nearest["reason"]})
     return out
 
 
