@@ -81,9 +81,7 @@ def render(rows: list[Row], title: str, fmt_name: str, out: str | None, slo: str
                "kW at the wall; input and output tokens each pay for the chip time they use. tok/s/user range: "
                "10th-90th percentile of the leave-one-group-out validation error for the family ('extrap.': chip or "
                "model not in the suite).")
-    priced = next((r.accounting for r in rows if r.accounting is not None), None)
-    if priced is not None:
-        caption += f"\npricing: {priced.pricing}" + "".join(f"\n  {r.hardware_id}: {r.note}" for r in rows if r.note)
+    caption += "".join(f"\n{r.hardware_id}: {r.note}; {r.accounting.pricing}" for r in rows if r.accounting is not None)
     if notes:
         caption += "\n" + "\n".join(notes)
     caption += "".join(f"\n[red]warning[/]: {w}" for w in warnings)
