@@ -131,11 +131,12 @@ def _disaggregated(problem: Problem, task: Task, dep: Deployment, b: np.ndarray,
     rho = problem.rate_per_s * I / (p * capacity_tok_s)
     s = float(one.step.latency_s)
     link = dep.chip.system.scale_out or dep.chip.system.scale_up
-    kv_s = I * dep.kv_bytes_per_token * dep.par.chips / (link.efficiency * link.bandwidth_bytes_per_s)
+    kv_s = I * dep.kv_bytes_per_token / (link.efficiency * link.bandwidth_bytes_per_s)  # each chip sends its share
     ttft = (s * (1.0 + rho / (2.0 * (1.0 - rho))) + kv_s) * np.ones_like(b)
     d = np.ceil(problem.rate_per_s / (b * tau / (O * t_d)) - 1e-9)
     k = serving_constants()
-    chip_w = (p * float(chunk.power_w) * rho + d * cd.power_w) / (p + d)
+    idle_w = a.idle_power_fraction * dep.chip.tdp_w
+    chip_w = (p * (rho * float(chunk.power_w) + (1.0 - rho) * idle_w) + d * cd.power_w) / (p + d)
     return {"batch": b, "tpot_mean_s": t_d / tau, "ttft_mean_s": ttft,
             "p99_scale": (k["p99_over_mean_ttft"], k["p99_over_mean_tpot"]), "ok": np.ones_like(b, dtype=bool),
             "prefill_replicas": p * np.ones_like(b), "decode_replicas": d, "chip_w": chip_w,
