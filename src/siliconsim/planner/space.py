@@ -16,9 +16,9 @@ from siliconsim.accounting import CostAssumptions, default_assumptions
 from siliconsim.accounting.pricing import Pricing
 from siliconsim.errors import InputError
 from siliconsim.hardware.catalog import load_chip, read_toml, sourced
+from siliconsim.hardware.spec import Chip
 from siliconsim.models.catalog import load_model
 from siliconsim.models.spec import BYTES_PER_ELEMENT, ModelSpec
-from siliconsim.hardware.spec import Chip
 from siliconsim.perf.families import get_family
 from siliconsim.perf.step import Parallel
 from siliconsim.planner.compare import DATA
