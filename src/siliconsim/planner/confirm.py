@@ -54,10 +54,20 @@ def confirm_sized(problem: Problem, point: dict[str, Any], requests: RequestSet)
         pools = (math.ceil(point["prefill_replicas"] * k), math.ceil(point["decode_replicas"] * k))
         if k > 1.0 and sum(pools) * point["chips_per_replica"] > problem.max_chips:
             break
-        last = confirm(problem, point, requests, pools)
+        prev, last = last, confirm(problem, point, requests, pools)
         if last.meets_slo or not last.simulated:
             return replace(last, scale=k)
+        if _stalled(prev, last, problem.tpot_p99_s):
+            break
     return last
+
+
+def _stalled(prev: Confirmation, last: Confirmation, tpot_limit_s: float) -> bool:
+    """More replicas stopped helping: TPOT still misses and fell by under 10% (prefill stalls, not
+    queueing, set it), so larger fleets are not simulated."""
+    if not (prev.simulated and last.p99_tpot_s is not None and prev.p99_tpot_s is not None):
+        return False
+    return last.p99_tpot_s > tpot_limit_s and last.p99_tpot_s > 0.9 * prev.p99_tpot_s
 
 
 def confirm(problem: Problem, point: dict[str, Any], requests: RequestSet,
