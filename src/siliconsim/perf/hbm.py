@@ -129,8 +129,8 @@ class HbmFamily:
         peak_c = eff["compute"] * chip.peak_flop_per_s(dtype)
         peak_attn = self.k["attention_efficiency"] * chip.peak_flop_per_s("bf16")
         bw = eff["memory"] * chip.bandwidth_bytes_per_s
-        pre = np.asarray(work.prefill_tokens, dtype=float)
-        dec = np.asarray(work.decode_batch, dtype=float)
+        pre = _num(work.prefill_tokens)
+        dec = _num(work.decode_batch)
         tokens = pre + dec
         roof = _Roofline()
         network: Any = 0.0
@@ -190,12 +190,12 @@ class HbmFamily:
         tp = par.tp
         rep = 1.0 if par.attn_dp else kv_replication(model, tp)
         kv_tok = model.kv_elements_per_token_layer() * bytes_per_element(kv_dtype) * rep / tp
-        span_p = np.asarray(work.prefill_context, dtype=float)
-        span_d = np.asarray(work.decode_context, dtype=float)
+        span_p = _num(work.prefill_context)
+        span_d = _num(work.decode_context)
         if g.window:
             span_p, span_d = np.minimum(span_p, g.window), np.minimum(span_d, g.window)
-        pre = np.asarray(work.prefill_tokens, dtype=float)
-        dec = np.asarray(work.decode_batch, dtype=float)
+        pre = _num(work.prefill_tokens)
+        dec = _num(work.decode_batch)
         flop = (pre * span_p * model.attn_flop_per_query_key(absorbed=False)
                 + dec * span_d * model.attn_flop_per_query_key(absorbed=True)) / tp
         # decode reads each sequence's KV once; prefill re-reads it once per 128-query tile
@@ -204,9 +204,16 @@ class HbmFamily:
 
     def _lm_head(self, roof: _Roofline, model: ModelSpec, par: Parallel, dtype: str, work: Work,
                  peak_c: float, bw: float) -> None:
-        sampled = np.asarray(work.decode_batch, dtype=float) + np.minimum(np.asarray(work.prefill_tokens, dtype=float), 1.0)
+        pre = _num(work.prefill_tokens)
+        sampled = _num(work.decode_batch) + (min(pre, 1.0) if isinstance(pre, float) else np.minimum(pre, 1.0))
         head_bytes = model.vocab_size * model.d_model * max(bytes_per_element(dtype), 2.0) / (1 if par.attn_dp else par.tp)
         roof.add(2.0 * sampled * model.d_model * model.vocab_size / par.tp / peak_c, head_bytes / bw)
+
+
+def _num(x: Any) -> Any:
+    """A Python float for a scalar (arithmetic on it is ~20x faster than on a 0-d array, with the
+    same IEEE results), else a float array."""
+    return float(x) if isinstance(x, (int, float)) else np.asarray(x, dtype=float)
 
 
 def _powers_of_two(limit: int) -> list[int]:
