@@ -9,7 +9,7 @@ from typing import Any
 from siliconsim.cli.args import FORMATS, positive_float, positive_int
 from siliconsim.cli.costs import add_cost_options, cost_assumptions, pricing
 from siliconsim.errors import InputError
-from siliconsim.hardware.catalog import chip_ids
+from siliconsim.hardware.catalog import chip_ids, load_chip
 from siliconsim.models.catalog import load_model
 from siliconsim.report.render import fmt, print_rich, table, to_csv, to_json, write_text
 
@@ -61,8 +61,6 @@ def _hardware(ids: list[str] | None) -> tuple[str, ...]:
     known = set(chip_ids())
     for hw in ids:
         if hw not in known:
-            from siliconsim.hardware.catalog import load_chip
-
             load_chip(hw)  # raises the catalog's one-line error with close matches
     return tuple(dict.fromkeys(ids))
 
