@@ -19,7 +19,11 @@ the sockets of a rack (two all-reduces per layer on the inter-RDU network), pipe
 With ``--chips`` too small for HBM, DDR holds the overflow and its bandwidth becomes the bound.
 
 Both pipeline concurrent micro-batches like the wafer family (batch-1 latency is the sum over
-stages; aggregate throughput approaches ``stages x`` the per-user rate).
+stages; aggregate throughput approaches ``stages x`` the per-user rate). Both take a layer's
+weights, FLOP and KV traffic from the operators of ``perf/ops.py``: SRAM-only machines time each
+layer's operators as one roofline on its chips (the compiler streams the whole layer), with the
+routed experts read as above; the tiered variant times the whole model's forward FLOP against
+its weight and KV reads.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ from siliconsim.models.spec import LayerGroup, ModelSpec, bytes_per_element
 from siliconsim.perf.collectives import allreduce_s, alltoall_s, p2p_s
 from siliconsim.perf.constants import family_constants
 from siliconsim.perf.ops import Op, attended, find_op, layer_collectives, layer_flop_per_token, layer_op, \
-    layer_ops, layer_params, lm_head_op
+    layer_ops, layer_params, lm_head_op, mlp_width
 from siliconsim.perf.step import Parallel, StepCost, Work
 from siliconsim.perf.memory import MemoryFit
 
@@ -191,9 +191,8 @@ class HbmFamily:
         dense_share = 1.0 if par.attn_dp else 1.0 / tp  # fraction of dense weights each chip reads
         w_bytes = layer_params(dense) * bytes_per_element(dtype) * dense_share
         flop = tokens * layer_flop_per_token(dense) / tp
-        widest = g.d_ff * max(1, g.experts_per_token) + g.n_shared_experts * g.shared_d_ff
         norms = layer_op(model, g, "norms")
-        act = tokens * self.k["activation_bytes"] * fused_activation_elements(model, norms, widest, tp)
+        act = tokens * self.k["activation_bytes"] * fused_activation_elements(model, norms, mlp_width(g), tp)
         roof.add(flop / peak_c, (w_bytes + act) / bw, g.count)
         if experts is not None:
             imbalance = self.k["expert_imbalance"] if tp > 1 else 1.0

@@ -237,6 +237,12 @@ def attended(g: LayerGroup, context: Any) -> Any:
     return np.minimum(context, g.window) if g.window else context
 
 
+def mlp_width(g: LayerGroup) -> int:
+    """Intermediate width one token's MLP runs through: the dense MLP's, or its ``k`` routed
+    experts' plus the shared experts' (as ``layer_ops`` builds them)."""
+    return g.d_ff * max(1, g.experts_per_token) + g.n_shared_experts * (g.shared_d_ff or g.d_ff)
+
+
 def layer_params(ops: Iterable[Op]) -> float:
     """Weight parameters of ``ops`` (all experts included)."""
     return sum(op.params for op in ops)

@@ -7,7 +7,8 @@ arXiv 2502.04563; ../reference/wafer-scale-modeling.md section 4.5):
   ``Px x Py`` PEs. Each region holds ``ceil(L_w / R)`` consecutive layers (weights and their KV
   cache, 2D-partitioned over the region's PEs), so a token visits the regions in order. The
   tiling is chosen per step by minimising the step time subject to per-PE SRAM capacity.
-- One layer on a ``Px x Py`` region costs (cycles):
+- One layer on a ``Px x Py`` region costs (cycles), its weights and FLOP taken from the operators
+  of ``perf/ops.py`` (all active weights as one fused GEMV pass, then the attention core):
   per-PE work ``max(FMAC/lanes, FMAC * (operand + 2 * accumulator bytes) / SRAM bytes per cycle)``
   plus 10 K-tree all-reduces (WaferLLM ``decode_struct``), each
   ``alpha * n + beta * K * n**(1/K) / 2 + elements / elements_per_wavelet`` along an axis of n PEs.
@@ -37,7 +38,7 @@ from siliconsim.models.spec import LayerGroup, ModelSpec, bytes_per_element
 from siliconsim.perf.constants import family_constants
 from siliconsim.perf.memory import MemoryFit
 from siliconsim.perf.ops import attended, attention_flop_per_token, body_flop_per_token, forward_flop_per_token, \
-    largest_layer_params, layer_flop_per_token, layer_op, layer_ops, lm_head_op
+    largest_layer_params, layer_flop_per_token, layer_op, layer_ops, lm_head_op, mlp_width
 from siliconsim.perf.step import Parallel, StepCost, Work
 
 MESH_KEYS = ("usable_x", "usable_y", "sram_per_pe_bytes", "simd_fp16_lanes", "clock_hz", "sram_bytes_per_cycle",
@@ -99,8 +100,9 @@ def allreduce_cycles(mesh: Mesh, n: float, elements: Any, k: dict) -> Any:
 
 
 def _collectives(model: ModelSpec, g: LayerGroup, px: int, py: int, b: Any, span: Any) -> list[tuple[int, Any]]:
-    """(axis length, elements per PE) of each all-reduce of one decode layer (WaferLLM decode_struct)."""
-    width = g.d_ff * max(1, g.experts_per_token) + g.n_shared_experts * g.shared_d_ff
+    """(axis length, elements per PE) of each all-reduce of one decode layer (WaferLLM decode_struct):
+    partial sums of each operator's output, sized by the layer's widths."""
+    width = mlp_width(g)
     out = [(py, b), (py, b * (model.q_dim + 2 * model.kv_dim) / px),  # RMSNorm, fused QKV
            (px, b * span / py), (py, b), (py, b),  # scores, softmax max, softmax sum
            (py, b * model.q_dim / px), (px, b * model.d_model / py),  # P.V, O projection
