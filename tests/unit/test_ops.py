@@ -8,7 +8,7 @@ import pytest
 from siliconsim.models.catalog import load_model, model_ids
 from siliconsim.models.spec import LayerGroup, ModelSpec
 from siliconsim.perf.ops import KINDS, find_op, forward_flop_per_token, head_ops, layer_collectives, layer_op, \
-    layer_ops, layer_params, model_flop_per_token
+    layer_ops, layer_params, layer_totals, merged_collectives, model_flop_per_token
 
 MODELS = model_ids()
 
@@ -34,6 +34,19 @@ def test_operator_params_sum_to_the_layer(mid):
         routed = find_op(ops, kind="experts")
         assert (routed.params if routed else 0.0) == pytest.approx(experts, rel=1e-3)
         assert all(op.kind in KINDS for op in ops)
+
+
+@pytest.mark.parametrize("mid", ["llama-3.1-8b", "deepseek-r1", "gpt-oss-20b"])
+def test_layer_totals_are_the_sums_the_families_time(mid):
+    """The dense group the hbm family times is every operator but the routed experts."""
+    model = load_model(mid)
+    for g in model.groups:
+        t, (total, active, experts) = layer_totals(model, g), model.layer_params(g)
+        assert t.params == pytest.approx(total) and t.flop_per_token == pytest.approx(2 * active)
+        assert t.dense_params == pytest.approx(total - experts)
+        routed = experts / g.n_experts * g.experts_per_token if g.moe else 0.0
+        assert t.dense_flop_per_token == pytest.approx(2 * (active - routed))
+        assert t.attention.kind == "attention" and (t.experts is not None) == g.moe
 
 
 @pytest.mark.parametrize("mid", MODELS)
@@ -139,3 +152,12 @@ def test_collectives_a_layout_implies():
     assert all(c.elements_per_token == moe.groups[0].experts_per_token * moe.d_model for c in ep)
     (cp,) = layer_collectives(dense, dense.groups[0], cp=2)
     assert cp.pattern == "ring" and cp.elements_per_token == dense.kv_elements_per_token_layer()
+
+
+def test_merged_collectives_count_the_same_collective_once():
+    model = load_model("mixtral-8x7b")
+    g = model.groups[0]
+    assert [(c.pattern, n) for c, n in merged_collectives(model, g, tp=8)] == [("allreduce", 2)]
+    merged = merged_collectives(model, g, tp=4, ep=2, sequence_parallel=True)
+    assert [(c.pattern, n) for c, n in merged] == [("allgather", 2), ("reducescatter", 2), ("alltoall", 2)]
+    assert sum(n for _, n in merged) == len(layer_collectives(model, g, tp=4, ep=2, sequence_parallel=True))

@@ -40,8 +40,8 @@ from siliconsim.models.spec import LayerGroup, ModelSpec, bytes_per_element
 from siliconsim.perf.collectives import allreduce_s, p2p_s
 from siliconsim.perf.constants import family_constants
 from siliconsim.perf.memory import MemoryFit
-from siliconsim.perf.ops import attended, attention_flop_per_token, body_flop_per_token, find_op, \
-    forward_flop_per_token, layer_flop_per_token, layer_op, layer_ops, layer_params, lm_head_op
+from siliconsim.perf.ops import attended, attention_flop_per_token, body_flop_per_token, forward_flop_per_token, \
+    layer_totals, lm_head_op
 from siliconsim.perf.step import Parallel, StepCost, Work
 
 
@@ -197,13 +197,13 @@ class DataflowFamily:
         layer's operators (``perf/ops.py``) as one roofline over its chips (the compiler streams
         the whole layer), the routed experts read as below, the attention core over the cache."""
         wb = bytes_per_element(dtype)
-        ops = layer_ops(model, g)
-        att, experts = layer_op(model, g, "attention"), find_op(ops, kind="experts")
-        n_l = max(1.0, n * layer_params(ops) * wb / total)
+        layer = layer_totals(model, g)
+        att, experts = layer.attention, layer.experts
+        n_l = max(1.0, n * layer.params * wb / total)
         span = attended(g, context)
         kv = kv_read_tokens(b, span, decoding) * att.kv_elements * bytes_per_element(kv_dtype) / n_l
-        flop = (b * layer_flop_per_token(ops) + b * span * att.decode_flop_per_pair) / n_l / peak
-        dense = layer_params(op for op in ops if op is not experts) * wb / n_l / bw
+        flop = (b * layer.flop_per_token + b * span * att.decode_flop_per_pair) / n_l / peak
+        dense = layer.dense_params * wb / n_l / bw
         moe = 0.0
         if experts is not None:
             per_expert = experts.per_expert_params * wb

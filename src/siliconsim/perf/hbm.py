@@ -19,8 +19,8 @@ Fusion rules (what inference engines run as one roofline term, per layer):
   norms, gpt-oss's sink logits) is one term: its weights are read once per step, all split by
   TP (engines replicate the router and the norms, under 2% of the group), or replicated under
   DP attention; its FLOP are ``2 x`` those weights per token; and the step's activations move
-  in fused kernels: the residual stream through the norms, replicated (``norms.act_elements``),
-  plus the QKV output and three MLP widths, split by TP (:func:`fused_activation_elements`).
+  in fused kernels: the residual stream through the norms, replicated, plus the QKV output and
+  three MLP widths, split by TP (:func:`fused_activation_elements`).
   That is fewer bytes than the unfused training traffic of ``Op.act_elements``, which also
   counts dropout masks and un-fused residual adds.
 - *experts*: the routed experts are their own term (grouped GEMM, below).
@@ -39,8 +39,7 @@ from siliconsim.hardware.spec import Chip, Link
 from siliconsim.models.spec import LayerGroup, ModelSpec, bytes_per_element
 from siliconsim.perf.collectives import allreduce_s, alltoall_s, p2p_s
 from siliconsim.perf.constants import family_constants
-from siliconsim.perf.ops import Op, attended, find_op, layer_collectives, layer_flop_per_token, layer_op, \
-    layer_ops, layer_params, lm_head_op, mlp_width
+from siliconsim.perf.ops import Op, attended, layer_totals, lm_head_op, merged_collectives, mlp_width
 from siliconsim.perf.step import Parallel, StepCost, Work
 from siliconsim.perf.memory import MemoryFit
 
@@ -66,11 +65,12 @@ def kv_replication(model: ModelSpec, tp: int) -> float:
     return max(1.0, tp / model.n_kv_heads)
 
 
-def fused_activation_elements(model: ModelSpec, norms: Op, mlp_width: float, tp: int) -> float:
+def fused_activation_elements(model: ModelSpec, mlp_width: float, tp: int) -> float:
     """Activation elements per token one chip moves through a fused layer (the dense fusion rule
-    above): the norms' residual traffic, replicated, plus the QKV output and ``3 x mlp_width``
-    (gate and up outputs, down input), split over ``tp``."""
-    return norms.act_elements + (model.q_dim + 2 * model.kv_dim + 3 * mlp_width) / tp
+    above): the residual stream into and out of the two norms (``4 d``, the ``norms`` operator's
+    ``act_elements``), replicated, plus the QKV output and ``3 x mlp_width`` (gate and up
+    outputs, down input), split over ``tp``."""
+    return 4 * model.d_model + (model.q_dim + 2 * model.kv_dim + 3 * mlp_width) / tp
 
 
 def link_between(chip: Chip, chips: int) -> Link:
@@ -121,8 +121,7 @@ class HbmFamily:
     def activation_bytes_per_chip(self, model: ModelSpec, par: Parallel, step_tokens: float) -> float:
         """Transient activations of the widest layer for ``step_tokens`` tokens."""
         widest = max(g.d_ff * max(1, g.experts_per_token) for g in model.groups)
-        norms = layer_op(model, model.groups[0], "norms")
-        return step_tokens * fused_activation_elements(model, norms, widest, par.tp) * self.k["activation_bytes"]
+        return step_tokens * fused_activation_elements(model, widest, par.tp) * self.k["activation_bytes"]
 
     # ---- planning -----------------------------------------------------------------------
     def candidates(self, model: ModelSpec, chip: Chip, chips: int | None) -> list[Parallel]:
@@ -166,17 +165,19 @@ class HbmFamily:
                         roof.compute_s + roof.memory_s + network + overhead)
 
     def _layer_network(self, model: ModelSpec, g: LayerGroup, chip: Chip, par: Parallel, tokens: Any) -> Any:
-        """Collectives of one layer (``ops.layer_collectives``) on the scale-up link: two TP
+        """Collectives of one layer (``ops.merged_collectives``) on the scale-up link: two TP
         all-reduces, or, under data-parallel attention, the expert-parallel all-to-all dispatch
         and combine of each rank's ``tokens / tp`` tokens."""
         act = self.k["activation_bytes"]
         link = chip.system.scale_up
+        total = 0.0 * tokens
         if par.attn_dp:
-            colls = layer_collectives(model, g, ep=par.ep)
-            return sum((alltoall_s(link, par.ep, tokens / par.tp * c.elements_per_token * act) for c in colls),
-                       0.0 * tokens)
-        colls = layer_collectives(model, g, tp=par.tp)
-        return sum((allreduce_s(link, par.tp, tokens * c.elements_per_token * act) for c in colls), 0.0 * tokens)
+            for c, n in merged_collectives(model, g, ep=par.ep):
+                total = total + n * alltoall_s(link, par.ep, tokens / par.tp * c.elements_per_token * act)
+            return total
+        for c, n in merged_collectives(model, g, tp=par.tp):
+            total = total + n * allreduce_s(link, par.tp, tokens * c.elements_per_token * act)
+        return total
 
     def _layer(self, roof: _Roofline, model: ModelSpec, g: LayerGroup, par: Parallel, dtype: str, kv_dtype: str,
                work: Work, tokens: Any, peak_c: float, peak_attn: float, bw: float, moe_eff: float) -> None:
@@ -185,27 +186,25 @@ class HbmFamily:
         the experts the step's tokens touch, as their own roofline operator (grouped GEMM) at
         ``moe_eff`` times the chip's dense compute and memory efficiencies; then attention."""
         tp = par.tp
-        ops = layer_ops(model, g)
-        experts = find_op(ops, kind="experts")
-        dense = [op for op in ops if op is not experts]
+        layer = layer_totals(model, g)
         dense_share = 1.0 if par.attn_dp else 1.0 / tp  # fraction of dense weights each chip reads
-        w_bytes = layer_params(dense) * bytes_per_element(dtype) * dense_share
-        flop = tokens * layer_flop_per_token(dense) / tp
-        norms = layer_op(model, g, "norms")
-        act = tokens * self.k["activation_bytes"] * fused_activation_elements(model, norms, mlp_width(g), tp)
+        w_bytes = layer.dense_params * bytes_per_element(dtype) * dense_share
+        flop = tokens * layer.dense_flop_per_token / tp
+        act = tokens * self.k["activation_bytes"] * fused_activation_elements(model, mlp_width(g), tp)
         roof.add(flop / peak_c, (w_bytes + act) / bw, g.count)
+        experts = layer.experts
         if experts is not None:
             imbalance = self.k["expert_imbalance"] if tp > 1 else 1.0
             e_bytes = (experts.experts_touched(tokens) * experts.per_expert_params
                        * model.expert_bytes_per_element(dtype) * imbalance / tp)
             e_flop = tokens * experts.flop_per_token * imbalance / tp
             roof.add(e_flop / (moe_eff * peak_c), e_bytes / (moe_eff * bw), g.count)
-        self._attention(roof, model, g, par, kv_dtype, work, tokens, peak_attn, bw)
+        self._attention(roof, model, g, layer.attention, par, kv_dtype, work, tokens, peak_attn, bw)
 
-    def _attention(self, roof: _Roofline, model: ModelSpec, g: LayerGroup, par: Parallel, kv_dtype: str, work: Work,
-                   tokens: Any, peak_attn: float, bw: float) -> None:
+    def _attention(self, roof: _Roofline, model: ModelSpec, g: LayerGroup, att: Op, par: Parallel, kv_dtype: str,
+                   work: Work, tokens: Any, peak_attn: float, bw: float) -> None:
+        """The attention core ``att`` of a layer of ``g``: FLOP per (query, key) pair and KV reads."""
         tp = par.tp
-        att = layer_op(model, g, "attention")
         rep = 1.0 if par.attn_dp else kv_replication(model, tp)
         kv_tok = att.kv_elements * bytes_per_element(kv_dtype) * rep / tp
         span_p = attended(g, np.asarray(work.prefill_context, dtype=float))

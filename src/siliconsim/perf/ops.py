@@ -199,6 +199,7 @@ def head_ops(model: ModelSpec) -> tuple[Op, ...]:
     )
 
 
+@functools.cache
 def layer_collectives(model: ModelSpec, g: LayerGroup, *, tp: int = 1, ep: int = 1, cp: int = 1,
                       sequence_parallel: bool = False) -> tuple[Collective, ...]:
     """Collectives of one layer's forward pass under a layout (the backward pass has the same
@@ -217,6 +218,17 @@ def layer_collectives(model: ModelSpec, g: LayerGroup, *, tp: int = 1, ep: int =
     if cp > 1:
         out.append(Collective("cp_kv_ring", "cp", "ring", model.kv_elements_per_token_layer()))
     return tuple(out)
+
+
+@functools.cache
+def merged_collectives(model: ModelSpec, g: LayerGroup, *, tp: int = 1, ep: int = 1, cp: int = 1,
+                       sequence_parallel: bool = False) -> tuple[tuple[Collective, int], ...]:
+    """``layer_collectives`` with collectives of the same group, pattern and size merged into
+    ``(collective, how many)``, so a step function times each kind once."""
+    counts: dict[tuple[str, str, float], list] = {}
+    for c in layer_collectives(model, g, tp=tp, ep=ep, cp=cp, sequence_parallel=sequence_parallel):
+        counts.setdefault((c.group, c.pattern, c.elements_per_token), [c, 0])[1] += 1
+    return tuple((c, n) for c, n in counts.values())
 
 
 def find_op(ops: Iterable[Op], *, kind: str = "", name: str = "") -> Op | None:
@@ -253,9 +265,31 @@ def layer_flop_per_token(ops: Iterable[Op]) -> float:
     return sum(op.flop_per_token for op in ops)
 
 
+@dataclass(frozen=True)
+class LayerTotals:
+    """One layer's operators summed once for the step functions (``layer_totals``)."""
+
+    params: float  # every weight, all experts included
+    flop_per_token: float  # context-independent forward FLOP (2 x active params)
+    dense_params: float  # weights of every operator but the routed experts
+    dense_flop_per_token: float
+    attention: Op
+    experts: Op | None
+
+
+@functools.cache
+def layer_totals(model: ModelSpec, g: LayerGroup) -> LayerTotals:
+    """Sums over the operators of a layer of group ``g`` (cached: the families ask every step)."""
+    ops = layer_ops(model, g)
+    experts = find_op(ops, kind="experts")
+    dense = [op for op in ops if op is not experts]
+    return LayerTotals(layer_params(ops), layer_flop_per_token(ops), layer_params(dense), layer_flop_per_token(dense),
+                       layer_op(model, g, "attention"), experts)
+
+
 def largest_layer_params(model: ModelSpec) -> float:
     """Weight parameters of the model's largest decoder layer."""
-    return max(layer_params(layer_ops(model, g)) for g in model.groups)
+    return max(layer_totals(model, g).params for g in model.groups)
 
 
 def attention_flop_per_token(model: ModelSpec, context: Any, *, decode: bool) -> Any:
@@ -263,14 +297,15 @@ def attention_flop_per_token(model: ModelSpec, context: Any, *, decode: bool) ->
     (``decode``: MLA's absorbed form). Floats or arrays."""
     total: Any = 0.0
     for g in model.groups:
-        att = layer_op(model, g, "attention")
+        att = layer_totals(model, g).attention
         total = total + g.count * attended(g, context) * (att.decode_flop_per_pair if decode else att.flop_per_pair)
     return total
 
 
+@functools.cache
 def body_flop_per_token(model: ModelSpec) -> float:
     """Context-independent forward FLOP of one token through every decoder layer."""
-    return sum(g.count * layer_flop_per_token(layer_ops(model, g)) for g in model.groups)
+    return sum(g.count * layer_totals(model, g).flop_per_token for g in model.groups)
 
 
 def lm_head_op(model: ModelSpec) -> Op:

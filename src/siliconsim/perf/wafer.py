@@ -38,7 +38,7 @@ from siliconsim.models.spec import LayerGroup, ModelSpec, bytes_per_element
 from siliconsim.perf.constants import family_constants
 from siliconsim.perf.memory import MemoryFit
 from siliconsim.perf.ops import attended, attention_flop_per_token, body_flop_per_token, forward_flop_per_token, \
-    largest_layer_params, layer_flop_per_token, layer_op, layer_ops, lm_head_op, mlp_width
+    largest_layer_params, layer_totals, lm_head_op, mlp_width
 from siliconsim.perf.step import Parallel, StepCost, Work
 
 MESH_KEYS = ("usable_x", "usable_y", "sram_per_pe_bytes", "simd_fp16_lanes", "clock_hz", "sram_bytes_per_cycle",
@@ -141,9 +141,9 @@ def layer_cycles(model: ModelSpec, g: LayerGroup, mesh: Mesh, px: int, py: int, 
     span = attended(g, context)
     pes = px * py
     cyc = Cycles()
-    fmac = layer_flop_per_token(layer_ops(model, g)) / 2.0
-    cyc.add_pe(b * fmac / pes, bytes_per_element(dtype), mesh, k["accumulator_bytes"])
-    fmac_attn = b * span * layer_op(model, g, "attention").decode_flop_per_pair / 2.0 / pes
+    layer = layer_totals(model, g)
+    cyc.add_pe(b * layer.flop_per_token / 2.0 / pes, bytes_per_element(dtype), mesh, k["accumulator_bytes"])
+    fmac_attn = b * span * layer.attention.decode_flop_per_pair / 2.0 / pes
     cyc.add_pe(fmac_attn, bytes_per_element(kv_dtype), mesh, k["accumulator_bytes"])
     for n, elements in _collectives(model, g, px, py, b, span):
         cyc.network = cyc.network + allreduce_cycles(mesh, n, elements, k)
