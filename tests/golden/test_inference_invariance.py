@@ -6,9 +6,9 @@ before the hbm, wafer and dataflow families were refactored to time the operator
 ``perf/ops.py`` instead of re-deriving each layer.
 
 Tolerance: 0.5% per row, the bar issue 11 sets. A refactor that only regroups the same terms
-moves a prediction by rounding (about 1e-12); the margin admits the tiny parameter remainders
-the operator list accounts differently (documented in tests/unit/test_ops.py), which move a
-prediction by well under 1e-4. The covered set, each row's status and its chosen layout must be
+moves a prediction by rounding at most (the refactor of the three families left every row
+bit-identical); the margin is there for deliberate, small modelling changes, each of which must
+come in its own commit. The covered set, each row's status and its chosen layout must be
 identical.
 
 Regenerate the fixture only in a commit that changes predictions on purpose, and regenerate the

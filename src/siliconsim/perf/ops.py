@@ -30,9 +30,11 @@ training activation model of Korthikanti et al. has no others). The one remainde
 experts with biases are one MLP of the summed width here, so ``n_shared - 1`` output biases of
 ``d`` are not counted (no catalog model has both).
 
-Storage (total weight bytes, KV-cache bytes) stays on :class:`ModelSpec`; what a step computes
-and moves per layer comes from these operators. The execution families (``hbm``, ``wafer``,
-``dataflow``) and the training model only time them, each with its own fusion rules.
+Storage (total weight bytes, KV-cache bytes, and the weight bytes one batch-1 decode token
+reads) stays on :class:`ModelSpec`; what a step computes and moves per layer comes from these
+operators. The execution families (``hbm``, ``wafer``, ``dataflow``) and the training model only
+time them, each with its own fusion rules; ``layer_totals`` holds the per-layer sums they ask
+for on every step.
 
 ``layer_collectives`` lists the collectives a layout implies for one layer's forward pass:
 Megatron tensor parallelism's two all-reduces (or, with sequence parallelism, an all-gather and
