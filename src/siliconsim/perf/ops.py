@@ -322,7 +322,7 @@ def forward_flop_per_token(model: ModelSpec, context: Any, *, decode: bool = Tru
             + attention_flop_per_token(model, context, decode=decode))
 
 
-def model_flop_per_token(model: ModelSpec, seq_len: float) -> float:
+def model_flop_per_token(model: ModelSpec, seq_len: float, attention_factor: float = 1.0) -> float:
     """Model FLOPs per trained token, forward plus backward, no recomputation (the MFU numerator).
 
     ``6 x active matmul params`` plus ``3 x flop_per_pair x s`` per layer for attention: following
@@ -330,7 +330,8 @@ def model_flop_per_token(model: ModelSpec, seq_len: float) -> float:
     attention term counts every one of the ``s`` keys per query (``12 L h s`` for multi-head
     attention), although a causal mask makes half of them unneeded. Sliding-window layers count
     their window. For a GPT model this is Megatron's ``72 B s L h^2 (1 + s/6h + V/12Lh)`` per
-    ``B s`` tokens.
+    ``B s`` tokens. ``attention_factor`` 0.5 gives the causal convention some frameworks report
+    (MaxText's ``calculate_training_tflops`` halves the attention term).
     """
     total = 0.0
     for g in model.groups:
@@ -339,5 +340,5 @@ def model_flop_per_token(model: ModelSpec, seq_len: float) -> float:
             if op.kind in ("matmul", "experts"):
                 total += g.count * 3.0 * op.flop_per_token
             elif op.kind == "attention":
-                total += g.count * 3.0 * op.flop_per_pair * span
+                total += g.count * 3.0 * op.flop_per_pair * span * attention_factor
     return float(total + 3.0 * lm_head_op(model).flop_per_token)

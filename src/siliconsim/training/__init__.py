@@ -21,11 +21,15 @@ def default_framework(chip: Chip) -> str:
     return "maxtext" if chip.vendor == "Google" else "megatron-core"
 
 
-def plan_training(job: TrainingJob, pins: Pins | None = None, *, framework_ref: str | None = None,
+def plan_training(job: TrainingJob, pins: Pins | None = None, *, framework_ref: str | Framework | None = None,
                   eff: Efficiency | None = None, keep: int = 5) -> SearchResult:
-    """Search (or check, when fully pinned) the layouts of ``job``."""
+    """Search (or check, when fully pinned) the layouts of ``job`` (``framework_ref``: an id, a
+    suite's framework text, or a Framework; default: the chip's usual framework)."""
     if job.chip.family != "hbm":
         raise InputError(f"training on {job.chip.id} ({job.chip.family} family) is not modelled yet: "
                          f"the training model covers HBM clusters (GPUs, TPUs, Gaudi)")
-    fw: Framework = framework(framework_ref or job.framework or default_framework(job.chip))
+    if isinstance(framework_ref, Framework):
+        fw = framework_ref
+    else:
+        fw = framework(framework_ref or job.framework or default_framework(job.chip))
     return search(job, pins or Pins(), eff or efficiency(job.chip.id), fw, keep)

@@ -14,7 +14,9 @@
   two LayerNorm inputs ``4d``. For GPT (q = kv = d, up = f = 4d) that is ``34 s b h + 5 a s^2 b``.
   Without sequence parallelism ``10 d`` of it (norm inputs, masks, the inputs of the QKV and
   up projections) is replicated on every TP rank. Selective recomputation drops the ``5 a s``
-  term; full recomputation keeps only each layer's input (``2d``). The last stage also holds
+  term; full recomputation keeps only each layer's input (``2d``). Under FP8 (and FP4) recipes the
+  inputs of the four GEMMs are saved as their 1-byte cast copies (Transformer Engine keeps the
+  fp8 tensor it fed the forward GEMM for the weight gradient). The last stage also holds
   the fp32 logits for the loss (``4 V`` per token, split by TP).
 - Under 1F1B the first pipeline stage holds the activations of ``min(P, m)`` in-flight
   micro-batches; the interleaved schedule ``(1 + (P - 1)/(P v))`` times that (Narayanan et al.
@@ -33,6 +35,7 @@ from siliconsim.training.job import Layout, TrainingJob, microbatches
 WEIGHT_BYTES = 2.0  # 16-bit working weights
 GRAD_BYTES = 2.0  # 16-bit gradients
 OPTIMIZER_BYTES = 12.0  # fp32 master weights, Adam m and v
+FP8_STORED = ("fp8", "fp4")  # Transformer Engine saves the fp8 copy of each GEMM input for the backward
 
 
 def _gb(n: float) -> str:
@@ -123,6 +126,9 @@ def _layer_activation_bytes(model: ModelSpec, g: LayerGroup, job: TrainingJob, l
     k = max(1, g.experts_per_token)
     replicated = 10.0 * d
     split = 4 * q + 4 * kv + k * (2 * up + 2 * f)
+    if job.dtype in FP8_STORED:  # GEMM inputs kept for the backward in their 1-byte cast copy
+        replicated -= d + d  # QKV and MLP inputs (2 B -> 1 B each)
+        split -= q + k * f  # output-projection and down-projection inputs
     if g.moe and g.n_shared_experts:
         shared = g.n_shared_experts * (g.shared_d_ff or g.d_ff)
         split += 2 * (2 if model.gated_mlp else 1) * shared + 2 * shared

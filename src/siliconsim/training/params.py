@@ -14,8 +14,9 @@ from siliconsim.errors import CatalogError, UnknownIdError
 from siliconsim.hardware.catalog import read_toml, sourced
 
 DATA = Path(str(resources.files("siliconsim.training") / "data"))
-FRAMEWORK_KEYS = ("flash_attention", "tp_overlap", "dp_overlap", "pp_overlap", "ep_overlap", "step_overhead")
-EFFICIENCY_KEYS = ("matmul", "attention", "memory", "fp8")
+FRAMEWORK_KEYS = ("flash_attention", "tp_overlap", "dp_overlap", "pp_overlap", "ep_overlap", "step_overhead",
+                  "pp_bubble_factor")
+EFFICIENCY_KEYS = ("matmul", "attention", "memory", "fp8", "moe")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,9 @@ class Framework:
     pp_overlap: float
     ep_overlap: float
     step_overhead_s: float
+    pp_bubble_factor: float
+    software: float = 1.0  # fitted software-generation factor on compute rates (calibrated.toml), 1 = priors
+    mfu_attention_factor: float = 1.0  # attention term in the MFU the framework reports (MaxText: 0.5, causal)  # fitted software-generation factor on compute rates (calibrated.toml), 1 = priors
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class Efficiency:
     attention: float
     memory: float
     fp8: float
+    moe: float
 
     def scaled(self, factors: Mapping[str, float]) -> "Efficiency":
         return replace(self, **{k: getattr(self, k) * factors.get(k, 1.0) for k in EFFICIENCY_KEYS})
@@ -57,7 +62,10 @@ def frameworks() -> dict[str, Framework]:
             if not 0.0 <= v[k] <= 1.0:
                 raise CatalogError(f"{where}.{k} = {v[k]}, expected a fraction in [0, 1]")
         out[fid] = Framework(fid, tuple(str(m).lower() for m in t["match"]), bool(v["flash_attention"]),
-                             v["tp_overlap"], v["dp_overlap"], v["pp_overlap"], v["ep_overlap"], v["step_overhead"])
+                             v["tp_overlap"], v["dp_overlap"], v["pp_overlap"], v["ep_overlap"], v["step_overhead"],
+                             v["pp_bubble_factor"], calibrated_software().get(fid, 1.0),
+                             sourced(t["mfu_attention_factor"], "dimensionless", f"{where}.mfu_attention_factor").value
+                             if "mfu_attention_factor" in t else 1.0)
     return out
 
 
@@ -116,6 +124,27 @@ def calibrated() -> dict[str, dict[str, float]]:
     return {fam: vals for fam, (_, vals) in _family_table(path).items()}
 
 
+@functools.cache
+def calibrated_software() -> dict[str, float]:
+    """Fitted software-generation factors per framework (``[frameworks.ID] software``)."""
+    path = DATA / "calibrated.toml"
+    if not path.exists():
+        return {}
+    out = {}
+    for fid, t in read_toml(path).get("frameworks", {}).items():
+        v = sourced(t["software"], "dimensionless", f"{path.name}: frameworks.{fid}.software").value
+        if not 0.0 < v <= 2.0:
+            raise CatalogError(f"{path.name}: frameworks.{fid}.software = {v}, expected a factor in (0, 2]")
+        out[fid] = v
+    return out
+
+
+def clear_caches() -> None:
+    """Forget loaded tables (after calibration rewrites calibrated.toml)."""
+    for f in (frameworks, efficiency_priors, chip_families, calibrated, calibrated_software, speed_interval):
+        f.cache_clear()
+
+
 def family_of(chip_id: str) -> str:
     fam = chip_families().get(chip_id)
     if fam is None:
@@ -130,3 +159,16 @@ def efficiency(chip_id: str, *, use_calibration: bool = True) -> Efficiency:
     if use_calibration and fam in calibrated():
         eff = replace(eff, **calibrated()[fam])
     return eff
+
+
+@functools.cache
+def speed_interval() -> tuple[float, float] | None:
+    """(p10, p90) of the leave-one-group-out log error of predicted speed, from calibrated.toml;
+    None before a calibration with leave-one-group-out has run."""
+    path = DATA / "calibrated.toml"
+    if not path.exists():
+        return None
+    meta = read_toml(path).get("meta", {})
+    if "logo_speed_log_error_p10" not in meta:
+        return None
+    return float(meta["logo_speed_log_error_p10"]), float(meta["logo_speed_log_error_p90"])

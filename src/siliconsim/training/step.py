@@ -90,15 +90,17 @@ class _Rates:
     head_flop_per_s: float
     attention_flop_per_s: float
     bandwidth_bytes_per_s: float
+    moe: float  # grouped expert GEMMs relative to dense ones
     weight_bytes: float  # per parameter
 
 
-def _rates(job: TrainingJob, eff: Efficiency) -> _Rates:
+def _rates(job: TrainingJob, eff: Efficiency, fw: Framework) -> _Rates:
+    """Achieved rates: the chip family's efficiencies times the framework's software factor."""
     chip = job.chip
     low = job.dtype in LOW_PRECISION
-    mm = eff.matmul * chip.peak_flop_per_s(job.dtype) * (eff.fp8 if low else 1.0)
-    bf16 = chip.peak_flop_per_s("bf16")
-    return _Rates(mm, eff.matmul * bf16, eff.attention * bf16, eff.memory * chip.bandwidth_bytes_per_s,
+    mm = eff.matmul * fw.software * chip.peak_flop_per_s(job.dtype) * (eff.fp8 if low else 1.0)
+    bf16 = chip.peak_flop_per_s("bf16") * fw.software
+    return _Rates(mm, eff.matmul * bf16, eff.attention * bf16, eff.memory * chip.bandwidth_bytes_per_s, eff.moe,
                   1.0 if low else 2.0)
 
 
@@ -141,9 +143,15 @@ def _op_time(tally: _Tally, job: TrainingJob, lay: Layout, op: Op, layers: float
         flop = op.flop_per_token * tokens / split
         bytes_ = on_chip * rates.weight_bytes + op.act_elements * tokens * act / split
         rate = rates.head_flop_per_s if op.name == "lm_head" else rates.matmul_flop_per_s
+        if op.kind == "experts":
+            rate *= rates.moe
         bwd = 1.0 if job.lora_rank else op.backward_factor()  # frozen base weights: no weight gradient
         tally.roof(layers * flop / rate, layers * bytes_ / rates.bandwidth_bytes_per_s, fwd, False)
         tally.roof(layers * flop / rate, layers * bytes_ / rates.bandwidth_bytes_per_s, bwd, True)
+        if rates.weight_bytes < 2.0 and op.name != "lm_head":  # fp8/fp4 GEMMs cast their inputs first
+            cast = layers * op.act_elements * tokens * k["low_precision_cast_bytes"] / split / rates.bandwidth_bytes_per_s
+            tally.roof(0.0, cast, fwd, False)
+            tally.roof(0.0, cast, 1.0, True)
     elif op.kind == "attention":
         keys = _keys_per_query(job, g, fw.flash_attention)
         flop = op.flop_per_pair * keys * tokens / lay.tp
@@ -186,14 +194,15 @@ def _layer_comm(tally: _Tally, job: TrainingJob, lay: Layout, g: LayerGroup, lay
         else:  # ring attention: cp - 1 block hand-offs forward, K/V and their gradients backward
             local = _local(job, lay.tp) >= lay.cp
             link = job.chip.system.scale_up if local or job.chip.system.scale_out is None else job.chip.system.scale_out
-            hop = float(p2p_s(link, c.elements_per_token * tokens * act))
+            heads_split = 1 if job.model.is_mla else min(lay.tp, job.model.n_kv_heads)  # TP ranks hold their KV heads
+            hop = float(p2p_s(link, c.elements_per_token / heads_split * tokens * act))
             t = layers * (lay.cp - 1) * hop * (fwd + 2.0)
             tally.cp_s += max(0.0, t - attn_s)
 
 
 def _microbatch(job: TrainingJob, lay: Layout, eff: Efficiency, fw: Framework) -> _Tally:
     """Seconds of one micro-batch on one chip of the busiest stage (forward + backward)."""
-    rates = _rates(job, eff)
+    rates = _rates(job, eff, fw)
     tokens = lay.microbatch * job.seq_len / lay.cp
     tally = _Tally()
     for g in job.model.groups:
@@ -281,7 +290,7 @@ def step_breakdown(job: TrainingJob, lay: Layout, eff: Efficiency, fw: Framework
     launch = kernels * k["kernel_overhead"]
     handoff = _pp_handoff_s(job, lay, lay.microbatch * job.seq_len / lay.cp) * (1.0 - fw.pp_overlap)
     slot = mb.compute_s + mb.memory_s + mb.tp_s + mb.cp_s + mb.ep_s + launch + handoff
-    bubble = (lay.pp - 1) / lay.vp * slot
+    bubble = (lay.pp - 1) / lay.vp * slot * fw.pp_bubble_factor
     return StepBreakdown(
         compute_s=m * mb.compute_s, memory_s=m * mb.memory_s, tp_comm_s=m * mb.tp_s,
         dp_comm_s=_dp_comm_s(job, lay, mb, m, fw), cp_comm_s=m * mb.cp_s, ep_comm_s=m * mb.ep_s,
