@@ -23,12 +23,13 @@ fusions: two LayerNorms (read and write ``h``), two fused bias-dropout-residual-
 branch and the residual, write ``h`` and a 1-byte mask, counted as half an element) and the MLP
 activation (read the up projection, write its output).
 
-``params`` over a layer's operators is ``ModelSpec.layer_params(g)[0]``: the ``norms`` operator
-carries every norm weight of the layer (the two ``d``-wide norms, Qwen3's per-head q/k norms,
-MLA's latent q/kv norms), though its ``act_elements`` count only the two ``d``-wide norms (the
-training activation model of Korthikanti et al. has no others). The one remainder: shared
-experts with biases are one MLP of the summed width here, so ``n_shared - 1`` output biases of
-``d`` are not counted (no catalog model has both).
+``params`` over a layer's operators is ``ModelSpec.layer_params(g)[0]``, biases included: the
+``norms`` operator carries every norm weight of the layer (its ``d``-wide norms with their biases
+for LayerNorm, Qwen3's per-head q/k norms, MLA's latent q/kv norms), though its ``act_elements``
+count two ``d``-wide norms whatever the model (the training activation model of Korthikanti et
+al.). The one remainder: shared experts with biases are one MLP of the summed width here, so
+``n_shared - 1`` output biases of ``d`` are not counted (no catalog model has both). With the
+input embedding table, ``head_ops`` give the rest of ``ModelSpec.total_params``.
 
 Storage (total weight bytes, KV-cache bytes, and the weight bytes one batch-1 decode token
 reads) stays on :class:`ModelSpec`; what a step computes and moves per layer comes from these
@@ -140,13 +141,17 @@ def _attention_core(model: ModelSpec) -> Op:
               kv_elements=model.kv_elements_per_token_layer(), act_elements=float(model.q_dim + model.q_dim))
 
 
+def _mlp_bias(model: ModelSpec) -> bool:
+    return model.expert_bias or model.mlp_bias
+
+
 def _mlp_ops(model: ModelSpec, width: int, prefix: str) -> tuple[Op, ...]:
     d = model.d_model
     up_out = (2 if model.gated_mlp else 1) * width
-    bias_up = up_out if model.expert_bias else 0
+    bias_up = up_out if _mlp_bias(model) else 0
     up = Op(f"{prefix}up_proj", "matmul", params=float(d * up_out + bias_up), act_elements=float(d + up_out))
     act = Op(f"{prefix}activation", "elementwise", act_elements=float(up_out + width))
-    down = Op(f"{prefix}down_proj", "matmul", params=float(width * d + (d if model.expert_bias else 0)),
+    down = Op(f"{prefix}down_proj", "matmul", params=float(width * d + (d if _mlp_bias(model) else 0)),
               act_elements=float(width + d))
     return up, act, down
 
@@ -156,7 +161,7 @@ def _moe_ops(model: ModelSpec, g: LayerGroup) -> tuple[Op, ...]:
     router = Op("router", "matmul", params=float((d + (1 if model.router_bias else 0)) * g.n_experts),
                 act_elements=float(d + g.n_experts), tp_split=False)
     mats = 3 if model.gated_mlp else 2
-    per_expert = mats * d * g.d_ff + ((mats - 1) * g.d_ff + d if model.expert_bias else 0)
+    per_expert = mats * d * g.d_ff + ((mats - 1) * g.d_ff + d if _mlp_bias(model) else 0)
     k = g.experts_per_token
     experts = Op("experts", "experts", params=float(g.n_experts * per_expert), n_experts=g.n_experts,
                  experts_per_token=k, act_elements=float(k * (2 * d + (mats - 1) * g.d_ff + 2 * g.d_ff)))
@@ -166,11 +171,17 @@ def _moe_ops(model: ModelSpec, g: LayerGroup) -> tuple[Op, ...]:
     return ops
 
 
+def _norm_width_params(model: ModelSpec) -> float:
+    """Weights of one ``d``-wide norm: a scale, and a bias for LayerNorm with one (GPT-2 family)."""
+    return float(model.d_model * (2 if model.norm_bias else 1))
+
+
 def _norm_params(model: ModelSpec) -> float:
-    """Every norm weight of a layer: two ``d``-wide norms, per-head q/k norms, MLA latent norms."""
+    """Every norm weight of a layer: its ``d``-wide norms (two, or one for a parallel block),
+    per-head q/k norms, MLA latent norms."""
     qk = 2 * model.head_dim if model.qk_norm else 0
     latent = model.q_lora_rank + model.kv_lora_rank if model.is_mla else 0
-    return float(2 * model.d_model + qk + latent)
+    return model.norms_per_layer * _norm_width_params(model) + qk + latent
 
 
 def _elementwise_ops(model: ModelSpec) -> tuple[Op, ...]:
@@ -191,14 +202,18 @@ def layer_ops(model: ModelSpec, g: LayerGroup) -> tuple[Op, ...]:
 
 @functools.cache
 def head_ops(model: ModelSpec) -> tuple[Op, ...]:
-    """Operators outside the decoder layers: the final norm and the LM head (the input embedding
-    is a row gather, a memory operation of ``d`` elements per token)."""
+    """Operators outside the decoder layers, the LM head last: the input embedding (a row gather,
+    a memory operation of ``d`` elements per token; its ``params`` are a learned position table
+    where the model has one, as the token table is counted by callers with the LM head's tying),
+    an embedding norm (BLOOM), the final norm and the LM head (with its bias, GPT-J)."""
     d, v = float(model.d_model), float(model.vocab_size)
-    return (
-        Op("embedding", "elementwise", act_elements=d, tp_split=False),
-        Op("final_norm", "elementwise", params=d, act_elements=2 * d, tp_split=False),
-        Op("lm_head", "matmul", params=d * v, act_elements=d + v),
-    )
+    ops = [Op("embedding", "elementwise", params=float(model.learned_positions) * d, act_elements=d, tp_split=False)]
+    if model.embedding_norm:
+        ops.append(Op("embedding_norm", "elementwise", params=_norm_width_params(model), act_elements=2 * d,
+                      tp_split=False))
+    ops += [Op("final_norm", "elementwise", params=_norm_width_params(model), act_elements=2 * d, tp_split=False),
+            Op("lm_head", "matmul", params=d * v + (v if model.lm_head_bias else 0.0), act_elements=d + v)]
+    return tuple(ops)
 
 
 @functools.cache
