@@ -147,7 +147,7 @@ def fit_training(cases: Sequence[TrainingCase], *, logo: bool = True,
     fit starts from the priors: committed calibrated values are not used."""
     clear_caches()
     base = [predict_training_case(c, uncalibrated=True) for c in cases]
-    used = [r for r in base if r.covered]
+    used = [r for r in base if r.covered and r.family != "wafer"]  # wafer rows: scripts/fit_wafer_training.py
     layouts = {r.case.id: r.estimate.layout for r in used if r.estimate is not None}
     params = _parameters(used)
     theta = _solve(used, params, np.zeros(len(params)), layouts, ITERATIONS)

@@ -1,0 +1,321 @@
+"""Weight-streaming training on Cerebras wafer-scale clusters (CS-2, CS-3).
+
+Facts: ``../reference/training-modeling.md`` §4 and ``wafer-scale-modeling.md`` §3 (Cerebras docs
+"execution modes", glossary "MemoryX" and "SwarmX").
+
+- **Data parallel only.** Each of N systems runs every layer for its share of the global batch,
+  ``ceil(B / N)`` sequences, with activations in wafer SRAM. The SRAM left after the streaming
+  buffers caps the sequences of one micro-batch (``checkpoint_layers`` in ``data/wafer.toml``:
+  the hidden state is kept every few layers and the rest recomputed in the backward pass, whose
+  weights stream in again); a larger share runs as several micro-batches.
+- **Weights stream** from MemoryX through SwarmX over the system I/O one layer (unit) at a time;
+  the next unit's transfer overlaps this unit's compute, so only ``max(0, transfer - compute)``
+  is exposed (``weight_stream_s``). Each transfer pays the SwarmX tree latency ``depth x level``
+  with ``depth = ceil(log_fanout N)``, then ``bytes / bandwidth`` at the slowest of system I/O,
+  SwarmX and MemoryX per system.
+- **Gradients stream out** in the backward pass (the other direction of the full-duplex I/O) and
+  SwarmX sums them on the way: per-system traffic is one weight copy in per pass and one gradient
+  out per step, independent of N. What the next unit's compute does not hide, and the last
+  unit's drain, is ``grad_reduce_s``.
+- **MemoryX runs the optimizer** as gradients arrive; only the update of the first unit (whose
+  gradient arrives last and whose weights the next step needs first) is exposed
+  (``optimizer_s``), followed by the first fetch of each micro-batch (``step_bubble_s``).
+- **Compute** runs at the PE mesh's FMAC rate (``perf/wafer.Mesh``: programmable PEs x FMAC per
+  cycle the per-PE SRAM bandwidth allows x 2 x clock, as the inference family's prefill) times
+  one fraction per (wafer generation, Cerebras release line), fitted on the suite's CS-2 logs;
+  the vendor's 125 PF headline is never used. Elementwise work runs at the PEs' SRAM bandwidth.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, replace
+
+from siliconsim.errors import CatalogError, InputError
+from siliconsim.hardware.catalog import read_toml, sourced
+from siliconsim.hardware.spec import Chip
+from siliconsim.hardware.stores import MemoryX, SwarmX, load_memoryx, load_swarmx
+from siliconsim.models.spec import ModelSpec, bytes_per_element
+from siliconsim.perf.constants import family_constants
+from siliconsim.perf.ops import head_ops, layer_ops
+from siliconsim.perf.wafer import Mesh
+from siliconsim.training.estimate import TrainEstimate
+from siliconsim.training.job import Layout, TrainingJob
+from siliconsim.training.memory import TrainingMemory
+from siliconsim.training.params import DATA
+from siliconsim.training.search import Pins, SearchResult
+from siliconsim.training.step import StepBreakdown
+
+STREAMING_KEYS = ("weight_bytes", "gradient_bytes", "activation_bytes", "checkpoint_layers", "sram_reserved_fraction")
+WAFER_PARTS = ("weight_stream_s", "grad_reduce_s", "step_bubble_s")
+
+
+@dataclass(frozen=True)
+class SoftwareLine:
+    chip: str
+    line: str
+    match: tuple[str, ...]
+    fraction: float  # of the mesh FMAC rate a training step achieves
+    basis: str
+
+
+@dataclass(frozen=True)
+class WaferData:
+    memoryx: dict[str, str]  # chip id -> memoryx store id
+    swarmx: dict[str, str]
+    streaming: dict[str, float]
+    lines: tuple[SoftwareLine, ...]
+
+    def lines_of(self, chip_id: str) -> list[SoftwareLine]:
+        return [s for s in self.lines if s.chip == chip_id]
+
+
+@functools.cache
+def wafer_data() -> WaferData:
+    path = DATA / "wafer.toml"
+    doc = read_toml(path)
+    systems = doc.get("systems", {})
+    stream = doc.get("streaming", {})
+    missing = [k for k in STREAMING_KEYS if k not in stream]
+    if missing:
+        raise CatalogError(f"{path.name}: [streaming] lacks {', '.join(missing)}")
+    values = {k: sourced(stream[k], "dimensionless", f"{path.name}: streaming.{k}").value for k in STREAMING_KEYS}
+    lines = []
+    for chip, table in doc.get("software_lines", {}).items():
+        for line, t in table.items():
+            s = sourced(t.get("value"), "dimensionless", f"{path.name}: software_lines.{chip}.{line}.value")
+            lines.append(SoftwareLine(chip, line, tuple(t.get("match", [])), s.value, s.basis))
+    return WaferData({c: t["memoryx"] for c, t in systems.items()}, {c: t["swarmx"] for c, t in systems.items()},
+                     values, tuple(lines))
+
+
+def software_line(chip: Chip, framework_text: str) -> SoftwareLine:
+    """The release line a suite row's or user's framework text names (``R1.9.2`` -> ``R1``);
+    the newest line of the chip when the text names none."""
+    lines = wafer_data().lines_of(chip.id)
+    if not lines:
+        raise CatalogError(f"training/data/wafer.toml: no software line for {chip.id}")
+    for s in lines:
+        if any(m in framework_text for m in s.match):
+            return s
+    return lines[-1]
+
+
+def stores_of(chip: Chip) -> tuple[MemoryX, SwarmX]:
+    d = wafer_data()
+    if chip.id not in d.memoryx:
+        raise InputError(f"weight-streaming training on {chip.id}: no MemoryX/SwarmX in training/data/wafer.toml "
+                         f"(known: {', '.join(sorted(d.memoryx))})")
+    return load_memoryx(d.memoryx[chip.id]), load_swarmx(d.swarmx[chip.id])
+
+
+@dataclass(frozen=True)
+class StreamingLayout(Layout):
+    """Data parallel over ``dp`` systems; ``microbatch`` sequences per system per micro-batch."""
+
+    accumulation: int = 1  # micro-batches per step on each system
+    memoryx_bytes: float = 0.0
+    line: str = ""
+
+    def describe(self) -> str:
+        acc = f" x {self.accumulation} micro-batches" if self.accumulation > 1 else ""
+        return (f"weight streaming DP{self.dp}, {self.microbatch} seq/system{acc}, "
+                f"MemoryX {self.memoryx_bytes / 1e12:.3g} TB, SW {self.line}")
+
+    def as_dict(self) -> dict[str, object]:
+        return super().as_dict() | {"mode": "weight_streaming", "accumulation": self.accumulation,
+                                    "memoryx_bytes": self.memoryx_bytes, "software_line": self.line}
+
+
+@dataclass(frozen=True)
+class WaferStepBreakdown(StepBreakdown):
+    """The standard keys plus the wafer's own exposed parts (all seconds per step)."""
+
+    weight_stream_s: float = 0.0
+    grad_reduce_s: float = 0.0
+    step_bubble_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One streamed unit (the embedding, a decoder layer, the LM head) for one token."""
+
+    params: float
+    flop_fwd: float  # matmul and attention FLOP per token, forward
+    sram_elements: float  # elementwise activation elements per token, forward
+
+
+def units(model: ModelSpec, seq_len: int) -> list[Unit]:
+    """Units in forward order, from the operator list of ``perf/ops``. Attention counts every
+    key in the span (no causal tile skipping assumed on the mesh)."""
+    out = []
+    head = head_ops(model)
+    emb = model.vocab_size * model.d_model if not model.tied_embeddings else 0.0
+    out.append(Unit(emb, 0.0, sum(op.act_elements for op in head if op.name == "embedding")))
+    for g in model.groups:
+        span = min(seq_len, g.window) if g.window else seq_len
+        ops = layer_ops(model, g)
+        flop = sum(op.flop_per_token if op.kind in ("matmul", "experts") else op.flop_per_pair * span
+                   for op in ops if op.kind != "elementwise")
+        u = Unit(sum(op.params for op in ops), flop, sum(op.act_elements for op in ops if op.kind == "elementwise"))
+        out += [u] * g.count
+    tail = [op for op in head if op.name != "embedding"]
+    out.append(Unit(sum(op.params for op in tail), sum(op.flop_per_token for op in tail if op.kind == "matmul"),
+                    sum(op.act_elements for op in tail if op.kind == "elementwise")))
+    return out
+
+
+def mesh_flop_per_s(chip: Chip, dtype: str) -> float:
+    """The PE mesh's matmul rate: programmable PEs x FMAC per cycle (SIMD lanes, capped by what
+    the per-PE SRAM bandwidth feeds: operand + read/write accumulator bytes) x 2 x clock."""
+    mesh, k = Mesh.of(chip), family_constants("wafer")
+    fmac = min(mesh.lanes, mesh.sram_bytes_per_cycle / (bytes_per_element(dtype) + 2.0 * k["accumulator_bytes"]))
+    return mesh.pes * fmac * 2.0 * mesh.clock_hz
+
+
+def _sram_bytes_per_s(chip: Chip) -> float:
+    mesh = Mesh.of(chip)
+    return mesh.pes * mesh.sram_bytes_per_cycle * mesh.clock_hz
+
+
+@dataclass(frozen=True)
+class Streams:
+    """Per-system stream rates and the tree latency at N systems."""
+
+    bandwidth_bytes_per_s: float
+    latency_s: float
+
+
+def streams(chip: Chip, systems: int) -> Streams:
+    memx, swx = stores_of(chip)
+    mesh = Mesh.of(chip)
+    bw = min(mesh.io_bytes_per_s, swx.bandwidth_per_system_bytes_per_s, memx.bandwidth_per_system_bytes_per_s)
+    return Streams(bw * swx.efficiency, swx.latency_s(systems))
+
+
+def sram_budget(job: TrainingJob, us: list[Unit]) -> tuple[float, float, float]:
+    """(usable SRAM bytes, streaming buffer bytes, activation checkpoint bytes per token)."""
+    s = wafer_data().streaming
+    mesh, k = Mesh.of(job.chip), family_constants("wafer")
+    usable = mesh.pes * (mesh.sram_per_pe_bytes - k["pe_reserved_bytes"]) * (1.0 - s["sram_reserved_fraction"])
+    largest = max(u.params for u in us)
+    buffers = largest * (2.0 * s["weight_bytes"] + s["gradient_bytes"])  # double-buffered weights + one gradient
+    layers = sum(g.count for g in job.model.groups)
+    per_token = math.ceil(layers / s["checkpoint_layers"]) * job.model.d_model * s["activation_bytes"]
+    return usable, buffers, per_token
+
+
+def _memory(job: TrainingJob, us: list[Unit], mb: int) -> TrainingMemory:
+    usable, buffers, per_token = sram_budget(job, us)
+    s = wafer_data().streaming
+    largest = max(u.params for u in us)
+    return TrainingMemory(2.0 * largest * s["weight_bytes"], largest * s["gradient_bytes"], 0.0,
+                          mb * job.seq_len * per_token, usable)
+
+
+def _infeasible(job: TrainingJob, lay: Layout, mem: TrainingMemory, reason: str) -> SearchResult:
+    est = TrainEstimate(job, lay, "cerebras", mem, None, reason)
+    return SearchResult(None, (), (est,), 1)
+
+
+def _microbatch(job: TrainingJob, us: list[Unit], per_system: int, pinned: int | None) -> tuple[int, str]:
+    """(sequences per micro-batch, reason when none fits)."""
+    usable, buffers, per_token = sram_budget(job, us)
+    room = usable - buffers
+    fit = int(max(room, 0.0) // (per_token * job.seq_len))
+    if pinned is not None and pinned > fit:
+        return 0, (f"micro-batch {pinned} x {job.seq_len} tokens needs {pinned * job.seq_len * per_token / 1e9:.1f} GB "
+                   f"of activation checkpoints > {max(room, 0) / 1e9:.1f} GB of wafer SRAM left after "
+                   f"{buffers / 1e9:.1f} GB of streaming buffers (at most {fit} sequences fit)")
+    if fit < 1:
+        return 0, (f"one sequence of {job.seq_len} tokens needs {job.seq_len * per_token / 1e9:.1f} GB of activation "
+                   f"checkpoints > {max(room, 0) / 1e9:.1f} GB of wafer SRAM left after "
+                   f"{buffers / 1e9:.1f} GB of streaming buffers")
+    mb = pinned or min(per_system, fit)
+    m = math.ceil(per_system / mb)
+    return math.ceil(per_system / m), ""
+
+
+def _memoryx_check(job: TrainingJob, memx: MemoryX, capacity_bytes: float | None) -> tuple[float, str]:
+    params = job.model.total_params
+    need = params * memx.bytes_per_param
+    if capacity_bytes is not None:
+        if need > capacity_bytes:
+            return capacity_bytes, (f"weights + optimizer state need {need / 1e12:.3g} TB ({params / 1e9:.4g} B params x "
+                                    f"{memx.bytes_per_param:.0f} B) > MemoryX {capacity_bytes / 1e12:.3g} TB")
+        return capacity_bytes, ""
+    cap = memx.smallest_holding(need)
+    if cap is None:
+        top = memx.capacity_options_bytes[-1]
+        return top, (f"weights + optimizer state need {need / 1e12:.3g} TB ({params / 1e9:.4g} B params x "
+                     f"{memx.bytes_per_param:.0f} B) > the largest MemoryX option, {top / 1e12:.3g} TB ({memx.id})")
+    return cap, ""
+
+
+def step(job: TrainingJob, lay: StreamingLayout, fraction: float) -> WaferStepBreakdown:
+    """One optimizer step on each system (see module docstring)."""
+    us = units(job.model, job.seq_len)
+    st = streams(job.chip, lay.dp)
+    s = wafer_data().streaming
+    rate = mesh_flop_per_s(job.chip, job.dtype) * fraction
+    sram = _sram_bytes_per_s(job.chip)
+    tokens = lay.microbatch * job.seq_len
+    fwd = [u.flop_fwd * tokens / rate for u in us]
+    bwd = [3.0 * f for f in fwd]  # recompute the forward from the checkpoint, then 2x forward (dX and dW)
+    mem_fwd = [u.sram_elements * tokens * s["activation_bytes"] / sram for u in us]
+    w_in = [st.latency_s + u.params * s["weight_bytes"] / st.bandwidth_bytes_per_s if u.params else 0.0 for u in us]
+    g_out = [st.latency_s + u.params * s["gradient_bytes"] / st.bandwidth_bytes_per_s if u.params else 0.0 for u in us]
+    n = len(us)
+    exposed_w = exposed_g = 0.0
+    for i in range(n):  # forward: unit i computes while unit i+1 streams in
+        busy = fwd[i] + mem_fwd[i]
+        exposed_w += max(0.0, (w_in[i + 1] if i + 1 < n else 0.0) - busy)
+    for i in reversed(range(n)):  # backward: unit i computes while i-1 streams in and i+1's gradient streams out
+        busy = bwd[i] + 2.5 * mem_fwd[i]
+        incoming = max(busy, w_in[i - 1] if i > 0 else 0.0)
+        exposed_w += incoming - busy
+        exposed_g += max(0.0, (g_out[i + 1] if i + 1 < n else 0.0) - incoming)
+    m = lay.accumulation
+    memx, _ = stores_of(job.chip)
+    first = next(u for u in us if u.params)
+    optimizer = first.params * memx.bytes_per_param / memx.update_bandwidth_bytes_per_s
+    return WaferStepBreakdown(
+        compute_s=m * (sum(fwd) + sum(bwd)), memory_s=m * 3.5 * sum(mem_fwd), tp_comm_s=0.0, dp_comm_s=0.0,
+        cp_comm_s=0.0, ep_comm_s=0.0, pp_bubble_s=0.0, optimizer_s=optimizer, overhead_s=0.0,
+        weight_stream_s=m * exposed_w, grad_reduce_s=m * exposed_g + g_out[0], step_bubble_s=m * w_in[0])
+
+
+def plan_wafer_training(job: TrainingJob, pins: Pins | None = None, *, memoryx_bytes: float | None = None,
+                        fraction: float | None = None) -> SearchResult:
+    """Weight-streaming training of ``job`` on ``job.chips`` systems. Only ``microbatch`` may be
+    pinned (data parallel over every system is the only layout); ``memoryx_bytes`` picks the
+    MemoryX capacity (default: the smallest option that holds the model); ``fraction`` replaces
+    the release line's fitted mesh fraction (calibration)."""
+    pins = pins or Pins()
+    others = [f"{k}={v}" for k, v in pins.__dict__.items() if v is not None and k not in ("microbatch", "dp", "recompute")]
+    if others or (pins.dp is not None and pins.dp != job.chips):
+        raise InputError(f"weight-streaming training on {job.chip.id} is data parallel over all {job.chips} systems; "
+                         f"only --microbatch can be pinned (got {', '.join(others) or f'dp={pins.dp}'})")
+    if job.lora_rank:
+        raise InputError(f"LoRA fine-tuning on {job.chip.id} (weight streaming) is not modelled")
+    memx, swx = stores_of(job.chip)
+    line = software_line(job.chip, job.framework)
+    us = units(job.model, job.seq_len)
+    per_system = math.ceil(job.global_batch / job.chips)
+    cap, why = _memoryx_check(job, memx, memoryx_bytes)
+    lay = StreamingLayout(dp=job.chips, microbatch=max(1, min(per_system, pins.microbatch or per_system)),
+                          recompute="full", zero=0, memoryx_bytes=cap, line=line.line)
+    if job.chips > swx.max_systems:
+        why = why or (f"{job.chips} systems exceed the SwarmX cluster limit of {swx.max_systems} {job.chip.id} "
+                      f"({swx.id})")
+    if job.global_batch < job.chips:
+        why = why or f"global batch {job.global_batch} < {job.chips} systems: every system needs a sequence"
+    mb, too_big = _microbatch(job, us, per_system, pins.microbatch)
+    why = why or too_big
+    if why:
+        return _infeasible(job, lay, _memory(job, us, lay.microbatch), why)
+    lay = replace(lay, microbatch=mb, accumulation=math.ceil(per_system / mb))
+    breakdown = step(job, lay, line.fraction if fraction is None else fraction)
+    est = TrainEstimate(job, lay, "cerebras", _memory(job, us, mb), breakdown)
+    return SearchResult(est, (est,), (), 1)
