@@ -25,11 +25,13 @@ def default_framework(chip: Chip) -> str:
 
 
 def plan_training(job: TrainingJob, pins: Pins | None = None, *, framework_ref: str | Framework | None = None,
-                  eff: Efficiency | None = None, keep: int = 5) -> SearchResult:
+                  eff: Efficiency | None = None, keep: int = 5, memoryx_bytes: float | None = None) -> SearchResult:
     """Search (or check, when fully pinned) the layouts of ``job`` (``framework_ref``: an id, a
-    suite's framework text, or a Framework; default: the chip's usual framework)."""
+    suite's framework text, or a Framework; default: the chip's usual framework). Wafer-scale
+    chips: weight streaming with a MemoryX of ``memoryx_bytes`` (default: the smallest option
+    that holds the model)."""
     if job.chip.family == "wafer":
-        return plan_wafer_training(job, pins)
+        return plan_wafer_training(job, pins, memoryx_bytes=memoryx_bytes)
     if job.chip.family != "hbm":
         raise InputError(f"training on {job.chip.id} ({job.chip.family} family) is not modelled yet: "
                          f"the training model covers HBM clusters (GPUs, TPUs, Gaudi) and wafer-scale clusters (CS-2, CS-3)")
