@@ -319,3 +319,13 @@ def plan_wafer_training(job: TrainingJob, pins: Pins | None = None, *, memoryx_b
     breakdown = step(job, lay, line.fraction if fraction is None else fraction)
     est = TrainEstimate(job, lay, "cerebras", _memory(job, us, mb), breakdown)
     return SearchResult(est, (est,), (), 1)
+
+
+def traffic_per_system_bytes(est: TrainEstimate) -> float:
+    """Bytes one system moves over its I/O per step: every unit's weights in for the forward and
+    again for the backward pass, and its gradient out, per micro-batch (SwarmX sums the
+    gradients, so nothing here depends on the number of systems)."""
+    s = wafer_data().streaming
+    params = sum(u.params for u in units(est.job.model, est.job.seq_len))
+    acc = est.layout.accumulation if isinstance(est.layout, StreamingLayout) else 1
+    return acc * params * (2.0 * s["weight_bytes"] + s["gradient_bytes"])
