@@ -6,6 +6,7 @@ from siliconsim.errors import InputError
 from siliconsim.hardware.catalog import load_chip
 from siliconsim.hardware.stores import load_memoryx, load_swarmx
 from siliconsim.models.catalog import load_model
+from siliconsim.perf.ops import model_flop_per_token
 from siliconsim.training import Pins, TrainingJob, plan_training
 from siliconsim.training.step import StepBreakdown
 from siliconsim.training.wafer import WAFER_PARTS, mesh_flop_per_s, software_line, units
@@ -27,8 +28,11 @@ def test_breakdown_has_the_standard_keys_and_the_wafer_parts():
 def test_units_follow_the_operator_list():
     m = load_model("llama-3.1-70b")
     us = units(m, 4096)
-    assert len(us) == m.n_layers + 2
     assert sum(u.params for u in us) == pytest.approx(m.total_params, rel=1e-3)
+    assert sum(u.flop_fwd for u in us) * 3 == pytest.approx(model_flop_per_token(m, 4096), rel=1e-6)
+    moe = load_model("mixtral-8x7b")
+    biggest = max(u.params for u in units(moe, 4096))
+    assert biggest < moe.total_params / moe.n_layers / 4  # one expert's weights, not the whole MoE layer
 
 
 def test_mesh_rate_comes_from_the_pe_array_not_the_headline():
@@ -110,3 +114,16 @@ def test_hbm_path_unchanged_by_the_wafer_family():
     est = plan_training(TrainingJob(model=load_model("llama-3.1-8b"), chip=load_chip("h100-sxm"), chips=8,
                                     seq_len=4096, global_batch=64), keep=1).best
     assert type(est.breakdown) is StepBreakdown and "weight_stream_s" not in est.breakdown.as_dict()
+
+
+def test_dense_layers_stream_whole_and_huge_moe_layers_in_chunks():
+    from siliconsim.training.wafer import stream_units
+
+    cs3 = load_chip("cs-3")
+    dense = load_model("llama-3.1-70b")
+    assert len(stream_units(cs3, dense, 4096)) == dense.n_layers + 2
+    moe = load_model("gpt4-class-moe")  # 15.3B parameters per layer: 92 GB double-buffered
+    pieces = stream_units(cs3, moe, 8192)
+    assert len(pieces) > moe.n_layers + 2 and sum(p.opens_layer for p in pieces) == moe.n_layers + 2
+    assert sum(p.params for p in pieces) == pytest.approx(moe.total_params, rel=1e-3)
+    assert plan_training(_job("gpt4-class-moe", chips=64, seq=8192, batch=64)).best is not None

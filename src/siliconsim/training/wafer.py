@@ -8,8 +8,9 @@ Facts: ``../reference/training-modeling.md`` §4 and ``wafer-scale-modeling.md``
   buffers caps the sequences of one micro-batch (``checkpoint_layers`` in ``data/wafer.toml``:
   the hidden state is kept every few layers and the rest recomputed in the backward pass, whose
   weights stream in again); a larger share runs as several micro-batches.
-- **Weights stream** from MemoryX through SwarmX over the system I/O one layer (unit) at a time;
-  the next unit's transfer overlaps this unit's compute, so only ``max(0, transfer - compute)``
+- **Weights stream** from MemoryX through SwarmX over the system I/O layer by layer, in units of
+  one operator's weights (one expert of an MoE block); the next unit's transfer overlaps this
+  unit's compute, so only ``max(0, transfer - compute)``
   is exposed (``weight_stream_s``). Each transfer pays the SwarmX tree latency ``depth x level``
   with ``depth = ceil(log_fanout N)``, then ``bytes / bandwidth`` at the slowest of system I/O,
   SwarmX and MemoryX per system.
@@ -38,7 +39,7 @@ from siliconsim.hardware.spec import Chip
 from siliconsim.hardware.stores import MemoryX, SwarmX, load_memoryx, load_swarmx
 from siliconsim.models.spec import ModelSpec, bytes_per_element
 from siliconsim.perf.constants import family_constants
-from siliconsim.perf.ops import head_ops, layer_ops
+from siliconsim.perf.ops import Op, head_ops, layer_ops
 from siliconsim.perf.wafer import Mesh
 from siliconsim.training.estimate import TrainEstimate
 from siliconsim.training.job import Layout, TrainingJob
@@ -47,7 +48,8 @@ from siliconsim.training.params import DATA
 from siliconsim.training.search import Pins, SearchResult
 from siliconsim.training.step import StepBreakdown
 
-STREAMING_KEYS = ("weight_bytes", "gradient_bytes", "activation_bytes", "checkpoint_layers", "sram_reserved_fraction")
+STREAMING_KEYS = ("weight_bytes", "gradient_bytes", "activation_bytes", "checkpoint_layers", "sram_reserved_fraction",
+                  "stream_buffer_fraction")
 WAFER_PARTS = ("weight_stream_s", "grad_reduce_s", "step_bubble_s")
 
 
@@ -139,31 +141,75 @@ class WaferStepBreakdown(StepBreakdown):
 
 @dataclass(frozen=True)
 class Unit:
-    """One streamed unit (the embedding, a decoder layer, the LM head) for one token."""
+    """One streamed unit (the embedding, one operator of a layer, one expert, the LM head) for
+    one token."""
 
     params: float
     flop_fwd: float  # matmul and attention FLOP per token, forward
     sram_elements: float  # elementwise activation elements per token, forward
+    opens_layer: bool = False  # its request pays the SwarmX tree latency; the rest of the layer streams behind it
 
 
-def units(model: ModelSpec, seq_len: int) -> list[Unit]:
-    """Units in forward order, from the operator list of ``perf/ops``. Attention counts every
-    key in the span (no causal tile skipping assumed on the mesh)."""
-    out = []
+def _op_units(op: Op, span: float) -> list[Unit]:
+    """A layer operator as streamed units: a routed-expert block is one unit per expert, each
+    taking ``k / n`` of the tokens; attention counts every key in the span (no causal tile
+    skipping assumed on the mesh)."""
+    if op.kind == "experts":
+        return [Unit(op.params / op.n_experts, op.flop_per_token / op.n_experts, op.act_elements / op.n_experts)] * op.n_experts
+    if op.kind == "attention":
+        return [Unit(0.0, op.flop_per_pair * span, 0.0)]
+    if op.kind == "matmul":
+        return [Unit(op.params, op.flop_per_token, 0.0)]
+    return [Unit(op.params, 0.0, op.act_elements)]
+
+
+@functools.cache
+def units(model: ModelSpec, seq_len: int) -> tuple[Unit, ...]:
+    """Units in forward order, from the operator list of ``perf/ops``. The wafer consumes a
+    layer operator by operator, so the stream's granularity (and the double buffer's size) is
+    one operator's weights: a whole MoE layer need not fit in SRAM at once."""
     head = head_ops(model)
     emb = model.vocab_size * model.d_model if not model.tied_embeddings else 0.0
-    out.append(Unit(emb, 0.0, sum(op.act_elements for op in head if op.name == "embedding")))
+    out = [Unit(emb, 0.0, sum(op.act_elements for op in head if op.name == "embedding"), True)]
     for g in model.groups:
         span = min(seq_len, g.window) if g.window else seq_len
-        ops = layer_ops(model, g)
-        flop = sum(op.flop_per_token if op.kind in ("matmul", "experts") else op.flop_per_pair * span
-                   for op in ops if op.kind != "elementwise")
-        u = Unit(sum(op.params for op in ops), flop, sum(op.act_elements for op in ops if op.kind == "elementwise"))
-        out += [u] * g.count
-    tail = [op for op in head if op.name != "embedding"]
-    out.append(Unit(sum(op.params for op in tail), sum(op.flop_per_token for op in tail if op.kind == "matmul"),
-                    sum(op.act_elements for op in tail if op.kind == "elementwise")))
-    return out
+        layer = [u for op in layer_ops(model, g) for u in _op_units(op, span)]
+        out += ([replace(layer[0], opens_layer=True)] + layer[1:]) * g.count
+    tail = [u for op in head if op.name != "embedding" for u in _op_units(op, seq_len)]
+    return tuple(out + [replace(tail[0], opens_layer=True)] + tail[1:])
+
+
+def _merge(us: list[Unit], opens: bool) -> Unit:
+    return Unit(sum(u.params for u in us), sum(u.flop_fwd for u in us), sum(u.sram_elements for u in us), opens)
+
+
+def stream_units(chip: Chip, model: ModelSpec, seq_len: int) -> tuple[Unit, ...]:
+    """What streams as one piece: a whole decoder layer (the embedding, the head) when its
+    double-buffered weights and a gradient buffer fit ``stream_buffer_fraction`` of the usable
+    SRAM, else the layer cut at operator boundaries (one expert at a time if need be) into as
+    few consecutive chunks as fit."""
+    s = wafer_data().streaming
+    per_param = 2.0 * s["weight_bytes"] + s["gradient_bytes"]
+    return _chunks(model, seq_len, _usable_sram_bytes(chip) * s["stream_buffer_fraction"] / per_param)
+
+
+@functools.cache
+def _chunks(model: ModelSpec, seq_len: int, cap: float) -> tuple[Unit, ...]:
+    out: list[Unit] = []
+    chunk: list[Unit] = []
+    opens = False
+    for u in units(model, seq_len) + (Unit(0.0, 0.0, 0.0, True),):  # a sentinel closes the last layer
+        if chunk and (u.opens_layer or sum(c.params for c in chunk) + u.params > cap):
+            out.append(_merge(chunk, opens))
+            chunk, opens = [], False
+        opens = opens or u.opens_layer
+        chunk.append(u)
+    return tuple(out)
+
+
+def _usable_sram_bytes(chip: Chip) -> float:
+    mesh, k = Mesh.of(chip), family_constants("wafer")
+    return mesh.pes * (mesh.sram_per_pe_bytes - k["pe_reserved_bytes"]) * (1.0 - wafer_data().streaming["sram_reserved_fraction"])
 
 
 def mesh_flop_per_s(chip: Chip, dtype: str) -> float:
@@ -194,20 +240,18 @@ def streams(chip: Chip, systems: int) -> Streams:
     return Streams(bw * swx.efficiency, swx.latency_s(systems))
 
 
-def sram_budget(job: TrainingJob, us: list[Unit]) -> tuple[float, float, float]:
+def sram_budget(job: TrainingJob, us: tuple[Unit, ...]) -> tuple[float, float, float]:
     """(usable SRAM bytes, streaming buffer bytes, activation checkpoint bytes per token)."""
     s = wafer_data().streaming
-    mesh, k = Mesh.of(job.chip), family_constants("wafer")
-    usable = mesh.pes * (mesh.sram_per_pe_bytes - k["pe_reserved_bytes"]) * (1.0 - s["sram_reserved_fraction"])
     largest = max(u.params for u in us)
     buffers = largest * (2.0 * s["weight_bytes"] + s["gradient_bytes"])  # double-buffered weights + one gradient
     layers = sum(g.count for g in job.model.groups)
     per_token = math.ceil(layers / s["checkpoint_layers"]) * job.model.d_model * s["activation_bytes"]
-    return usable, buffers, per_token
+    return _usable_sram_bytes(job.chip), buffers, per_token
 
 
-def _memory(job: TrainingJob, us: list[Unit], mb: int) -> TrainingMemory:
-    usable, buffers, per_token = sram_budget(job, us)
+def _memory(job: TrainingJob, us: tuple[Unit, ...], mb: int) -> TrainingMemory:
+    usable, _, per_token = sram_budget(job, us)
     s = wafer_data().streaming
     largest = max(u.params for u in us)
     return TrainingMemory(2.0 * largest * s["weight_bytes"], largest * s["gradient_bytes"], 0.0,
@@ -219,7 +263,7 @@ def _infeasible(job: TrainingJob, lay: Layout, mem: TrainingMemory, reason: str)
     return SearchResult(None, (), (est,), 1)
 
 
-def _microbatch(job: TrainingJob, us: list[Unit], per_system: int, pinned: int | None) -> tuple[int, str]:
+def _microbatch(job: TrainingJob, us: tuple[Unit, ...], per_system: int, pinned: int | None) -> tuple[int, str]:
     """(sequences per micro-batch, reason when none fits)."""
     usable, buffers, per_token = sram_budget(job, us)
     room = usable - buffers
@@ -255,7 +299,7 @@ def _memoryx_check(job: TrainingJob, memx: MemoryX, capacity_bytes: float | None
 
 def step(job: TrainingJob, lay: StreamingLayout, fraction: float) -> WaferStepBreakdown:
     """One optimizer step on each system (see module docstring)."""
-    us = units(job.model, job.seq_len)
+    us = stream_units(job.chip, job.model, job.seq_len)
     st = streams(job.chip, lay.dp)
     s = wafer_data().streaming
     rate = mesh_flop_per_s(job.chip, job.dtype) * fraction
@@ -264,8 +308,8 @@ def step(job: TrainingJob, lay: StreamingLayout, fraction: float) -> WaferStepBr
     fwd = [u.flop_fwd * tokens / rate for u in us]
     bwd = [3.0 * f for f in fwd]  # recompute the forward from the checkpoint, then 2x forward (dX and dW)
     mem_fwd = [u.sram_elements * tokens * s["activation_bytes"] / sram for u in us]
-    w_in = [st.latency_s + u.params * s["weight_bytes"] / st.bandwidth_bytes_per_s if u.params else 0.0 for u in us]
-    g_out = [st.latency_s + u.params * s["gradient_bytes"] / st.bandwidth_bytes_per_s if u.params else 0.0 for u in us]
+    w_in = [st.latency_s * u.opens_layer + u.params * s["weight_bytes"] / st.bandwidth_bytes_per_s for u in us]
+    g_out = [st.latency_s * u.opens_layer + u.params * s["gradient_bytes"] / st.bandwidth_bytes_per_s for u in us]
     n = len(us)
     exposed_w = exposed_g = 0.0
     for i in range(n):  # forward: unit i computes while unit i+1 streams in
@@ -301,7 +345,7 @@ def plan_wafer_training(job: TrainingJob, pins: Pins | None = None, *, memoryx_b
         raise InputError(f"LoRA fine-tuning on {job.chip.id} (weight streaming) is not modelled")
     memx, swx = stores_of(job.chip)
     line = software_line(job.chip, job.framework)
-    us = units(job.model, job.seq_len)
+    us = stream_units(job.chip, job.model, job.seq_len)
     per_system = math.ceil(job.global_batch / job.chips)
     cap, why = _memoryx_check(job, memx, memoryx_bytes)
     lay = StreamingLayout(dp=job.chips, microbatch=max(1, min(per_system, pins.microbatch or per_system)),
