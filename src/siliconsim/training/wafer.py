@@ -122,8 +122,9 @@ class StreamingLayout(Layout):
 
     def describe(self) -> str:
         acc = f" x {self.accumulation} micro-batches" if self.accumulation > 1 else ""
-        return (f"weight streaming DP{self.dp}, {self.microbatch} seq/system{acc}, "
-                f"MemoryX {self.memoryx_bytes / 1e12:.3g} TB, SW {self.line}")
+        memx = (f"{self.memoryx_bytes / 1e15:.3g} PB" if self.memoryx_bytes >= 1e15
+                else f"{self.memoryx_bytes / 1e12:.3g} TB")
+        return f"weight streaming DP{self.dp}, {self.microbatch} seq/system{acc}, MemoryX {memx}, SW {self.line}"
 
     def as_dict(self) -> dict[str, object]:
         return super().as_dict() | {"mode": "weight_streaming", "accumulation": self.accumulation,
