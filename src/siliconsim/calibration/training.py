@@ -185,6 +185,15 @@ def median_ape(results: Sequence[TrainingRowResult]) -> float:
     return statistics.median(ape) if ape else math.nan
 
 
+TIME_METRICS = ("step_time_s", "time_to_train_min")
+
+
+def speed_log_errors(results: Sequence[TrainingRowResult]) -> list[float]:
+    """log(predicted speed / measured speed) of every predicted row: time metrics enter negated,
+    so a positive value always means the model is too fast."""
+    return [(-1.0 if r.case.metric in TIME_METRICS else 1.0) * r.log_error for r in results if r.covered]
+
+
 def by_vendor(results: Sequence[TrainingRowResult]) -> dict[str, dict[str, float]]:
     """Median |error| and row count per vendor over predicted rows."""
     out: dict[str, list[float]] = {}
@@ -206,6 +215,9 @@ def calibrated_toml(fit: TrainingFit, today: str) -> str:
              f"fitted_median_ape_pct = {median_ape(fit.fitted):.3f}"]
     if logo is not None:  # only a computed leave-one-group-out figure is ever written
         lines.append(f"logo_median_ape_pct = {logo:.3f}")
+        lo, hi = np.quantile(speed_log_errors(fit.held_out), (0.1, 0.9))  # type: ignore[arg-type]
+        lines.append(f"logo_speed_log_error_p10 = {lo:.4f}")
+        lines.append(f"logo_speed_log_error_p90 = {hi:.4f}")
         lines.append("logo_by_vendor_median_ape_pct = { " + ", ".join(
             f"{q(v)} = {s['median_ape_pct']:.3f}" for v, s in by_vendor(fit.held_out).items()) + " }")  # type: ignore[arg-type]
     lines.append(f"notes = {q('Regularised least squares on log error (calibration/training.py); one GEMM multiplier per chip family, one grouped-GEMM multiplier per family with MoE rows, one software factor per framework')}")

@@ -10,7 +10,7 @@ from siliconsim.cli.costs import add_cost_options, cost_assumptions
 from siliconsim.errors import InputError
 from siliconsim.hardware.catalog import load_chip
 from siliconsim.models.catalog import load_model
-from siliconsim.report.render import fmt, print_rich, table, to_csv, to_json, write_text
+from siliconsim.report.render import fmt, fmt_short, print_rich, table, to_csv, to_json, write_text
 from siliconsim.report.training import BREAKDOWN_LABELS, SCHEMA_VERSION, account, training_record
 from siliconsim.training import Pins, TrainingJob, plan_training
 from siliconsim.training.estimate import TrainEstimate
@@ -111,8 +111,8 @@ def _summary_rows(rec: dict) -> list[tuple[str, str]]:
     b = rec["breakdown"]
     shares = ", ".join(f"{BREAKDOWN_LABELS[k]} {b[k] / rec['step_time_s']:.0%}" for k in b if b[k] / rec["step_time_s"] >= 0.005)
     rows += [
-        ("step time", f"{fmt(rec['step_time_s'])} s for {fmt(rec['tokens_per_step'])} tokens"),
-        ("tokens/s", f"{fmt(rec['tokens_per_s'])} ({fmt(rec['tokens_per_s_per_chip'])} per chip)"),
+        ("step time", f"{_ranged(rec, 'step_time_s')} s for {fmt(rec['tokens_per_step'])} tokens"),
+        ("tokens/s", f"{_ranged(rec, 'tokens_per_s')} ({fmt(rec['tokens_per_s_per_chip'])} per chip)"),
         ("MFU / HFU", f"{rec['mfu']:.1%} / {rec['hfu']:.1%} of the bf16 dense peak"),
         ("step breakdown", shares),
         ("sync & data movement", f"{rec['sync_share']:.1%} of the step (exposed communication, bubbles and weight/gradient streaming)"),
@@ -128,6 +128,12 @@ def _summary_rows(rec: dict) -> list[tuple[str, str]]:
         if rec["cost_rented_usd"] is not None:
             rows.append(("cost (rented)", f"${fmt(rec['cost_rented_usd'])} for {covers}"))
     return rows
+
+
+def _ranged(rec: dict, key: str) -> str:
+    bar = rec.get("error_bars", {}).get(key)
+    text = fmt(rec[key])
+    return f"{text} ({fmt_short(bar['low'])}–{fmt_short(bar['high'])})" if bar else text
 
 
 def _alternatives(ranked: tuple[TrainEstimate, ...]) -> list[list[str]]:
@@ -164,8 +170,9 @@ def _print_tables(job: TrainingJob, result, recs: list[dict], out: str | None) -
     lora = f" · LoRA r{job.lora_rank}" if job.lora_rank else ""
     title = (f"train {job.model.id}{lora} on {job.chips}× {job.chip.id} · {job.seq_len} × {job.global_batch} sequences "
              f"per step · {job.dtype}")
-    parts = [table(title, ["quantity", "value"], _summary_rows(recs[0]),
-                   caption=f"{result.tried} layouts tried" + ("" if result.best else "; none fits"))]
+    caption = (f"{result.tried} layouts tried" + ("" if result.best else "; none fits") +
+               "; ranges: 10th-90th percentile of the training suite's leave-one-group-out error")
+    parts = [table(title, ["quantity", "value"], _summary_rows(recs[0]), caption=caption)]
     if len(result.ranked) > 1:
         parts.append(table("next best layouts", ["layout", "step s", "MFU", "GB/chip"], _alternatives(result.ranked[1:]),
                            justify_right=(1, 2, 3)))

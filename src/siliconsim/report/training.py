@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from siliconsim.accounting import CostAssumptions, TrainingAccounting, account_training
 from siliconsim.perf.step import StepCost
 from siliconsim.training.estimate import TrainEstimate
+from siliconsim.training.params import speed_interval
 
 SCHEMA_VERSION = 1
 BREAKDOWN_LABELS = {
@@ -49,6 +51,18 @@ def sync_share(est: TrainEstimate) -> float:
     return sum(d.get(k, 0.0) for k in SYNC_KEYS) / est.step_time_s
 
 
+def error_bars(est: TrainEstimate) -> dict[str, dict[str, float]]:
+    """10th-90th percentile ranges of tokens/s and step time from the training suite's
+    leave-one-group-out errors (`siliconsim calibrate --training`); empty before calibration."""
+    iv = speed_interval()
+    if iv is None or not est.feasible or est.job.chip.family == "wafer":  # wafer rows are not in that fit's LOGO
+        return {}
+    lo, hi = iv  # log(predicted / true) speed: the true speed lies between pred/e^hi and pred/e^lo
+    tok = est.tokens_per_s
+    return {"tokens_per_s": {"low": tok / math.exp(hi), "high": tok / math.exp(lo)},
+            "step_time_s": {"low": est.step_time_s * math.exp(lo), "high": est.step_time_s * math.exp(hi)}}
+
+
 def training_record(est: TrainEstimate, acct: TrainingAccounting | None) -> dict[str, Any]:
     """The JSON schema of ``siliconsim train --format json`` (one estimate)."""
     job = est.job
@@ -68,6 +82,7 @@ def training_record(est: TrainEstimate, acct: TrainingAccounting | None) -> dict
         "mfu_dtype_peak": est.mfu_dtype_peak, "model_flop_per_token": est.model_flop_per_token,
         "sync_share": sync_share(est), "tokens": job.tokens or None, "time_to_train_s": est.time_to_train_s,
         "breakdown": est.breakdown.as_dict(),  # type: ignore[union-attr]
+        "error_bars": error_bars(est),
     }
     if acct is not None:
         rec |= {"power_w": acct.power_w, "energy_j": acct.energy_j, "cost_usd": acct.cost_usd,

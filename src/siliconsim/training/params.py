@@ -141,7 +141,7 @@ def calibrated_software() -> dict[str, float]:
 
 def clear_caches() -> None:
     """Forget loaded tables (after calibration rewrites calibrated.toml)."""
-    for f in (frameworks, efficiency_priors, chip_families, calibrated, calibrated_software):
+    for f in (frameworks, efficiency_priors, chip_families, calibrated, calibrated_software, speed_interval):
         f.cache_clear()
 
 
@@ -159,3 +159,16 @@ def efficiency(chip_id: str, *, use_calibration: bool = True) -> Efficiency:
     if use_calibration and fam in calibrated():
         eff = replace(eff, **calibrated()[fam])
     return eff
+
+
+@functools.cache
+def speed_interval() -> tuple[float, float] | None:
+    """(p10, p90) of the leave-one-group-out log error of predicted speed, from calibrated.toml;
+    None before a calibration with leave-one-group-out has run."""
+    path = DATA / "calibrated.toml"
+    if not path.exists():
+        return None
+    meta = read_toml(path).get("meta", {})
+    if "logo_speed_log_error_p10" not in meta:
+        return None
+    return float(meta["logo_speed_log_error_p10"]), float(meta["logo_speed_log_error_p90"])

@@ -1,7 +1,7 @@
 """Layout search: the fastest feasible layout of a training job, and the next best few.
 
-Candidates cover TP (powers of two inside the scale-up domain, dividing the heads) x CP x PP
-(dividing the chips left, at most one stage per layer) x VP (interleaving, when the layers
+Candidates cover TP (powers of two inside the scale-up domain, dividing the heads) x CP (at
+least 4,096 tokens per rank) x PP (dividing the chips left and the layers, as Megatron requires) x VP (interleaving, when the layers
 divide evenly) x DP (the rest, dividing the global batch) x EP (MoE: dividing DP x CP and the
 expert count) x micro-batch x recomputation x ZeRO stage. Any dimension may be pinned. With
 FlashAttention, selective recomputation stores and recomputes nothing more than none, so it is
@@ -11,6 +11,7 @@ once per (TP, CP, PP, VP, EP, micro-batch, recompute) and shared.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
 
@@ -22,6 +23,9 @@ from siliconsim.training.params import Efficiency, Framework
 MICROBATCHES = (1, 2, 4, 8)
 VIRTUAL_STAGES = (1, 2, 4)
 MAX_CP = 32
+MIN_CP_TOKENS = 4096  # tokens per context-parallel rank: smaller ring-attention blocks cannot hide their
+# K/V exchange (Liu et al., Ring Attention 2023 §3: the block must exceed the compute/bandwidth ratio);
+# Megatron-Core's long-context recipes start CP at 8k-token sequences
 
 
 @dataclass(frozen=True)
@@ -76,9 +80,11 @@ def candidates(job: TrainingJob, pins: Pins, fw: Framework) -> Iterator[Layout]:
     zeros = _choices(pins.zero, [1, 2, 3])
     sp = True if pins.sequence_parallel is None else pins.sequence_parallel
     for tp in _choices(pins.tp, [t for t in _pow2(min(n, job.domain_chips)) if m.n_heads % t == 0]):
-        for cp in _choices(pins.cp, [c for c in _pow2(min(MAX_CP, n // tp)) if c == 1 or job.seq_len % (2 * c) == 0]):
+        cps = [c for c in _pow2(min(MAX_CP, n // tp)) if c == 1 or (job.seq_len % (2 * c) == 0
+                                                                       and job.seq_len // c >= MIN_CP_TOKENS)]
+        for cp in _choices(pins.cp, cps):
             rest = n // (tp * cp) if n % (tp * cp) == 0 else 0
-            pps = [p for p in range(1, min(rest, m.n_layers) + 1) if rest and rest % p == 0]
+            pps = [p for p in range(1, min(rest, m.n_layers) + 1) if rest and rest % p == 0 and m.n_layers % p == 0]
             for pp in _choices(pins.pp, pps):
                 if not rest or rest % pp:
                     continue
@@ -112,24 +118,42 @@ def search(job: TrainingJob, pins: Pins, eff: Efficiency, fw: Framework, keep: i
     if full is not None:
         est = estimate_training(job, full, eff, fw)
         return SearchResult(est if est.feasible else None, (est,) if est.feasible else (), () if est.feasible else (est,), 1)
+    _check_pins(job, pins)
     ok: list[TrainEstimate] = []
     bad: list[TrainEstimate] = []
     tried = 0
     cache: dict = {}
+    first_error: InputError | None = None
     for lay in candidates(job, pins, fw):
         try:
             check_layout(job, lay)
-        except InputError:
+        except InputError as exc:
+            first_error = first_error or exc
             continue
         tried += 1
         est = estimate_training(job, lay, eff, fw, cache)
         (ok if est.feasible else bad).append(est)
     if not tried:
+        if first_error is not None and any(getattr(pins, f.name) is not None for f in fields(pins)):
+            raise first_error  # names the pinned values that cannot apply
         raise InputError(f"no layout of {job.chips} chips fits the pins {describe_pins(pins)} with global batch "
                          f"{job.global_batch} and {job.model.n_heads} heads")
     ok.sort(key=lambda e: e.step_time_s)
     bad.sort(key=lambda e: e.memory.used_bytes)
     return SearchResult(ok[0] if ok else None, tuple(ok[:keep]), tuple(bad[:keep]), tried)
+
+
+def _check_pins(job: TrainingJob, pins: Pins) -> None:
+    """One-line errors for pins no layout of the job can honour."""
+    sizes = {k: getattr(pins, k) for k in ("tp", "pp", "dp", "cp") if getattr(pins, k) is not None}
+    prod = math.prod(sizes.values())
+    if sizes and job.chips % prod:
+        named = " x ".join(f"{k.upper()} {v}" for k, v in sizes.items())
+        raise InputError(f"{named} = {prod} does not divide the job's {job.chips} chips")
+    if pins.dp is not None and job.global_batch % pins.dp:
+        raise InputError(f"global batch {job.global_batch} is not divisible by DP {pins.dp}")
+    if pins.tp is not None and job.model.n_heads % pins.tp:
+        raise InputError(f"TP {pins.tp} does not divide the {job.model.n_heads} attention heads of {job.model.id}")
 
 
 def describe_pins(pins: Pins) -> str:

@@ -201,3 +201,40 @@ def run_training_suite(cases: Sequence[TrainingCase], factors: Factors | None = 
     return out
 
 
+
+
+def training_row_record(r: TrainingRowResult) -> dict[str, object]:
+    """One row of the training part of ``siliconsim validate --format json``."""
+    return {"id": r.case.id, "hardware": r.case.hardware, "chips": r.case.chips, "model": r.case.model,
+            "framework": r.case.framework, "metric": r.case.metric, "predicted": r.predicted, "measured": r.case.value,
+            "error_pct": r.error_pct, "status": "predicted" if r.covered else "not-predicted", "reason": r.reason,
+            "layout": r.layout, "pinned": r.pinned, "assumption": r.assumption}
+
+
+def summarize_training(results: Sequence[TrainingRowResult]) -> dict[str, object]:
+    """Headline and breakdowns of a training-suite run (median and mean |error| over predicted rows)."""
+    import statistics
+
+    def stats(rows: list[TrainingRowResult]) -> dict[str, object]:
+        ape = [abs(r.error_pct) for r in rows]
+        return {"n": len(rows), "median_ape_pct": statistics.median(ape) if ape else None,
+                "mean_ape_pct": statistics.fmean(ape) if ape else None,
+                "median_error_pct": statistics.median(r.error_pct for r in rows) if rows else None}
+
+    def by(key: Callable[[TrainingRowResult], str]) -> dict[str, object]:
+        groups: dict[str, list[TrainingRowResult]] = {}
+        for r in results:
+            if r.covered:
+                groups.setdefault(key(r), []).append(r)
+        return {k: stats(v) for k, v in sorted(groups.items())}
+
+    head = [r for r in results if r.covered]
+    overall = stats(head)
+    return {"rows": len(results), "predicted": len(head),
+            "coverage_pct": 100.0 * len(head) / len(results) if results else 0.0,
+            "median_ape_pct": overall["median_ape_pct"], "mean_ape_pct": overall["mean_ape_pct"],
+            "median_error_pct": overall["median_error_pct"],
+            "by_vendor": by(lambda r: r.case.vendor), "by_metric": by(lambda r: r.case.metric),
+            "by_framework": by(lambda r: framework(r.case.framework).id), "by_hardware": by(lambda r: r.case.hardware),
+            "not_predicted": [{"id": r.case.id, "reason": r.reason} for r in results if not r.covered],
+            "assumptions": sorted({r.assumption for r in results if r.assumption})}
