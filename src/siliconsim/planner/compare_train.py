@@ -5,8 +5,8 @@ Cluster sizes come from a grid of ``u x 2^k`` and ``u x 3 x 2^k`` chips (``u``: 
 one system for wafers) up to the system's cluster limit. Under a deadline the first size tried
 is the one a 40% MFU would need (``GUESS_MFU``); the layout search runs there, then the grid is
 walked down re-using that layout's TP/PP/CP/VP/EP/micro-batch/ZeRO/recompute with DP resized
-(a full search again only where the re-used layout misses), or up with full searches until the
-deadline is met or the system's limit is reached. Context parallelism is searched only for
+(a full search again only where the re-used layout does not fit), or up with full searches until the
+deadline is met or the system's limit is reached; the size chosen gets a full search. Context parallelism is searched only for
 sequences longer than ``CP_SEARCH_ABOVE`` tokens (it never wins at shorter ones in this model and
 multiplies the search by about six). Wafer clusters are cheap to time, so every grid size is
 tried.
@@ -138,12 +138,15 @@ def _deadline(t: _Timer, grid: list[int], deadline_s: float) -> tuple[TrainEstim
         i += 1
         est = t.at(grid[i])
     best = est
-    for n in reversed(grid[:i]):  # walk down while the deadline holds
+    for n in reversed(grid[:i]):  # walk down while the deadline holds (skipping sizes with no layout at all)
         est = t.resized(best, n)
-        if est is None or est.time_to_train_s > deadline_s:
+        if est is None:
+            continue
+        if est.time_to_train_s > deadline_s:
             break
         best = est
-    return best, ""
+    full = t.at(best.job.chips) if best is not est else None  # the re-used layout may not be this size's best
+    return (full if full is not None and full.time_to_train_s < best.time_to_train_s else best), ""
 
 
 def _missed(ests: Sequence[TrainEstimate], grid: list[int], deadline_s: float, t: _Timer) -> tuple[TrainEstimate | None, str]:
