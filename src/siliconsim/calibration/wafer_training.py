@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from siliconsim.hardware.catalog import load_chip
 from siliconsim.training.params import DATA
 from siliconsim.training.wafer import software_line, wafer_data
 from siliconsim.validation.training_runner import TrainingRowResult, predict_training_case
@@ -37,7 +38,7 @@ def _key(case: TrainingCase, r: TrainingRowResult) -> str:
 
 def fit_lines(cases: Sequence[TrainingCase]) -> tuple[list[LineFit], list[TrainingRowResult]]:
     """(one fit per line with rows, the rows predicted with the fitted fractions)."""
-    wafer = [(c, predict_training_case(c)) for c in cases]
+    wafer = [(c, predict_training_case(c)) for c in cases if load_chip(c.hardware).family == "wafer"]
     wafer = [(c, r) for c, r in wafer if r.family == "wafer" and r.covered]
     keys = sorted({_key(c, r) for c, r in wafer})
     frac = {k: _fraction_of(k) for k in keys}

@@ -80,6 +80,7 @@ def _cells(rec: dict, note: int | None) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     if not args.tokens:
         raise InputError("compare --train needs --tokens T (the token budget, e.g. 15e12)")
+    rental_rate("", args.rental_tier)  # an unknown tier fails before any timing
     d = compare_defaults()
     systems = list(TRAIN_SYSTEMS) if args.hardware == list(d.systems) else list(args.hardware)
     model = load_model(args.model)
