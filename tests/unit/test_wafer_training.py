@@ -127,3 +127,11 @@ def test_dense_layers_stream_whole_and_huge_moe_layers_in_chunks():
     assert len(pieces) > moe.n_layers + 2 and sum(p.opens_layer for p in pieces) == moe.n_layers + 2
     assert sum(p.params for p in pieces) == pytest.approx(moe.total_params, rel=1e-3)
     assert plan_training(_job("gpt4-class-moe", chips=64, seq=8192, batch=64)).best is not None
+
+
+def test_wafer_training_is_16_bit():
+    with pytest.raises(InputError, match="16-bit"):
+        plan_training(_job().with_(dtype="fp8"))
+    assert plan_training(_job(), Pins(recompute="full", dp=1)).best is not None
+    with pytest.raises(InputError, match="recompute=none"):
+        plan_training(_job(), Pins(recompute="none"))

@@ -23,9 +23,9 @@ LORA_SUFFIX = re.compile(r"\+lora$")
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="step time, MFU, memory fit and time/energy/cost to train on a cluster",
-                       description="Predict a training step on a GPU/TPU/Gaudi cluster (or a CS-2/CS-3 cluster, weight streaming): step time, tokens/s, MFU and "
-                                   "HFU, memory per chip, the step's breakdown, and the time, energy and cost of a "
-                                   "token budget. With nothing pinned it searches TP x PP x DP x CP x EP, micro-batch, "
+                       description="Predict a training step on a GPU/TPU/Gaudi cluster (or a CS-2/CS-3 cluster, "
+                                   "weight streaming): step time, tokens/s, MFU and HFU, memory per chip, the step's "
+                                   "breakdown, and the time, energy and cost of a token budget. With nothing pinned it searches TP x PP x DP x CP x EP, micro-batch, "
                                    "recomputation and ZeRO stage for the fastest feasible layout.")
     p.add_argument("--model", "-m", required=True, metavar="ID|PATH",
                    help="model id or path to a HF config.json; 'ID+lora' fine-tunes ID with LoRA (rank 16 unless --lora)")
@@ -115,7 +115,8 @@ def _summary_rows(rec: dict) -> list[tuple[str, str]]:
         ("tokens/s", f"{_ranged(rec, 'tokens_per_s')} ({fmt(rec['tokens_per_s_per_chip'])} per chip)"),
         ("MFU / HFU", f"{rec['mfu']:.1%} / {rec['hfu']:.1%} of the bf16 dense peak"),
         ("step breakdown", shares),
-        ("sync & data movement", f"{rec['sync_share']:.1%} of the step (exposed communication, bubbles and weight/gradient streaming)"),
+        ("sync & data movement", f"{rec['sync_share']:.1%} of the step (exposed communication, bubbles and "
+                                 "weight/gradient streaming)"),
     ]
     if rec.get("power_w") is not None:
         covers = rec["accounting_covers"]

@@ -28,7 +28,8 @@ def busy_step(est: TrainEstimate) -> StepCost:
     b = est.breakdown
     assert b is not None
     d = b.as_dict()
-    network = b.tp_comm_s + b.dp_comm_s + b.cp_comm_s + b.ep_comm_s + d.get("weight_stream_s", 0.0) + d.get("grad_reduce_s", 0.0)
+    streaming = d.get("weight_stream_s", 0.0) + d.get("grad_reduce_s", 0.0)  # wafer breakdowns only
+    network = b.tp_comm_s + b.dp_comm_s + b.cp_comm_s + b.ep_comm_s + streaming
     idle = b.pp_bubble_s + b.overhead_s + d.get("step_bubble_s", 0.0)
     return StepCost(b.compute_s, b.memory_s + b.optimizer_s, network, idle, b.step_time_s)
 

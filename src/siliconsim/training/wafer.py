@@ -51,6 +51,7 @@ from siliconsim.training.step import StepBreakdown
 STREAMING_KEYS = ("weight_bytes", "gradient_bytes", "activation_bytes", "checkpoint_layers", "sram_reserved_fraction",
                   "stream_buffer_fraction")
 WAFER_PARTS = ("weight_stream_s", "grad_reduce_s", "step_bubble_s")
+WAFER_DTYPES = ("bf16", "fp16")  # the WSE's matmul types (CB16/fp16 mixed precision)
 
 
 @dataclass(frozen=True)
@@ -338,12 +339,17 @@ def plan_wafer_training(job: TrainingJob, pins: Pins | None = None, *, memoryx_b
     MemoryX capacity (default: the smallest option that holds the model); ``fraction`` replaces
     the release line's fitted mesh fraction (calibration)."""
     pins = pins or Pins()
-    others = [f"{k}={v}" for k, v in pins.__dict__.items() if v is not None and k not in ("microbatch", "dp", "recompute")]
-    if others or (pins.dp is not None and pins.dp != job.chips):
-        raise InputError(f"weight-streaming training on {job.chip.id} is data parallel over all {job.chips} systems; "
-                         f"only --microbatch can be pinned (got {', '.join(others) or f'dp={pins.dp}'})")
+    allowed = {"microbatch": None, "dp": job.chips, "recompute": "full"}  # the only values these may take
+    others = [f"{k}={v}" for k, v in pins.__dict__.items()
+              if v is not None and (k not in allowed or (allowed[k] is not None and v != allowed[k]))]
+    if others:
+        raise InputError(f"weight-streaming training on {job.chip.id} is data parallel over all {job.chips} systems "
+                         f"with layer checkpoints; only --microbatch can be pinned (got {', '.join(others)})")
     if job.lora_rank:
         raise InputError(f"LoRA fine-tuning on {job.chip.id} (weight streaming) is not modelled")
+    if job.dtype not in WAFER_DTYPES:
+        raise InputError(f"weight-streaming training on {job.chip.id} runs in 16-bit ({', '.join(WAFER_DTYPES)}), "
+                         f"not {job.dtype}")
     memx, swx = stores_of(job.chip)
     line = software_line(job.chip, job.framework)
     us = stream_units(job.chip, job.model, job.seq_len)
