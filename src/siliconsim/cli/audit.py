@@ -63,8 +63,8 @@ def _training_table(rec: dict[str, Any]) -> Any:
         return f"[bold red]infeasible[/]: {rec['reason']}"
     from siliconsim.report.training import BREAKDOWN_LABELS
 
-    rows = [(BREAKDOWN_LABELS.get(r["part"], r["part"]), fmt(r["seconds"]) if r["seconds"] is not None else "", f"{r['fraction_of_peak']:.1%}")
-            for r in rec["rows"]]
+    rows = [(BREAKDOWN_LABELS.get(r["part"], r["part"]), "" if r["seconds"] is None else fmt(r["seconds"]),
+             f"{r['fraction_of_peak']:.1%}") for r in rec["rows"]]
     head = (f"; vendor headline {si(rec['headline_flop_per_s'], 'FLOP/s')}: model FLOPs are "
             f"{rec['mfu_of_headline']:.1%} of it" if rec["headline_flop_per_s"] else "")
     cap = (f"{rec['chips']}× {rec['hardware']}, {rec['layout']}: {si(rec['model_flop_per_s'], 'FLOP/s')} of model FLOPs "

@@ -25,8 +25,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="step time, MFU, memory fit and time/energy/cost to train on a cluster",
                        description="Predict a training step on a GPU/TPU/Gaudi cluster (or a CS-2/CS-3 cluster, "
                                    "weight streaming): step time, tokens/s, MFU and HFU, memory per chip, the step's "
-                                   "breakdown, and the time, energy and cost of a token budget. With nothing pinned it searches TP x PP x DP x CP x EP, micro-batch, "
-                                   "recomputation and ZeRO stage for the fastest feasible layout.")
+                                   "breakdown, and the time, energy and cost of a token budget. With nothing pinned it "
+                                   "searches TP x PP x DP x CP x EP, micro-batch, recomputation and ZeRO stage for the "
+                                   "fastest feasible layout.")
     p.add_argument("--model", "-m", required=True, metavar="ID|PATH",
                    help="model id or path to a HF config.json; 'ID+lora' fine-tunes ID with LoRA (rank 16 unless --lora)")
     p.add_argument("--hardware", "-H", required=True, metavar="ID", help="hardware id (see `siliconsim list hardware`)")
