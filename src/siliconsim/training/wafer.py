@@ -8,16 +8,16 @@ Facts: ``../reference/training-modeling.md`` §4 and ``wafer-scale-modeling.md``
   buffers caps the sequences of one micro-batch (``checkpoint_layers`` in ``data/wafer.toml``:
   the hidden state is kept every few layers and the rest recomputed in the backward pass, whose
   weights stream in again); a larger share runs as several micro-batches.
-- **Weights stream** from MemoryX through SwarmX over the system I/O layer by layer, in units of
-  one operator's weights (one expert of an MoE block); the next unit's transfer overlaps this
-  unit's compute, so only ``max(0, transfer - compute)``
-  is exposed (``weight_stream_s``). Each transfer pays the SwarmX tree latency ``depth x level``
-  with ``depth = ceil(log_fanout N)``, then ``bytes / bandwidth`` at the slowest of system I/O,
-  SwarmX and MemoryX per system.
+- **Weights stream** from MemoryX through SwarmX over the system I/O layer by layer (a layer too
+  big for ``stream_buffer_fraction`` of the SRAM in operator-sized chunks, one expert at a time
+  if need be); the next piece's transfer overlaps this piece's compute, so only
+  ``max(0, transfer - compute)`` is exposed (``weight_stream_s``). Each layer's request pays the
+  SwarmX tree latency ``depth x level`` with ``depth = ceil(log_fanout N)``; bytes move at the
+  slowest of system I/O, SwarmX and MemoryX per system.
 - **Gradients stream out** in the backward pass (the other direction of the full-duplex I/O) and
   SwarmX sums them on the way: per-system traffic is one weight copy in per pass and one gradient
-  out per step, independent of N. What the next unit's compute does not hide, and the last
-  unit's drain, is ``grad_reduce_s``.
+  out per micro-batch, independent of N. What the next piece's compute does not hide, and the
+  last piece's drain, is ``grad_reduce_s``.
 - **MemoryX runs the optimizer** as gradients arrive; only the update of the first unit (whose
   gradient arrives last and whose weights the next step needs first) is exposed
   (``optimizer_s``), followed by the first fetch of each micro-batch (``step_bubble_s``).
