@@ -141,6 +141,12 @@ def training_section() -> str:
                   f"factor per framework). Megatron's Table 5 iteration times (Korthikanti et al. 2022, 22B-1T on "
                   f"A100): {_pct1(statistics.fmean(megatron))} mean |error| (Calculon: 3.65%).", "",
               f"Not predicted: {not_pred or 'none'}.", TRAIN_END]
+    wafer = [r for r in ok if r.family == "wafer"]
+    if wafer:  # weight streaming has its own parameters, fitted apart from the calibration above
+        lines[-3:-3] = ["", f"Wafer-scale rows ({len(wafer)}, weight streaming): "
+                         f"{_pct1(statistics.median(abs(r.error_pct) for r in wafer))} median |error| in-sample with one "
+                         f"mesh fraction per (wafer generation, release line) fitted by "
+                         f"`scripts/fit_wafer_training.py`; no leave-one-group-out figure."]
     return "\n".join(lines)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -146,7 +146,7 @@ def fit_training(cases: Sequence[TrainingCase], *, logo: bool = True,
     """Fit on every predicted row; optionally compute the leave-one-group-out predictions. The
     fit starts from the priors: committed calibrated values are not used."""
     clear_caches()
-    base = [predict_training_case(c, uncalibrated=True) for c in cases]
+    base = [_apart(predict_training_case(c, uncalibrated=True)) for c in cases]
     used = [r for r in base if r.covered]
     layouts = {r.case.id: r.estimate.layout for r in used if r.estimate is not None}
     params = _parameters(used)
@@ -156,6 +156,14 @@ def fit_training(cases: Sequence[TrainingCase], *, logo: bool = True,
     if logo:
         fit.held_out = _leave_one_group_out(cases, base, used, params, theta, layouts, progress)
     return fit
+
+
+def _apart(r: TrainingRowResult) -> TrainingRowResult:
+    """Wafer rows have their own parameters (calibration/wafer_training.py): left out of this fit
+    and of its in-sample and leave-one-group-out figures."""
+    if r.family != "wafer":
+        return r
+    return replace(r, predicted=math.nan, reason="weight streaming: fitted by scripts/fit_wafer_training.py")
 
 
 def _leave_one_group_out(cases, base, used, params, theta, layouts, progress) -> list[TrainingRowResult]:

@@ -23,10 +23,11 @@ LORA_SUFFIX = re.compile(r"\+lora$")
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="step time, MFU, memory fit and time/energy/cost to train on a cluster",
-                       description="Predict a training step on a GPU/TPU/Gaudi cluster: step time, tokens/s, MFU and "
-                                   "HFU, memory per chip, the step's breakdown, and the time, energy and cost of a "
-                                   "token budget. With nothing pinned it searches TP x PP x DP x CP x EP, micro-batch, "
-                                   "recomputation and ZeRO stage for the fastest feasible layout.")
+                       description="Predict a training step on a GPU/TPU/Gaudi cluster (or a CS-2/CS-3 cluster, "
+                                   "weight streaming): step time, tokens/s, MFU and HFU, memory per chip, the step's "
+                                   "breakdown, and the time, energy and cost of a token budget. With nothing pinned it "
+                                   "searches TP x PP x DP x CP x EP, micro-batch, recomputation and ZeRO stage for the "
+                                   "fastest feasible layout.")
     p.add_argument("--model", "-m", required=True, metavar="ID|PATH",
                    help="model id or path to a HF config.json; 'ID+lora' fine-tunes ID with LoRA (rank 16 unless --lora)")
     p.add_argument("--hardware", "-H", required=True, metavar="ID", help="hardware id (see `siliconsim list hardware`)")
@@ -55,6 +56,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lora", type=positive_int, metavar="RANK", help="LoRA fine-tuning with adapters of this rank")
     p.add_argument("--usd-per-chip-hour", type=positive_float, metavar="USD",
                    help="rental price per chip-hour: also report the rented cost")
+    p.add_argument("--memoryx-tb", type=positive_float, metavar="TB",
+                   help="CS-2/CS-3: MemoryX capacity in TB (default: the smallest catalog option holding the model)")
     p.add_argument("--top", type=positive_int, default=5, metavar="K", help="layouts to show (default 5)")
     add_cost_options(p)
     add_format(p)
@@ -113,7 +116,8 @@ def _summary_rows(rec: dict) -> list[tuple[str, str]]:
         ("tokens/s", f"{_ranged(rec, 'tokens_per_s')} ({fmt(rec['tokens_per_s_per_chip'])} per chip)"),
         ("MFU / HFU", f"{rec['mfu']:.1%} / {rec['hfu']:.1%} of the bf16 dense peak"),
         ("step breakdown", shares),
-        ("sync & data movement", f"{rec['sync_share']:.1%} of the step (exposed TP/DP/CP/EP communication and bubble)"),
+        ("sync & data movement", f"{rec['sync_share']:.1%} of the step (exposed communication, bubbles and "
+                                 "weight/gradient streaming)"),
     ]
     if rec.get("power_w") is not None:
         covers = rec["accounting_covers"]
@@ -140,7 +144,10 @@ def _alternatives(ranked: tuple[TrainEstimate, ...]) -> list[list[str]]:
 
 def run(args: argparse.Namespace) -> int:
     job = _job(args)
-    result = plan_training(job, _pins(args), framework_ref=args.framework, keep=args.top)
+    memx = args.memoryx_tb * 1e12 if args.memoryx_tb else None
+    if memx is not None and job.chip.family != "wafer":
+        raise InputError(f"--memoryx-tb applies to weight-streaming training on CS-2/CS-3, not {job.chip.id}")
+    result = plan_training(job, _pins(args), framework_ref=args.framework, keep=args.top, memoryx_bytes=memx)
     a = cost_assumptions(args)
     shown = result.ranked or result.infeasible[:1]
     recs = [training_record(e, account(e, a, args.usd_per_chip_hour)) for e in shown]

@@ -74,7 +74,8 @@ def latency_throughput(per_user_tok_s: Any, aggregate_tok_s: Any, batches: Any, 
 
 TRAIN_COLORS = {"compute_s": "#4C72B0", "memory_s": "#DD8452", "tp_comm_s": "#55A868", "dp_comm_s": "#C44E52",
                 "cp_comm_s": "#64B5CD", "ep_comm_s": "#937860", "pp_bubble_s": "#DA8BC3", "optimizer_s": "#8C8C8C",
-                "overhead_s": "#8172B3"}
+                "overhead_s": "#8172B3", "weight_stream_s": "#CCB974", "grad_reduce_s": "#E377C2",
+                "step_bubble_s": "#7F7F7F"}
 
 
 def training_breakdown(labels: list[str], breakdowns: list[dict[str, float]], title: str, path: str) -> None:

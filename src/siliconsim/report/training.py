@@ -14,9 +14,12 @@ SCHEMA_VERSION = 1
 BREAKDOWN_LABELS = {
     "compute_s": "compute", "memory_s": "memory-bound", "tp_comm_s": "TP comm", "dp_comm_s": "DP comm",
     "cp_comm_s": "CP comm", "ep_comm_s": "EP comm", "pp_bubble_s": "pipeline bubble", "optimizer_s": "optimizer",
-    "overhead_s": "overhead",
+    "overhead_s": "overhead", "weight_stream_s": "weight streaming", "grad_reduce_s": "gradient reduce",
+    "step_bubble_s": "step bubble",
 }
-SYNC_KEYS = ("tp_comm_s", "dp_comm_s", "cp_comm_s", "ep_comm_s", "pp_bubble_s")
+# exposed communication between chips, bubbles, and (wafer) weight and gradient streaming
+SYNC_KEYS = ("tp_comm_s", "dp_comm_s", "cp_comm_s", "ep_comm_s", "pp_bubble_s", "weight_stream_s", "grad_reduce_s",
+             "step_bubble_s")
 
 
 def busy_step(est: TrainEstimate) -> StepCost:
@@ -24,8 +27,10 @@ def busy_step(est: TrainEstimate) -> StepCost:
     host overhead count as idle."""
     b = est.breakdown
     assert b is not None
-    network = b.tp_comm_s + b.dp_comm_s + b.cp_comm_s + b.ep_comm_s
-    idle = b.pp_bubble_s + b.overhead_s
+    d = b.as_dict()
+    streaming = d.get("weight_stream_s", 0.0) + d.get("grad_reduce_s", 0.0)  # wafer breakdowns only
+    network = b.tp_comm_s + b.dp_comm_s + b.cp_comm_s + b.ep_comm_s + streaming
+    idle = b.pp_bubble_s + b.overhead_s + d.get("step_bubble_s", 0.0)
     return StepCost(b.compute_s, b.memory_s + b.optimizer_s, network, idle, b.step_time_s)
 
 
@@ -39,18 +44,19 @@ def account(est: TrainEstimate, a: CostAssumptions | None, usd_per_chip_hour: fl
 
 def sync_share(est: TrainEstimate) -> float:
     """Share of the step spent on synchronisation and data movement between chips (exposed
-    TP, DP, CP and EP communication and the pipeline bubble)."""
+    TP, DP, CP and EP communication and the pipeline bubble; on wafers, exposed weight
+    streaming, gradient reduction and the step-boundary bubble)."""
     if not est.feasible:
         return float("nan")
     d = est.breakdown.as_dict()  # type: ignore[union-attr]
-    return sum(d[k] for k in SYNC_KEYS) / est.step_time_s
+    return sum(d.get(k, 0.0) for k in SYNC_KEYS) / est.step_time_s
 
 
 def error_bars(est: TrainEstimate) -> dict[str, dict[str, float]]:
     """10th-90th percentile ranges of tokens/s and step time from the training suite's
     leave-one-group-out errors (`siliconsim calibrate --training`); empty before calibration."""
     iv = speed_interval()
-    if iv is None or not est.feasible:
+    if iv is None or not est.feasible or est.job.chip.family == "wafer":  # wafer rows are not in that fit's LOGO
         return {}
     lo, hi = iv  # log(predicted / true) speed: the true speed lies between pred/e^hi and pred/e^lo
     tok = est.tokens_per_s

@@ -22,7 +22,7 @@ from siliconsim.hardware.catalog import read_toml, sourced
 from siliconsim.hardware.spec import Chip
 from siliconsim.models.spec import LayerGroup
 from siliconsim.perf.collectives import group_collective_s, p2p_s
-from siliconsim.perf.ops import Op, head_ops, layer_collectives, layer_ops
+from siliconsim.perf.ops import Op, head_ops, layer_collectives, layer_op, layer_ops
 from siliconsim.training.job import Layout, TrainingJob, microbatches
 from siliconsim.training.memory import lora_params, stage_params
 from siliconsim.training.params import DATA, Efficiency, Framework
@@ -218,7 +218,7 @@ def _microbatch(job: TrainingJob, lay: Layout, eff: Efficiency, fw: Framework) -
 def _attention_s(job: TrainingJob, lay: Layout, g: LayerGroup, layers: float, tokens: float,
                  rates: _Rates, fw: Framework) -> float:
     """Attention-core compute of ``layers`` layers (what ring-attention transfers hide behind)."""
-    att = next(op for op in layer_ops(job.model, g) if op.kind == "attention")
+    att = layer_op(job.model, g, "attention")
     flop = att.flop_per_pair * _keys_per_query(job, g, fw.flash_attention) * tokens / lay.tp
     bwd = constants()["flash_backward_factor"] if fw.flash_attention else 2.0
     return layers * flop * (1.0 + bwd) / rates.attention_flop_per_s
@@ -304,7 +304,7 @@ def hardware_flop_per_token(job: TrainingJob, lay: Layout, model_flop: float) ->
     if lay.recompute == "full":
         return model_flop * 4.0 / 3.0
     if lay.recompute == "selective":
-        attn = sum(g.count * next(op for op in layer_ops(job.model, g) if op.kind == "attention").flop_per_pair
+        attn = sum(g.count * layer_op(job.model, g, "attention").flop_per_pair
                    * (min(job.seq_len, g.window) if g.window else job.seq_len) for g in job.model.groups)
         return model_flop + attn
     return model_flop

@@ -25,6 +25,7 @@ from siliconsim.training.job import Layout, TrainingJob
 from siliconsim.training.params import efficiency, family_of, framework
 from siliconsim.training.search import Pins
 from siliconsim.training.step import step_breakdown
+from siliconsim.training.wafer import plan_wafer_training, software_line
 from siliconsim.validation.training_benchmarks import Recipe, benchmark_for, recipe_for, time_to_train_s
 from siliconsim.validation.training_suite import TrainingCase, published_pins
 
@@ -133,9 +134,11 @@ def predict_training_case(case: TrainingCase, factors: Factors | None = None, *,
         model, lora = _model(case.model, models_dir)
         recipe = recipe_for(framework(case.framework).id, case.hardware, case.model)
         job, assumed = _job(case, model, lora, recipe)
+        if job.chip.family == "wafer":
+            return _predict_wafer(case, job, assumed, software)
         fam = family_of(job.chip.id) if job.chip.family == "hbm" else job.chip.family
         if job.chip.family != "hbm":
-            raise InputError(f"training on {job.chip.id} ({job.chip.family} family, weight streaming) is not modelled yet")
+            raise InputError(f"training on {job.chip.id} ({job.chip.family} family) is not modelled yet")
         eff = efficiency(job.chip.id, use_calibration=not uncalibrated).scaled((factors or {}).get(fam, {}))
         fw = framework(case.framework)
         if uncalibrated or (software and fw.id in software):
@@ -164,6 +167,21 @@ def predict_training_case(case: TrainingCase, factors: Factors | None = None, *,
         return TrainingRowResult(case, math.nan, reason=str(exc), family=fam)
     return TrainingRowResult(case, value, layout=est.layout.describe(), pinned=_pinned_text(pins),
                              assumption="; ".join(notes), family=fam, estimate=est)
+
+
+def _predict_wafer(case: TrainingCase, job: TrainingJob, assumed: str,
+                   software: Mapping[str, float] | None) -> TrainingRowResult:
+    """A wafer-scale row: weight streaming over ``case.chips`` systems at the row's global batch,
+    under the software line its framework text names. ``software`` may replace the line's mesh
+    fraction under the key ``chip.line`` (``scripts/fit_wafer_training.py``)."""
+    line = software_line(job.chip, job.framework)
+    frac = (software or {}).get(f"{job.chip.id}.{line.line}")
+    result = plan_wafer_training(job, fraction=frac)
+    est = result.best
+    if est is None:
+        return TrainingRowResult(case, math.nan, reason=result.infeasible[0].reason, family="wafer")
+    return TrainingRowResult(case, _value(case, est), layout=est.layout.describe(), pinned="dp (every system)",
+                             assumption=assumed, family="wafer", estimate=est)
 
 
 def _pinned_text(pins: Pins) -> str:
