@@ -4,12 +4,20 @@ Bars: a closed-form search of 10^5 configurations (different hardware, layouts, 
 serving modes and batches) in <= 10 s on one core; one scalar estimate in <= 100 us after import;
 with Ray on 2 local workers, a 10^6 sweep >= 1.6x faster than one worker.
 
-    python benchmarks/bench_planner.py [--ray] [--ray-configs N]
+    python benchmarks/bench_planner.py [--ray] [--ray-configs N] [--repeats N]
+
+``--ray`` times the same sweep (about 10^6 configurations over several models, every hardware)
+in this process, on Ray with 1 worker and on Ray with 2 workers, ``--repeats`` times each,
+interleaved so that a change in the machine's load hits all three alike. Each Ray cluster is
+started before the clock starts (its start time is printed apart) and kept for the whole sweep,
+as ``RayExecutor`` does across runs. The 1-minute load average is printed with every run: on a
+machine shared with other jobs, the 2-worker figure is only as good as the cores left free.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Iterator
@@ -54,34 +62,76 @@ def problems() -> Iterator[Problem]:
         rate *= 2
 
 
-def bench_search(configs: int, executor) -> tuple[float, int]:
-    """Seconds to evaluate at least ``configs`` configurations (task x batch points evaluated);
-    task lists are built before the clock starts."""
+def selection(configs: int) -> list[tuple[Problem, list]]:
+    """(problem, tasks) pairs holding at least ``configs`` configurations (task x batch points)."""
     selected, expected = [], 0
     for p in problems():
         ts = tasks(p)
         selected.append((p, ts))
         expected += len(ts) * 20  # ~20 of 32 batch points per task survive the memory fit, on average
         if expected >= configs:
-            break
+            return selected
+    raise AssertionError("unreachable")
+
+
+def bench_search(configs: int, executor) -> tuple[float, int]:
+    """Seconds to evaluate at least ``configs`` configurations; task lists are built before the
+    clock starts."""
+    selected = selection(configs)
     t0 = time.perf_counter()
     n = sum(evaluated(sweep(p, ts, executor)) for p, ts in selected)
     return time.perf_counter() - t0, n
+
+
+def load() -> float:
+    return os.getloadavg()[0]
+
+
+def bench_ray(configs: int, repeats: int) -> None:
+    """In-process, Ray 1 worker and Ray 2 workers on the same sweep, interleaved (module doc)."""
+    times: dict[str, list[float]] = {"in-process": [], "Ray, 1 worker": [], "Ray, 2 workers": []}
+    n = 0
+    for r in range(repeats):
+        for name, workers in (("in-process", 0), ("Ray, 1 worker", 1), ("Ray, 2 workers", 2)):
+            before = load()
+            if workers:
+                with RayExecutor(workers) as ex:
+                    t0 = time.perf_counter()
+                    ex.start()
+                    start = time.perf_counter() - t0
+                    dt, n = bench_search(configs, ex)
+                started = f", cluster start {start:.1f} s (not counted)"
+            else:
+                dt, n = bench_search(configs, LocalExecutor(1))
+                started = ""
+            times[name].append(dt)
+            print(f"run {r + 1} {name:>14}: {n:,} configurations in {dt:6.1f} s{started}; "
+                  f"load {before:.2f} -> {load():.2f}", flush=True)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    for k, v in times.items():
+        print(f"{k:>14}: median {med[k]:.1f} s, min {min(v):.1f} s over {len(v)} runs")
+    one, two = med["Ray, 1 worker"], med["Ray, 2 workers"]
+    print(f"Ray, {n:,} configurations: 2 workers {one / two:.2f}x faster than 1 (medians; best runs "
+          f"{min(times['Ray, 1 worker']) / min(times['Ray, 2 workers']):.2f}x) (bar >= 1.6x); "
+          f"1 worker vs in-process {one / med['in-process']:.2f}x the time")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--ray", action="store_true", help="also time Ray with 1 and 2 local workers")
     ap.add_argument("--ray-configs", type=int, default=1_000_000)
+    ap.add_argument("--repeats", type=int, default=3, help="runs of each executor with --ray")
+    ap.add_argument("--ray-only", action="store_true", help="with --ray: skip the scalar and 10^5 benchmarks")
     args = ap.parse_args()
-    for name, (med, best) in bench_scalar().items():
-        print(f"scalar estimate {name:>28}: median {med * 1e6:6.0f} us, min {best * 1e6:6.0f} us (bar <= 100 us)")
-    dt, n = bench_search(100_000, LocalExecutor(1))
-    print(f"closed-form search, one core: {n:,} configurations in {dt:.2f} s = {n / dt:,.0f}/s (bar: 10^5 in <= 10 s)")
+    if not (args.ray and args.ray_only):
+        for name, (med, best) in bench_scalar().items():
+            print(f"scalar estimate {name:>28}: median {med * 1e6:6.0f} us, min {best * 1e6:6.0f} us (bar <= 100 us)")
+        dt, n = bench_search(100_000, LocalExecutor(1))
+        print(f"closed-form search, one core: {n:,} configurations in {dt:.2f} s = {n / dt:,.0f}/s "
+              "(bar: 10^5 in <= 10 s)")
     if args.ray:
-        one, n1 = bench_search(args.ray_configs, RayExecutor(1))
-        two, n2 = bench_search(args.ray_configs, RayExecutor(2))
-        print(f"Ray, {n1:,} configurations: 1 worker {one:.1f} s, 2 workers {two:.1f} s: {one / two:.2f}x (bar >= 1.6x)")
+        print(f"{os.cpu_count()} CPUs; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+        bench_ray(args.ray_configs, args.repeats)
 
 
 if __name__ == "__main__":
