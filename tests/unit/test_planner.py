@@ -15,7 +15,8 @@ from siliconsim.models.catalog import load_model
 from siliconsim.perf.step import Work
 from siliconsim.planner.checkpoint import Checkpoint
 from siliconsim.planner.closed_form import evaluate
-from siliconsim.planner.executors import LocalExecutor, make_executor
+from siliconsim.planner.executors import (CHUNK_TASKS, MAX_CHUNK_TASKS, LocalExecutor, make_executor,
+                                          shipped_chunks)
 from siliconsim.planner.layouts import best_split, replica_sizes
 from siliconsim.planner.objectives import OBJECTIVES, ranked
 from siliconsim.planner.plan import plan
@@ -160,6 +161,29 @@ def test_local_executors_give_identical_results():
     assert json.dumps(one) == json.dumps(two)
     with pytest.raises(InputError, match="executor"):
         make_executor("threads")
+
+
+def test_shipped_chunks_cover_every_task_in_order_about_sixteen_per_worker():
+    ts = list(range(6000))
+    two = shipped_chunks(ts, 2)
+    assert [t for c in two for t in c] == ts and len(two) == 32
+    assert [len(c) for c in shipped_chunks(ts[:100], 2)] == [CHUNK_TASKS, 100 - CHUNK_TASKS]  # never tiny chunks
+    assert max(len(c) for c in shipped_chunks(list(range(10 ** 6)), 1)) == MAX_CHUNK_TASKS
+
+
+def test_ray_executor_keeps_its_cluster_across_runs_and_matches_local():
+    ray = pytest.importorskip("ray", reason="Ray is an optional extra (pip install 'siliconsim[ray]'); not installed")
+    from siliconsim.planner.executors import RayExecutor
+
+    p = small_problem()
+    ts = tasks(p)
+    local = sweep(p, ts)
+    with RayExecutor(2) as ex:
+        first = sweep(p, ts, ex)
+        assert ray.is_initialized()  # kept for the next run
+        again = sweep(p, ts[::-1], ex)
+    assert not ray.is_initialized()
+    assert json.dumps(first) == json.dumps(local) == json.dumps(again[::-1])
 
 
 def test_plan_returns_best_fronts_alternatives_and_infeasible_reasons():
