@@ -15,8 +15,7 @@ from siliconsim.models.catalog import load_model
 from siliconsim.perf.step import Work
 from siliconsim.planner.checkpoint import Checkpoint
 from siliconsim.planner.closed_form import evaluate
-from siliconsim.planner.executors import (CHUNK_TASKS, MAX_CHUNK_TASKS, LocalExecutor, make_executor,
-                                          shipped_chunks)
+from siliconsim.planner.executors import MAX_CHUNK_TASKS, LocalExecutor, make_executor, shipped_chunks
 from siliconsim.planner.layouts import best_split, replica_sizes
 from siliconsim.planner.objectives import OBJECTIVES, ranked
 from siliconsim.planner.plan import plan
@@ -163,12 +162,13 @@ def test_local_executors_give_identical_results():
         make_executor("threads")
 
 
-def test_shipped_chunks_cover_every_task_in_order_about_sixteen_per_worker():
+def test_shipped_chunks_cover_every_task_once_about_sixteen_per_worker_alike():
     ts = list(range(6000))
     two = shipped_chunks(ts, 2)
-    assert [t for c in two for t in c] == ts and len(two) == 32
-    assert [len(c) for c in shipped_chunks(ts[:100], 2)] == [CHUNK_TASKS, 100 - CHUNK_TASKS]  # never tiny chunks
-    assert max(len(c) for c in shipped_chunks(list(range(10 ** 6)), 1)) == MAX_CHUNK_TASKS
+    assert sorted(t for c in two for t in c) == ts and len(two) == 32
+    assert {len(c) for c in two} == {187, 188} and two[1][:2] == [1, 33]  # strided: each chunk a like mix
+    assert len(shipped_chunks(ts[:100], 2)) == 2  # never chunks below CHUNK_TASKS (64) tasks
+    assert max(len(c) for c in shipped_chunks(list(range(10 ** 6)), 1)) <= MAX_CHUNK_TASKS
 
 
 def test_ray_executor_keeps_its_cluster_across_runs_and_matches_local():

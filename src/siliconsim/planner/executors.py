@@ -46,9 +46,13 @@ def chunks(tasks: Sequence[Task], size: int = CHUNK_TASKS) -> list[Sequence[Task
 
 def shipped_chunks(tasks: Sequence[Task], workers: int) -> list[Sequence[Task]]:
     """Chunks for ``workers`` other processes: about ``CHUNKS_PER_WORKER`` each, of at least
-    ``CHUNK_TASKS`` tasks (each shipment costs a round trip and a worker's result serialisation)."""
-    size = -(-len(tasks) // (workers * CHUNKS_PER_WORKER))
-    return chunks(tasks, min(MAX_CHUNK_TASKS, max(CHUNK_TASKS, size)))
+    ``CHUNK_TASKS`` tasks (each shipment costs the driver a submission and a decode). Chunk ``i``
+    takes every ``n``-th task from ``i``, so every chunk mixes the hardware alike and costs about
+    the same: the last chunks end together instead of one worker idling while another finishes
+    a chunk of slow (wafer-scale) tasks."""
+    size = min(MAX_CHUNK_TASKS, max(CHUNK_TASKS, -(-len(tasks) // (workers * CHUNKS_PER_WORKER))))
+    n = -(-len(tasks) // size)
+    return [tasks[i::n] for i in range(n)]
 
 
 class Executor(Protocol):
