@@ -167,7 +167,7 @@ def test_shipped_chunks_cover_every_task_once_about_sixteen_per_worker_alike():
     two = shipped_chunks(ts, 2)
     assert sorted(t for c in two for t in c) == ts and len(two) == 32
     assert {len(c) for c in two} == {187, 188} and two[1][:2] == [1, 33]  # strided: each chunk a like mix
-    assert len(shipped_chunks(ts[:100], 2)) == 2  # never chunks below CHUNK_TASKS (64) tasks
+    assert len(shipped_chunks(ts[:100], 2)) == 2  # not 32 chunks of 3 tasks: about CHUNK_TASKS (64) or more each
     assert max(len(c) for c in shipped_chunks(list(range(10 ** 6)), 1)) <= MAX_CHUNK_TASKS
 
 
