@@ -14,7 +14,7 @@ from siliconsim.cli.args import add_format
 from siliconsim.hardware.catalog import clear_caches
 from siliconsim.report.render import print_rich, table, to_json, write_text
 from siliconsim.validation.errorbars import clear_cache
-from siliconsim.validation.suite import load_cases
+from siliconsim.validation.suite import check_catalog_ids, load_cases
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -55,6 +55,7 @@ def _render(rec: dict[str, Any], out: str | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cases = load_cases(args.cases)
+    check_catalog_ids(cases, args.cases)
     progress = None
     if sys.stderr.isatty():
         progress = lambda what, i, n: print(f"\r{what} {i}/{n}", end="", file=sys.stderr, flush=True)  # noqa: E731

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from siliconsim.cli.args import DTYPES, add_format, positive_float, positive_int
+from siliconsim.cli.args import DTYPES, add_format, positive_float, positive_int, seed
 from siliconsim.cli.costs import add_cost_options, cost_assumptions
 from siliconsim.inference import Scenario
 from siliconsim.models.catalog import load_model
@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="requests/s (default 2.566, the Azure code trace's mean rate)")
     g.add_argument("--requests", type=positive_int, default=1000, metavar="N", help="requests to simulate (default 1000)")
     g.add_argument("--workload", default="code-completion", metavar="PRESET", help="workload preset (default code-completion)")
-    g.add_argument("--seed", type=int, default=0, help="random seed of the workload (default 0)")
+    g.add_argument("--seed", type=seed, default=0, help="random seed of the workload (default 0)")
     add_cost_options(p)
     add_format(p)
     p.add_argument("--plot", metavar="FILE.png", help="also draw the per-token time breakdown of each system")

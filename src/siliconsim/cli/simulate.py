@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Any
 
-from siliconsim.cli.args import add_format, add_model_hardware, nonneg_float, positive_float, positive_int
+from siliconsim.cli.args import add_format, add_model_hardware, nonneg_float, positive_float, positive_int, seed
 from siliconsim.errors import InfeasibleError, InputError
 from siliconsim.hardware.catalog import load_chip
 from siliconsim.models.catalog import load_model
@@ -46,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     size = p.add_mutually_exclusive_group()
     size.add_argument("--duration", type=positive_float, metavar="S", help="only requests arriving in the first S s")
     size.add_argument("--requests", type=positive_int, metavar="N", help="number of requests (preset default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="random seed for generated workloads (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed for generated workloads (default 0)")
     p.add_argument("--scheduler", choices=list(SCHEDULERS), default="chunked", help="batch scheduler (default chunked)")
     p.add_argument("--router", choices=list(ROUTERS), default="least-loaded", help="replica routing (default least-loaded)")
     p.add_argument("--max-batch", type=positive_int, metavar="N", help="max sequences per replica (default min(256, plan))")

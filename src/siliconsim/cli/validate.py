@@ -10,7 +10,7 @@ from typing import Any
 from siliconsim.cli.args import add_format
 from siliconsim.report.render import fmt, print_rich, table, to_csv, to_json, write_text
 from siliconsim.validation.runner import run_suite
-from siliconsim.validation.suite import DEFAULT_SUITE, load_cases
+from siliconsim.validation.suite import DEFAULT_SUITE, check_catalog_ids, load_cases
 from siliconsim.validation.summary import row_record, summarize
 
 
@@ -66,6 +66,7 @@ def _render_table(records: list[dict[str, Any]], summary: dict[str, Any], out: s
 
 def run(args: argparse.Namespace) -> int:
     cases = load_cases(args.cases)
+    check_catalog_ids(cases, args.cases)
     progress, bar = _progress()
     try:
         results = run_suite(cases, progress=progress)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any
 
 from siliconsim.errors import InputError
+from siliconsim.report.files import resolve_target, write_atomic
 
 COLORS = {"compute_s": "#4C72B0", "memory_s": "#DD8452", "network_s": "#55A868", "overhead_s": "#8172B3"}
 LABELS = {"compute_s": "compute", "memory_s": "memory", "network_s": "network", "overhead_s": "overhead"}
@@ -23,18 +23,26 @@ def _pyplot() -> Any:
     return plt
 
 
+def plot_format(path: str) -> str:
+    """The image format for ``path`` from its extension; raise InputError (before anything is
+    computed or printed) when matplotlib is missing, the extension is not an image format it
+    writes, or the path is not a writable regular file."""
+    _pyplot()
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    ext = os.path.splitext(path)[1].lstrip(".").lower()
+    if ext not in formats:
+        raise InputError(f"--plot {path}: expected a file ending in one of .{', .'.join(sorted(formats))}, "
+                         f"got {('.' + ext) if ext else 'no extension'}")
+    resolve_target(path)
+    return ext
+
+
 def _save(fig: Any, path: str) -> None:
-    """Write the figure atomically (temp file in the same folder, then rename)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    suffix = os.path.splitext(path)[1] or ".png"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".siliconsim-", suffix=suffix)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=130, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Write the figure safely (regular files only, temp file in the same folder, fsync, rename)."""
+    fmt = plot_format(path)
+    write_atomic(path, lambda fh: fig.savefig(fh, format=fmt, dpi=130, bbox_inches="tight"))
 
 
 def breakdown_bars(labels: list[str], breakdowns: list[dict[str, float]], title: str, path: str) -> None:

@@ -6,11 +6,11 @@ import csv
 import io
 import json
 import math
-import os
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from siliconsim.report.files import write_text_file
 
 
 def _clean(v: Any) -> Any:
@@ -56,20 +56,11 @@ def to_csv(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def write_text(text: str, path: str | None) -> None:
-    """Write to stdout, or atomically to ``path`` (temp file in the same folder, then rename)."""
+    """Write to stdout, or safely to ``path`` (regular files only, atomic, fsync'ed: ``report.files``)."""
     if not path:
         sys.stdout.write(text)
         return
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".siliconsim-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_text_file(path, text)
 
 
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, caption: str | None = None,
