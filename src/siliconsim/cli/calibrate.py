@@ -12,7 +12,7 @@ from siliconsim.calibration.run import Calibration, calibrate
 from siliconsim.calibration.write import write_overlays, write_residuals
 from siliconsim.cli.args import add_format
 from siliconsim.hardware.catalog import clear_caches
-from siliconsim.report.render import print_rich, table, to_json, write_text
+from siliconsim.report.render import json_document, print_rich, table, write_text
 from siliconsim.validation.errorbars import clear_cache
 from siliconsim.validation.suite import check_catalog_ids, load_cases
 
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         clear_caches()
         clear_cache()
     if args.format == "json":
-        write_text(to_json(rec), args.output)
+        write_text(json_document(rec), args.output)
     else:
         _render(rec, args.output)
     return 0

@@ -10,8 +10,9 @@ from siliconsim.cli.args import DTYPES, add_format, positive_float, positive_int
 from siliconsim.cli.costs import add_cost_options, cost_assumptions
 from siliconsim.inference import Scenario
 from siliconsim.models.catalog import load_model
+from siliconsim.models.spec import context_warning
 from siliconsim.planner.compare import Row, compare, compare_defaults
-from siliconsim.report.render import fmt, print_rich, table, to_csv, to_json, write_text
+from siliconsim.report.render import console_width, fit_columns, fmt, json_document, print_rich, print_warnings, table, to_csv, write_text
 from siliconsim.report.results import breakdown_shares, error_bars, estimate_record, with_range
 
 
@@ -56,10 +57,12 @@ def _table_row(r: Row, note: int | None) -> list[str]:
             fmt(a.power_w / 1e3) if a else "–", fmt(a.usd_per_million_tokens) if a else "–"]
 
 
-def render(rows: list[Row], title: str, fmt_name: str, out: str | None, factor: float) -> None:
+def render(rows: list[Row], title: str, fmt_name: str, out: str | None, factor: float,
+           warnings: list[str] | None = None) -> None:
     records = [_record(r) for r in rows]
+    print_warnings(warnings or [])
     if fmt_name == "json":
-        write_text(to_json(records), out)
+        write_text(json_document(records, warnings or []), out)
         return
     if fmt_name == "csv":
         write_text(to_csv(records), out)
@@ -81,7 +84,20 @@ def render(rows: list[Row], title: str, fmt_name: str, out: str | None, factor: 
                "leave-one-group-out validation error for the family ('extrap.': chip or model not in the suite).")
     if notes:
         caption += "\n" + "\n".join(notes)
-    print_rich(table(title, cols, body, caption=caption, justify_right=(2, 3, 4, 5, 7, 8, 9, 10)), path=out)
+
+    right = (2, 3, 4, 5, 7, 8, 9, 10)
+    width = console_width(to_file=out is not None)
+    keep, widths = fit_columns(cols, body, right, width, NARROW_DROP_ORDER)
+    if len(keep) < len(cols):
+        caption += (f"\nNot shown, to fit {width} columns: {', '.join(c for i, c in enumerate(cols) if i not in keep)}"
+                    " (widen the terminal, set COLUMNS, or use --format csv).")
+    print_rich(table(title, [cols[i] for i in keep], [[r[i] for i in keep] for r in body], caption=caption,
+                     justify_right=[n for n, i in enumerate(keep) if i in right], widths=widths),
+               path=out)
+
+
+# On a narrow terminal, columns leave the table in this order (least needed first).
+NARROW_DROP_ORDER = ("decode step goes to", "users", "kW", "request ms", "plan", "tok/s", "TTFT ms")
 
 
 def _record(r: Row) -> dict:
@@ -102,7 +118,7 @@ def _run_serve(args: argparse.Namespace) -> int:
             for hw in args.hardware]
     rows.sort(key=lambda r: (not r["feasible"], -(r["request_goodput"] or 0.0), r["p99_ttft_ms"] or 0.0))
     if args.format == "json":
-        write_text(to_json(rows), args.output)
+        write_text(json_document(rows), args.output)
         return 0
     if args.format == "csv":
         write_text(to_csv(rows), args.output)
@@ -143,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
                    loaded_tpot_factor=args.loaded_tpot_factor)
     title = (f"{model.id} · real-time code completion · batch {scenario.batch}, {scenario.input_tokens} in / "
              f"{scenario.output_tokens} out")
-    render(rows, title, args.format, args.output, args.loaded_tpot_factor)
+    warning = context_warning(model, scenario.context_tokens)
+    render(rows, title, args.format, args.output, args.loaded_tpot_factor, [warning] if warning else [])
     if args.plot:
         from siliconsim.report.plots import breakdown_bars
 

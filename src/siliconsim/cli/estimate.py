@@ -8,8 +8,9 @@ from siliconsim.cli.args import add_format, add_model_hardware, fraction, positi
 from siliconsim.cli.costs import add_cost_options, cost_assumptions
 from siliconsim.inference import Scenario
 from siliconsim.models.catalog import load_model
+from siliconsim.models.spec import context_warning
 from siliconsim.planner.compare import Row, evaluate
-from siliconsim.report.render import fmt, print_rich, table, to_csv, to_json, write_text
+from siliconsim.report.render import fmt, json_document, print_rich, print_warnings, table, to_csv, write_text
 from siliconsim.report.results import breakdown_shares, estimate_record, with_range
 
 
@@ -67,10 +68,11 @@ def _speculative_rows(sp: dict | None) -> list[tuple[str, str]]:
                                      f"decode ({fmt(sp['plain_tpot_s'] * 1e3)} ms)")]
 
 
-def render(row: Row, fmt_name: str, out: str | None) -> None:
+def render(row: Row, fmt_name: str, out: str | None, warnings: list[str] | None = None) -> None:
     rec = estimate_record(row.estimate, row.accounting)
+    print_warnings(warnings or [])
     if fmt_name == "json":
-        write_text(to_json(rec), out)
+        write_text(json_document(rec, warnings or []), out)
     elif fmt_name == "csv":
         write_text(to_csv([rec]), out)
     elif not rec["feasible"]:
@@ -99,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     spec = _speculation(args)
     row = evaluate(model, args.hardware, scenario, chips=args.chips, dtype=args.dtype, assumptions=cost_assumptions(args),
                    speculation=spec)
-    render(row, args.format, args.output)
+    warning = context_warning(model, scenario.context_tokens)
+    render(row, args.format, args.output, [warning] if warning else [])
     if args.plot and row.estimate.deployment is not None:
         _plot_curve(row, args.plot)
     return 0

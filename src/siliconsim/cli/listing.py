@@ -7,7 +7,7 @@ import argparse
 from siliconsim.cli.args import add_format
 from siliconsim.hardware.catalog import chip_ids, load_chip
 from siliconsim.models.catalog import load_model, model_ids
-from siliconsim.report.render import fmt, print_rich, table, to_csv, to_json, write_text
+from siliconsim.report.render import fmt, json_document, print_rich, table, to_csv, write_text
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -40,7 +40,7 @@ def _models() -> list[dict]:
 def run(args: argparse.Namespace) -> int:
     rows = _hardware() if args.what == "hardware" else _models()
     if args.format == "json":
-        write_text(to_json(rows), args.output)
+        write_text(json_document(rows), args.output)
     elif args.format == "csv":
         write_text(to_csv(rows), args.output)
     elif args.what == "hardware":

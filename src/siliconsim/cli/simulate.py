@@ -11,7 +11,8 @@ from siliconsim.cli.args import add_format, add_model_hardware, nonneg_float, po
 from siliconsim.errors import InfeasibleError, InputError
 from siliconsim.hardware.catalog import load_chip
 from siliconsim.models.catalog import load_model
-from siliconsim.report.render import fmt, print_rich, table, to_csv, to_json, write_text
+from siliconsim.models.spec import context_warning
+from siliconsim.report.render import fmt, json_document, print_rich, print_warnings, table, to_csv, write_text
 from siliconsim.serving.config import DEFAULT_TOKEN_BUDGET, ServeConfig
 from siliconsim.serving.deploy import serve_system
 from siliconsim.serving.router import ROUTERS
@@ -92,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
     record = {**record, "workload": workload_record(rs, spec)}
     if args.timing or args.format == "table":
         record["simulator"].update(timing)
-    _render(record, args.format, args.output)
+    warning = context_warning(model, int((rs.input_tokens + rs.output_tokens).max()))
+    _render(record, args.format, args.output, [warning] if warning else [])
     return 0
 
 
@@ -132,9 +134,10 @@ class _Progress:
         self._bar.update(self._task, completed=done)
 
 
-def _render(rec: dict[str, Any], fmt_name: str, out: str | None) -> None:
+def _render(rec: dict[str, Any], fmt_name: str, out: str | None, warnings: list[str]) -> None:
+    print_warnings(warnings)
     if fmt_name == "json":
-        write_text(to_json(rec), out)
+        write_text(json_document(rec, warnings), out)
     elif fmt_name == "csv":
         flat = {k: v for k, v in rec.items() if k not in ("timeseries", "metrics")}
         write_text(to_csv([{**flat, **rec["metrics"]}]), out)

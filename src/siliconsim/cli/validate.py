@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from siliconsim.cli.args import add_format
-from siliconsim.report.render import fmt, print_rich, table, to_csv, to_json, write_text
+from siliconsim.report.render import fmt, json_document, print_rich, table, to_csv, write_text
 from siliconsim.validation.runner import run_suite
 from siliconsim.validation.suite import DEFAULT_SUITE, check_catalog_ids, load_cases
 from siliconsim.validation.summary import row_record, summarize
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     records = [row_record(r) for r in results]
     summary = summarize(results)
     if args.format == "json":
-        write_text(to_json({"rows": records, "summary": summary}), args.output)
+        write_text(json_document({"rows": records, "summary": summary}), args.output)
     elif args.format == "csv":
         write_text(to_csv(records), args.output)
     else:

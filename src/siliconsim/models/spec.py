@@ -258,6 +258,16 @@ class ModelSpec:
         return matmul + attn + 2.0 * self.d_model * self.vocab_size
 
 
+def context_warning(model: ModelSpec, context_tokens: float) -> str:
+    """A warning when ``context_tokens`` (prompt + output) exceeds the model's maximum context
+    (``max_position_embeddings``), else "". Such a request is legal to estimate (the formulas
+    extrapolate) but no deployment of the model serves it."""
+    if model.max_context and context_tokens > model.max_context:
+        return (f"context of {context_tokens:,.0f} tokens exceeds {model.id}'s maximum of {model.max_context:,} "
+                "(max_position_embeddings); the figures extrapolate past what the model serves")
+    return ""
+
+
 def _minimum(a, b):
     try:
         return min(a, b)

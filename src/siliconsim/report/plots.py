@@ -45,19 +45,30 @@ def _save(fig: Any, path: str) -> None:
     write_atomic(path, lambda fh: fig.savefig(fh, format=fmt, dpi=130, bbox_inches="tight"))
 
 
+def bar_stacks(labels: list[str], breakdowns: list[dict[str, float]]) -> tuple[list[str], dict[str, list[float]]]:
+    """Labels sorted by their bar's total (ms per output token, shortest first) and, per cause
+    that is non-zero somewhere, its milliseconds in that order."""
+    order = sorted(range(len(labels)), key=lambda i: sum(breakdowns[i].get(k, 0.0) for k in COLORS))
+    stacks = {k: [breakdowns[i].get(k, 0.0) * 1e3 for i in order] for k in COLORS}
+    return [labels[i] for i in order], {k: v for k, v in stacks.items() if any(x > 0 for x in v)}
+
+
 def breakdown_bars(labels: list[str], breakdowns: list[dict[str, float]], title: str, path: str) -> None:
-    """Stacked horizontal bars: milliseconds per output token by cause, one bar per system."""
+    """Stacked horizontal bars: milliseconds per output token by cause, one bar per system,
+    shortest bar on top (the bars are ordered by the quantity they plot). Causes that are zero
+    for every system get no legend entry."""
     plt = _pyplot()
+    labels, stacks = bar_stacks(labels, breakdowns)
     fig, ax = plt.subplots(figsize=(9, 0.45 * len(labels) + 1.5))
     left = [0.0] * len(labels)
-    for key in ("compute_s", "memory_s", "network_s", "overhead_s"):
-        vals = [b.get(key, 0.0) * 1e3 for b in breakdowns]
+    for key, vals in stacks.items():
         ax.barh(labels, vals, left=left, color=COLORS[key], label=LABELS[key])
         left = [a + v for a, v in zip(left, vals)]
     ax.invert_yaxis()
-    ax.set_xlabel("ms per output token (decode step at batch 1)")
+    ax.set_xlabel("ms per output token (decode step at the compared batch)")
     ax.set_title(title, fontsize=10)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=4, fontsize=8, frameon=False)
+    if stacks:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=len(stacks), fontsize=8, frameon=False)
     _save(fig, path)
     plt.close(fig)
 
