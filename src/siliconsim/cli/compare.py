@@ -13,7 +13,7 @@ from siliconsim.models.catalog import load_model
 from siliconsim.models.spec import context_warning
 from siliconsim.planner.compare import Row, compare, compare_defaults
 from siliconsim.report.render import console_width, fit_columns, fmt, json_document, print_rich, print_warnings, table, to_csv, write_text
-from siliconsim.report.results import breakdown_shares, error_bars, estimate_record, with_range
+from siliconsim.report.results import breakdown_shares, error_bars, estimate_record, slo_text, with_range
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,9 +25,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", "-m", default=d.model, metavar="ID|PATH", help=f"model (default {d.model})")
     p.add_argument("--hardware", "-H", nargs="+", default=list(d.systems), metavar="ID", help="systems to compare")
     p.add_argument("--dtype", choices=DTYPES, help="weight precision for every system (default: the model's native)")
-    p.add_argument("--batch", type=positive_int, default=int(d.scenario.batch))
-    p.add_argument("--input-tokens", type=positive_int, default=int(d.scenario.input_tokens), metavar="N")
-    p.add_argument("--output-tokens", type=positive_int, default=int(d.scenario.output_tokens), metavar="N")
+    p.add_argument("--batch", type=positive_int, default=int(d.scenario.batch), metavar="N",
+                   help=f"concurrent sequences per replica for the timed request (default {int(d.scenario.batch)})")
+    p.add_argument("--input-tokens", type=positive_int, default=int(d.scenario.input_tokens), metavar="N",
+                   help=f"prompt length (default {int(d.scenario.input_tokens)}, the Azure code trace's mean)")
+    p.add_argument("--output-tokens", type=positive_int, default=int(d.scenario.output_tokens), metavar="N",
+                   help=f"generated length (default {int(d.scenario.output_tokens)}, the Azure code trace's mean)")
     g = p.add_argument_group("serving mode (discrete-event simulation of the code-completion workload)")
     g.add_argument("--serve", action="store_true", help="simulate serving instead of timing one request")
     g.add_argument("--rate", type=positive_float, default=2.566, metavar="R",
@@ -134,7 +137,7 @@ def _run_serve(args: argparse.Namespace) -> int:
                      fmt(r["mean_batch"])])
     slo = next((r for r in rows if r["feasible"]), None)
     caption = (f"{args.requests} requests at {args.rate} req/s, seed {args.seed}; goodput = requests/s meeting "
-               + (f"TTFT ≤ {fmt(slo['slo_ttft_ms'])} ms and TPOT ≤ {fmt(slo['slo_tpot_ms'])} ms" if slo else "the SLOs"))
+               + (slo_text(slo["slo_ttft_ms"], slo["slo_tpot_ms"]) if slo else "the SLOs"))
     if notes:
         caption += "\n" + "\n".join(notes)
     cols = ["system", "deployment", "p99 TTFT ms", "p99 TPOT ms", "goodput req/s", "meet SLO", "out tok/s", "mean batch"]

@@ -13,6 +13,7 @@ from siliconsim.hardware.catalog import load_chip
 from siliconsim.models.catalog import load_model
 from siliconsim.models.spec import context_warning
 from siliconsim.report.render import fmt, json_document, print_rich, print_warnings, table, to_csv, write_text
+from siliconsim.report.results import slo_text
 from siliconsim.serving.config import DEFAULT_TOKEN_BUDGET, ServeConfig
 from siliconsim.serving.deploy import serve_system
 from siliconsim.serving.router import ROUTERS
@@ -161,14 +162,16 @@ def _latency_rows(m: dict[str, Any]) -> list[list[str]]:
 
 def _summary_rows(rec: dict[str, Any]) -> list[list[str]]:
     m, sim = rec["metrics"], rec["simulator"]
-    slo = f"TTFT ≤ {fmt(m['slo_ttft_ms'])} ms, TPOT ≤ {fmt(m['slo_tpot_ms'])} ms"
+    slo = slo_text(m["slo_ttft_ms"], m["slo_tpot_ms"])
     rows = [
         ["completed / rejected", f"{m['completed']} / {m['rejected']}"
                                  + (f" ({', '.join(f'{k}: {v}' for k, v in m['rejection_reasons'].items())})"
                                     if m["rejected"] else "")],
         ["request throughput", f"{fmt(m['request_throughput'])} req/s"],
         ["output throughput", f"{fmt(m['output_throughput'])} tok/s"],
-        ["goodput", f"{fmt(m['request_goodput'])} req/s ({fmt(100 * m['slo_attainment'])}% meet {slo})"],
+        ["goodput", f"{fmt(m['request_goodput'])} req/s ({fmt(100 * m['slo_attainment'])}% meet {slo})"
+                    if m["slo_ttft_ms"] is not None or m["slo_tpot_ms"] is not None
+                    else f"{fmt(m['request_goodput'])} req/s ({slo})"],
         ["batch size", f"mean {fmt(m['mean_batch'])}, p50 {fmt(m['p50_batch'])}, p99 {fmt(m['p99_batch'])}, "
                        f"max {m['max_batch']}"],
         ["KV occupancy", f"mean {fmt(100 * m['mean_kv_occupancy'])}%, max {fmt(100 * m['max_kv_occupancy'])}% "

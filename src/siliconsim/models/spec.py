@@ -172,6 +172,15 @@ class ModelSpec:
         b = bytes_per_element(dtype)
         return min(b, bytes_per_element(self.quantized_experts)) if self.quantized_experts else b
 
+    def weights_label(self, dtype: str | None = None) -> str:
+        """Weight precision as served at ``dtype`` (default: the native one): ``bf16+mxfp4``
+        when the checkpoint keeps quantized experts narrower than ``dtype``."""
+        dtype = dtype or self.native_dtype
+        q = self.quantized_experts
+        if q and BYTES_PER_ELEMENT[q] < BYTES_PER_ELEMENT.get(dtype, 2.0):
+            return f"{dtype}+{q}"
+        return dtype
+
     def decode_read_bytes(self, dtype: str) -> float:
         """Weight bytes one decode token reads at batch 1: each layer's active weights (only the
         routed experts of MoE layers) and the LM head; the input embedding is a row lookup.

@@ -92,7 +92,7 @@ def run_study(system: ServedSystem, rs: RequestSet, config: ServeConfig, *, slo_
     record = {
         "model": dep.model.id, "hardware": dep.chip.id, "deployment": dep.describe(),
         "chips_per_replica": dep.par.chips, "replicas": prefill + decode, "total_chips": dep.par.chips * (prefill + decode),
-        "kv_capacity_tokens": model.kv_capacity_tokens,
+        "kv_capacity_tokens": int(model.kv_capacity_tokens) if np.isfinite(model.kv_capacity_tokens) else None,
         "config": {**asdict(config), "max_batch": config.effective_max_batch(model.max_batch),
                    "chunk_tokens": config.chunk()},
         "metrics": metrics,
