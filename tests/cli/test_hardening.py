@@ -258,3 +258,14 @@ def test_compare_plot_bars_follow_the_plotted_time_and_skip_empty_causes():
                                                    {"compute_s": 0.0, "memory_s": 1e-3, "network_s": 0.0}])
     assert labels == ["fast", "slow"] and list(stacks) == ["memory_s", "network_s"]
     assert stacks["memory_s"] == pytest.approx([1.0, 3.0])
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--requests", "1000000000"], ["--requests 1000000000", "1,000,000,000 requests", "at most 1,000,000"]),
+    (["--duration", "1e300"], ["--duration 1e+300 s", "at most 1,000,000"]),
+    (["--requests", "10", "--series-points", "1000000000"], ["--series-points 1000000000", "100,000"]),
+])
+def test_unbounded_simulations_are_refused(capsys, extra, words):
+    # like --replicas, these used to run out of memory or never finish
+    code, _, err = run(capsys, "simulate", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--workload", "chat", *extra)
+    assert one_line_error(code, err) and all(w in err for w in words), err
