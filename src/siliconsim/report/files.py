@@ -44,7 +44,8 @@ def resolve_target(path: str) -> str:
         raise OutputError(f"{path}: is {kind}; expected a regular file (or a new file's path) to write")
     folder = os.path.dirname(real)
     if not os.path.isdir(folder):
-        raise OutputError(f"{path}: folder {os.path.dirname(os.path.abspath(path)) or '.'} does not exist")
+        link = f" (the symlink points to {real})" if os.path.islink(path) else ""
+        raise OutputError(f"{path}: folder {folder} does not exist{link}")
     return real
 
 
