@@ -25,6 +25,7 @@ bench: $(STAMP)
 
 calibrate: $(STAMP)
 	$(BIN)/siliconsim calibrate
+	$(BIN)/siliconsim calibrate --training
 
 accuracy: $(STAMP)
 	$(BIN)/python scripts/update_readme_accuracy.py

@@ -17,17 +17,21 @@ REQUIRED_CHIPS = {
     "h100-sxm", "h100-pcie", "h200", "gh200", "b200", "gb200-nvl72", "gb300-nvl72",
     "mi300x", "mi325x", "mi355x", "gaudi2", "gaudi3", "tpu-v5e", "tpu-v6e",
     "cs-2", "cs-3", "groq-lpu", "sn40l",
+    # the training suite's chips
+    "a100-sxm-40gb", "a100-sxm-80gb", "h800", "tpu-v4", "tpu-v5p", "mi350x", "b300",
 }
 REQUIRED_LINKS = {
     "nvlink4", "nvlink5", "ib-ndr", "ib-xdr", "infinity-fabric", "pcie-gen5", "nvlink-bridge",
     "gaudi-roce", "tpu-ici", "tpu-dcn", "ethernet-400g", "groq-c2c", "cerebras-io",
     "sambanova-rdu-net",
+    "nvlink3", "nvlink4-h800", "ib-hdr", "tpu-ici-v4", "tpu-ici-v5p", "tpu-dcn-v4", "tpu-dcn-v5p",
 }
 REQUIRED_SYSTEMS = {
     "hgx-h100", "hgx-h100-pcie", "hgx-h200", "gh200-node", "hgx-b200", "gb200-nvl72-rack",
     "gb300-nvl72-rack", "mi300x-platform", "mi325x-platform", "mi355x-platform", "gaudi2-hls",
     "gaudi3-hls", "tpu-v5e-pod", "tpu-v6e-pod", "cs-2-cluster", "cs-3-cluster", "groq-rack",
     "sambanova-sn40l-16",
+    "hgx-a100", "hgx-h800", "tpu-v4-pod", "tpu-v5p-pod", "mi350x-platform", "hgx-b300",
 }
 FAMILY = {cid: "hbm" for cid in REQUIRED_CHIPS}
 FAMILY.update({"cs-2": "wafer", "cs-3": "wafer", "groq-lpu": "dataflow", "sn40l": "dataflow"})
@@ -52,6 +56,13 @@ NATIVE_DTYPES = {
     "cs-3": {"bf16", "fp16"},
     "groq-lpu": {"int8", "fp16"},
     "sn40l": {"bf16"},
+    "a100-sxm-40gb": {"bf16", "fp16", "int8", "fp32"},  # Ampere: no fp8 tensor cores
+    "a100-sxm-80gb": {"bf16", "fp16", "int8", "fp32"},
+    "h800": {"bf16", "fp16", "fp8", "int8", "fp32"},
+    "tpu-v4": {"bf16", "int8"},
+    "tpu-v5p": {"bf16", "int8"},
+    "mi350x": {"bf16", "fp16", "fp8", "int8", "fp4"},
+    "b300": {"bf16", "fp16", "fp8", "fp4"},  # Blackwell Ultra cuts int8, as gb300-nvl72
 }
 
 WAFER_MICROARCH = {
@@ -235,6 +246,72 @@ def test_rack_scale_domains():
     assert catalog.load_chip("h100-pcie").system.scale_up_domain == 2
 
 
+# The training suite's fabrics, per chip and per direction, as the catalog files source them:
+# (scale-up link, GB/s, domain, scale-out link, GB/s, torus dimensions).
+TRAINING_FABRICS = {
+    "a100-sxm-40gb": ("nvlink3", 300, 8, "ib-hdr", 25, 0),  # 600 GB/s bidir; HDR 200 Gb/s
+    "a100-sxm-80gb": ("nvlink3", 300, 8, "ib-hdr", 25, 0),
+    "h800": ("nvlink4-h800", 200, 8, "ib-ndr", 50, 0),  # 400 GB/s bidir; DeepSeek: NDR 400 Gb/s
+    "tpu-v4": ("tpu-ici-v4", 300, 4096, "tpu-dcn-v4", 6.25, 3),  # 6 links x 50 GB/s; pod
+    "tpu-v5p": ("tpu-ici-v5p", 600, 6144, "tpu-dcn-v5p", 6.25, 3),  # 1,200 GB/s bidir; max slice
+    "mi350x": ("infinity-fabric-mi355x", 537.6, 8, "ethernet-400g", 50, 0),
+    "b300": ("nvlink5", 900, 8, "ib-xdr", 100, 0),  # CX-8 800 Gb/s
+}
+
+
+@pytest.mark.parametrize("chip_id", sorted(TRAINING_FABRICS))
+def test_training_chip_fabrics(chip_id):
+    up_id, up_gbs, domain, out_id, out_gbs, torus = TRAINING_FABRICS[chip_id]
+    system = catalog.load_chip(chip_id).system
+    assert system.scale_up.id == up_id
+    assert system.scale_up.bandwidth_bytes_per_s == pytest.approx(up_gbs * 1e9)
+    assert system.scale_up_domain == domain
+    assert system.scale_out.id == out_id
+    assert system.scale_out.bandwidth_bytes_per_s == pytest.approx(out_gbs * 1e9)
+    assert system.torus_dims == torus
+
+
+def test_scale_up_is_faster_than_scale_out_on_every_hbm_chip():
+    for chip_id in catalog.chip_ids():
+        chip = catalog.load_chip(chip_id)
+        up, out = chip.system.scale_up, chip.system.scale_out
+        if chip.family == "hbm" and out is not None:
+            assert up.bandwidth_bytes_per_s > out.bandwidth_bytes_per_s, chip_id
+
+
+def test_tpu_torus_generations():
+    chips = {c: catalog.load_chip(c) for c in ("tpu-v4", "tpu-v5e", "tpu-v5p", "tpu-v6e")}
+    assert {c: ch.system.torus_dims for c, ch in chips.items()} == {
+        "tpu-v4": 3, "tpu-v5e": 2, "tpu-v5p": 3, "tpu-v6e": 2}
+    v4, v5p = chips["tpu-v4"], chips["tpu-v5p"]
+    assert v5p.system.scale_up.bandwidth_bytes_per_s == 2 * v4.system.scale_up.bandwidth_bytes_per_s
+    assert v4.system.chips_per_node == v5p.system.chips_per_node == 4
+    assert v5p.system.scale_up_domain < 8960 < v5p.system.max_chips  # largest slice < pod < Multislice
+    assert v5p.capacity_bytes == 95 * 2**30 and v4.capacity_bytes == 32 * 2**30
+    for chip_id in ("h100-sxm", "b200", "mi355x", "gaudi3"):
+        assert catalog.load_chip(chip_id).system.torus_dims == 0  # switched or full-mesh fabrics
+
+
+def test_training_chips_against_their_siblings():
+    a40, a80 = catalog.load_chip("a100-sxm-40gb"), catalog.load_chip("a100-sxm-80gb")
+    assert a40.dense_flop_per_s == a80.dense_flop_per_s and a40.tdp_w == a80.tdp_w == 400
+    assert (a40.capacity_bytes, a80.capacity_bytes) == (40e9, 80e9)
+    assert a40.bandwidth_bytes_per_s < a80.bandwidth_bytes_per_s
+    h800, h100 = catalog.load_chip("h800"), catalog.load_chip("h100-sxm")
+    assert h800.dense_flop_per_s == h100.dense_flop_per_s
+    assert h800.main_memory == h100.main_memory
+    assert h800.system.scale_up.bandwidth_bytes_per_s == pytest.approx(
+        h100.system.scale_up.bandwidth_bytes_per_s * 400 / 900)  # NVLink 400 vs 900 GB/s bidir
+    mi350x, mi355x = catalog.load_chip("mi350x"), catalog.load_chip("mi355x")
+    assert mi350x.main_memory == mi355x.main_memory and mi350x.tdp_w < mi355x.tdp_w
+    for dtype in ("bf16", "fp8", "fp4"):  # same die at 2.2 vs 2.4 GHz: ~8% less peak
+        assert 0.88 < mi350x.dense_flop_per_s[dtype] / mi355x.dense_flop_per_s[dtype] < 0.96, dtype
+    b300, b200 = catalog.load_chip("b300"), catalog.load_chip("b200")
+    assert b300.dense_flop_per_s["bf16"] == b200.dense_flop_per_s["bf16"]
+    assert b300.dense_flop_per_s["fp4"] > 1.4 * b200.dense_flop_per_s["fp4"]
+    assert b300.capacity_bytes == 288e9 > b200.capacity_bytes
+
+
 # ---------------------------------------------------------------- links and systems
 
 
@@ -318,6 +395,37 @@ def test_malformed_toml_names_the_file(tmp_path, tmp_catalog):
         catalog.read_toml(bad)
     with pytest.raises(CatalogError, match=r"zz-broken\.toml.*malformed"):
         catalog.load_chip("zz-broken")
+
+
+_SYSTEM = """
+[meta]
+id = "zz-sys"
+name = "test system"
+sources = ["https://example.org"]
+retrieved = "2026-11-27"
+
+[system]
+chips_per_node = {{ value = 4, basis = "assumed", source = "test" }}
+scale_up_domain = {{ value = 64, basis = "assumed", source = "test" }}
+scale_up_link = "zz-ok-link"
+host_power_per_chip = {{ value = "100 W", basis = "assumed", source = "test" }}
+host_price_per_chip = {{ value = "1000 USD", basis = "assumed", source = "test" }}
+{extra}
+"""
+
+
+def test_torus_dims_is_optional_and_checked(tmp_catalog):
+    (tmp_catalog / "links" / "zz-ok-link.toml").write_text(_LINK.format(meta_id="zz-ok-link"))
+    path = tmp_catalog / "systems" / "zz-sys.toml"
+    path.write_text(_SYSTEM.format(extra=""))
+    assert catalog.load_system("zz-sys").torus_dims == 0  # absent: a switched fabric
+    path.write_text(_SYSTEM.format(extra='torus_dims = { value = 3, basis = "assumed", source = "test" }'))
+    catalog.clear_caches()
+    assert catalog.load_system("zz-sys").torus_dims == 3
+    path.write_text(_SYSTEM.format(extra='torus_dims = { value = 2.5, basis = "assumed", source = "test" }'))
+    catalog.clear_caches()
+    with pytest.raises(CatalogError, match=r"zz-sys\.toml: system\.torus_dims"):
+        catalog.load_system("zz-sys")
 
 
 def test_bad_basis_and_empty_source_are_rejected():

@@ -51,9 +51,11 @@ def test_unknown_hardware_is_a_one_line_error_not_zero_coverage(capsys, tmp_path
 
 def test_random_bytes_suite_is_one_line_error(capsys, tmp_path):
     path = tmp_path / "noise.csv"
-    path.write_bytes(bytes(range(128, 256)) * 64)
-    code, _, err = run(capsys, "validate", "--cases", str(path))
-    assert code == 2 and err.count("\n") == 1 and "noise.csv: expected UTF-8 CSV text" in err
+    header = DEFAULT_SUITE.read_text(encoding="utf-8").splitlines()[0].encode()
+    for raw in (bytes(range(128, 256)) * 64, header + b"\n" + bytes(range(128, 256)) * 64, b"a\0b\n" * 10):
+        path.write_bytes(raw)
+        code, _, err = run(capsys, "validate", "--cases", str(path))
+        assert code == 2 and err.count("\n") == 1 and "noise.csv" in err, err
 
 
 def test_malformed_row_names_row_and_column(capsys, tmp_path):

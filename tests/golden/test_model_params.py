@@ -73,6 +73,9 @@ KV_BYTES_PER_TOKEN = [
     ("deepseek-r1", 61 * (512 + 64) * 2),  # 70272: MLA latent (kv_lora_rank + rope dim), arXiv:2405.04434 2.1
     ("qwen3-235b-a22b", 94 * 2 * 4 * 128 * 2),  # 192512
     ("gpt-oss-120b", 36 * 2 * 8 * 64 * 2),  # 73728 while context <= 128 (the window)
+    ("megatron-22b", 48 * 2 * 6144 * 2),  # 1179648: GPT-2-style MHA, 64 heads x 96
+    ("nemotron-4-340b", 96 * 2 * 8 * 192 * 2),  # 589824: GQA, 8 query groups of head_dim 192
+    ("qwen3-30b-a3b", 48 * 2 * 4 * 128 * 2),  # 98304
 ]
 
 

@@ -114,3 +114,31 @@ def account(chip: Chip, chips: int, step: StepCost, aggregate_tok_s: float,
     usd_per_s = capex / (a.lifetime_s * a.utilization) + power * a.pue * a.electricity_price_usd_per_j
     tok_s = aggregate_tok_s if aggregate_tok_s > 0 else float("nan")
     return Accounting(power, per_chip * chips, host, power / tok_s, usd_per_s / tok_s * 1e6, capex, usd_per_s * 3600)
+
+
+@dataclass(frozen=True)
+class TrainingAccounting:
+    """Power, energy and cost of a training run of ``duration_s`` seconds."""
+
+    power_w: float
+    energy_j: float
+    cost_usd: float  # capex amortised over the lifetime at the assumed utilisation, plus electricity at PUE
+    cost_rented_usd: float | None  # chip-hours at the given rental rate (which includes power)
+    usd_per_hour: float
+
+    def as_dict(self) -> dict[str, float | None]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def account_training(chip: Chip, chips: int, busy: StepCost, duration_s: float,
+                     a: CostAssumptions | None = None, usd_per_chip_hour: float | None = None) -> TrainingAccounting:
+    """Account a training run: ``busy`` splits one step into compute-, memory- and network-bound
+    seconds (bubbles and host overhead count as idle); the chips draw the power that mix implies
+    (``chip_power_w``), the hosts their share, for ``duration_s``. Energy is at the wall before
+    PUE, as for inference; the capex cost adds electricity at PUE."""
+    a = a or default_assumptions()
+    power = chip_power_w(chip, busy, a) * chips + chip.system.host_power_per_chip_w * chips
+    capex = chips * (chip.price_usd + chip.system.host_price_per_chip_usd)
+    usd_per_s = capex / (a.lifetime_s * a.utilization) + power * a.pue * a.electricity_price_usd_per_j
+    rented = None if usd_per_chip_hour is None else chips * usd_per_chip_hour * duration_s / 3600.0
+    return TrainingAccounting(power, power * duration_s, usd_per_s * duration_s, rented, usd_per_s * 3600.0)

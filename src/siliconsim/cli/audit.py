@@ -7,6 +7,7 @@ from typing import Any
 
 from siliconsim.audit import compare_decode, decode_utilisation, headline_claims
 from siliconsim.cli.args import DTYPES, add_format, positive_float, positive_int
+from siliconsim.errors import InputError
 from siliconsim.hardware.catalog import load_chip
 from siliconsim.models.catalog import load_model
 from siliconsim.report.render import fmt, json_document, print_rich, table, to_csv, write_text
@@ -22,18 +23,58 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chips", type=positive_int, metavar="N", help="chips per replica (default: smallest feasible)")
     p.add_argument("--dtype", choices=DTYPES, help="weight precision (default: the model's native type)")
     p.add_argument("--tok-s", type=positive_float, metavar="X", help="a measured tok/s per user to audit as well")
+    p.add_argument("--training", action="store_true",
+                   help="audit a training step of --model instead: fraction of peak used and where the rest goes "
+                        "(--chips default: one node; CS-2/CS-3: one system)")
+    p.add_argument("--seq-len", type=positive_int, default=4096, metavar="S", help="--training: sequence length")
+    p.add_argument("--global-batch", type=positive_int, metavar="B",
+                   help="--training: sequences per step (default 4M tokens' worth)")
     add_format(p)
 
 
 def collect(args: argparse.Namespace) -> dict[str, Any]:
     chip = load_chip(args.hardware)
     out: dict[str, Any] = {"hardware": chip.id, "claims": headline_claims(chip)}
-    if args.model:
+    if args.training:
+        out["training"] = _training(args, chip)
+    elif args.model:
         model = load_model(args.model)
         out["decode"] = decode_utilisation(model, chip, chips=args.chips, dtype=args.dtype, tok_s=args.tok_s)
         if args.vs:
             out["compare"] = compare_decode(model, [chip, load_chip(args.vs)], dtype=args.dtype)
     return out
+
+
+def _training(args: argparse.Namespace, chip: Any) -> dict[str, Any]:
+    from siliconsim.training import TrainingJob, plan_training
+    from siliconsim.training.utilisation import utilisation
+
+    if not args.model:
+        raise InputError("audit --training needs --model")
+    chips = args.chips or chip.system.chips_per_node
+    gb = args.global_batch or max(chips, round(4 * 1024 * 1024 / args.seq_len))
+    job = TrainingJob(model=load_model(args.model), chip=chip, chips=chips, seq_len=args.seq_len, global_batch=gb)
+    res = plan_training(job, keep=1)
+    return utilisation(res.best or res.infeasible[0])
+
+
+def _training_table(rec: dict[str, Any]) -> Any:
+    if not rec["feasible"]:
+        return f"[bold red]infeasible[/]: {rec['reason']}"
+    from siliconsim.report.training import BREAKDOWN_LABELS
+
+    rows = [(BREAKDOWN_LABELS.get(r["part"], r["part"]), "" if r["seconds"] is None else fmt(r["seconds"]),
+             f"{r['fraction_of_peak']:.1%}") for r in rec["rows"]]
+    head = (f"; vendor headline {si(rec['headline_flop_per_s'], 'FLOP/s')}: model FLOPs are "
+            f"{rec['mfu_of_headline']:.1%} of it" if rec["headline_flop_per_s"] else "")
+    cap = (f"{rec['chips']}× {rec['hardware']}, {rec['layout']}: {si(rec['model_flop_per_s'], 'FLOP/s')} of model FLOPs "
+           f"vs a bf16 dense peak of {si(rec['dense_peak_flop_per_s'], 'FLOP/s')} (MFU {rec['mfu']:.1%}, HFU "
+           f"{rec['hfu']:.1%}){head}")
+    if rec["mesh_flop_per_s"]:
+        cap += (f"; the PE mesh's SRAM-fed FMAC rate is {si(rec['mesh_flop_per_s'], 'FLOP/s')}, "
+                f"{rec['mesh_flop_per_s'] / rec['dense_peak_flop_per_s']:.0%} of the dense peak")
+    return table(f"training step of {rec['model']}: where the dense peak goes", ["part", "s per step", "share of peak"],
+                 rows, caption=cap, justify_right=(1, 2))
 
 
 _PREFIX = ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
@@ -54,6 +95,7 @@ def _csv_rows(rec: dict[str, Any]) -> list[dict[str, Any]]:
     dec = rec.get("decode") or {}
     rows += [{"section": "decode", **r} for r in dec.get("rows", [])]
     rows += [{"section": "compare", **r} for r in rec.get("compare", [])]
+    rows += [{"section": "training", **r} for r in (rec.get("training") or {}).get("rows", [])]
     return rows
 
 
@@ -106,6 +148,8 @@ def run(args: argparse.Namespace) -> int:
         write_text(to_csv(_csv_rows(rec)), args.output)
     else:
         parts = [_claims_table(rec)]
+        if "training" in rec:
+            parts.append(_training_table(rec["training"]))
         if "decode" in rec:
             parts.append(_decode_table(rec["decode"]))
         if "compare" in rec:

@@ -28,6 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "run time): the fit and in-sample error only; the leave-one-group-out figures in the "
                         "calibration files are left as they were")
     p.add_argument("--dry-run", action="store_true", help="report only; write no files")
+    p.add_argument("--training", action="store_true",
+                   help="fit the training model on the training suite instead (training/data/calibrated.toml, ~1 min)")
     add_format(p)
 
 
@@ -57,6 +59,8 @@ def _render(rec: dict[str, Any], out: str | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.training:
+        return _run_training(args)
     cases = load_cases(args.cases)
     check_catalog_ids(cases, args.cases)
     progress = None
@@ -74,4 +78,38 @@ def run(args: argparse.Namespace) -> int:
         write_text(json_document(rec), args.output)
     else:
         _render(rec, args.output)
+    return 0
+
+
+def _run_training(args: argparse.Namespace) -> int:
+    """Fit the training model (calibration/training.py) and write training/data/calibrated.toml."""
+    import datetime as dt
+
+    from siliconsim.calibration.training import by_vendor, calibrated_toml, fit_training, median_ape
+    from siliconsim.training.params import DATA as TRAINING_DATA, clear_caches as clear_training
+    from siliconsim.validation.training_suite import load_training_cases
+
+    cases = load_training_cases(args.cases)
+    progress = None
+    if sys.stderr.isatty():
+        progress = lambda what, i, n: print(f"\r{what} {i}/{n}", end="", file=sys.stderr, flush=True)  # noqa: E731
+    fit = fit_training(cases, logo=not args.no_logo, progress=progress)
+    if progress:
+        print(file=sys.stderr)
+    if not args.dry_run:
+        write_text(calibrated_toml(fit, dt.date.today().isoformat()), str(TRAINING_DATA / "calibrated.toml"))
+        clear_training()
+    rec = {"free_parameters": len(fit.params), "rows": len(fit.rows), "multipliers": fit.multipliers(),
+           "fitted_median_ape_pct": median_ape(fit.fitted),
+           "logo_median_ape_pct": median_ape(fit.held_out) if fit.held_out is not None else None,
+           "logo_by_vendor": by_vendor(fit.held_out) if fit.held_out is not None else None}
+    if args.format == "json":
+        write_text(json_document(rec), args.output)
+    else:
+        rows = [(k, f"x{v:.3f}") for k, v in rec["multipliers"].items()]
+        logo = rec["logo_median_ape_pct"]
+        cap = (f"{rec['rows']} rows; median |error| {rec['fitted_median_ape_pct']:.1f}% in-sample, "
+               + (f"{logo:.1f}% leave-one-group-out" if logo is not None else "leave-one-group-out not computed"))
+        print_rich(table(f"training calibration ({rec['free_parameters']} free parameters)", ["parameter", "multiplier"],
+                         rows, caption=cap), path=args.output)
     return 0

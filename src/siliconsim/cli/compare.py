@@ -17,6 +17,8 @@ from siliconsim.report.results import breakdown_shares, error_bars, estimate_rec
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from siliconsim.cli import compare_train
+
     d = compare_defaults()
     p = sub.add_parser("compare", help="compare systems for one model on a real-time code-completion request",
                        description=f"Default: {d.model} on {', '.join(d.systems)}; batch {d.scenario.batch}, "
@@ -41,6 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_cost_options(p)
     add_format(p)
     p.add_argument("--plot", metavar="FILE.png", help="also draw the per-token time breakdown of each system")
+    compare_train.add_arguments(p)
     p.add_argument("--loaded-tpot-factor", type=positive_float, default=d.loaded_tpot_factor, metavar="X",
                    help=f"price cost at the busiest batch whose TPOT is within X of the single-user TPOT (default {d.loaded_tpot_factor})")
 
@@ -147,6 +150,10 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.train:
+        from siliconsim.cli import compare_train
+
+        return compare_train.run(args)
     if args.serve:
         return _run_serve(args)
     model = load_model(args.model)

@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "audit": "audit",
     "validate": "validate",
     "calibrate": "calibrate",
+    "train": "train",
 }
 
 

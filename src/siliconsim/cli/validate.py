@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
+from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
 from siliconsim.cli.args import add_format
+from siliconsim.errors import InputError
 from siliconsim.report.render import fmt, json_document, print_rich, table, to_csv, write_text
 from siliconsim.validation.runner import run_suite
 from siliconsim.validation.suite import DEFAULT_SUITE, check_catalog_ids, load_cases
 from siliconsim.validation.summary import row_record, summarize
+from siliconsim.validation.training_runner import run_training_suite, summarize_training, training_row_record
+from siliconsim.validation.training_suite import DEFAULT_TRAINING_SUITE, is_training_suite, load_training_cases
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="compare predictions with the published-measurement suite",
                        description="Predict every row of the validation suite; report signed error per row and "
                                    "median/mean absolute error by vendor, metric, scenario and trust class.")
-    p.add_argument("--cases", metavar="FILE", help=f"suite CSV in the dev.csv schema (default: packaged {DEFAULT_SUITE.name})")
+    p.add_argument("--cases", metavar="FILE", action="append",
+                   help=f"suite CSV, inference (dev.csv schema) or training (training-dev.csv schema), recognised by "
+                        f"its columns; repeat for several (default: every shipped suite: {DEFAULT_SUITE.name} and "
+                        f"{DEFAULT_TRAINING_SUITE.name})")
+    p.add_argument("--models", metavar="DIR", help="resolve model ids from DIR/ID.json before the catalog")
     add_format(p)
 
 
@@ -43,7 +52,7 @@ def _group_table(title: str, groups: dict[str, dict[str, Any]]) -> Any:
     return table(title, ["group", "rows", "median |err|", "mean |err|", "median err"], rows, justify_right=(1, 2, 3, 4))
 
 
-def _render_table(records: list[dict[str, Any]], summary: dict[str, Any], out: str | None) -> None:
+def _render_table_parts(records: list[dict[str, Any]], summary: dict[str, Any]) -> list[Any]:
     rows = [(r["id"], r["hardware"], r["model"], r["scenario"], r["metric"], fmt(r["predicted"]), fmt(r["measured"]),
              _pct(r["error_pct"]) if r["status"] == "predicted" else r["status"], r["layout"] or r["reason"])
             for r in records]
@@ -61,24 +70,84 @@ def _render_table(records: list[dict[str, Any]], summary: dict[str, Any], out: s
                  f"{summary['coverage_pct']:.1f}% ({summary['predicted']}/{summary['rows']}); chip count chosen "
                  f"(smallest system that holds the model) for {len(summary['chips_chosen'])} rows")
     parts.extend(f"assumed: {a}" for a in summary["assumptions"])
-    print_rich(*parts, path=out)
+    return parts
+
+
+def _suites(args: argparse.Namespace) -> tuple[list[Path], list[Path]]:
+    """(inference suites, training suites) to run, each recognised by its header."""
+    if not args.cases:
+        return [DEFAULT_SUITE], [DEFAULT_TRAINING_SUITE]
+    inference, training = [], []
+    for f in args.cases:
+        path = Path(f)
+        try:
+            with open(path, newline="", encoding="utf-8") as fh:
+                header = next(csv.reader(fh), [])
+        except UnicodeDecodeError:
+            raise InputError(f"{path}: not a UTF-8 CSV file") from None
+        (training if is_training_suite(header) else inference).append(path)
+    return inference, training
+
+
+def _training(paths: list[Path], models: Path | None) -> tuple[list[dict[str, Any]], dict[str, Any]] | None:
+    if not paths:
+        return None
+    cases = [c for p in paths for c in load_training_cases(p)]
+    results = run_training_suite(cases, models_dir=models)
+    return [training_row_record(r) for r in results], summarize_training(results)
+
+
+def _render_training(records: list[dict[str, Any]], summary: dict[str, Any]) -> list[Any]:
+    rows = [(r["id"], r["hardware"], r["chips"], r["model"], r["metric"], fmt(r["predicted"]), fmt(r["measured"]),
+             _pct(r["error_pct"]) if r["status"] == "predicted" else r["status"], r["layout"] or r["reason"])
+            for r in records]
+    parts: list[Any] = [table("training validation rows", ["id", "hardware", "chips", "model", "metric", "predicted",
+                                                            "measured", "error", "layout / reason"], rows,
+                              justify_right=(2, 5, 6, 7))]
+    for key in ("by_vendor", "by_metric", "by_framework"):
+        parts.append(_group_table("training " + key.replace("_", " "), summary[key]))
+    parts.append(f"[bold]training headline[/]: median |error| {_pct(summary['median_ape_pct'])}, mean |error| "
+                 f"{_pct(summary['mean_ape_pct'])} over {summary['predicted']} rows; coverage "
+                 f"{summary['coverage_pct']:.1f}% ({summary['predicted']}/{summary['rows']})")
+    parts.extend(f"training, not predicted: {x['id']}: {x['reason']}" for x in summary["not_predicted"])
+    return parts
 
 
 def run(args: argparse.Namespace) -> int:
-    cases = load_cases(args.cases)
-    check_catalog_ids(cases, args.cases)
-    progress, bar = _progress()
-    try:
-        results = run_suite(cases, progress=progress)
-    finally:
-        if bar is not None:
-            bar.stop()
-    records = [row_record(r) for r in results]
-    summary = summarize(results)
+    inference_paths, training_paths = _suites(args)
+    models = Path(args.models) if args.models else None
+    if models is not None and not models.is_dir():
+        raise InputError(f"--models {args.models}: not a directory of ID.json configs")
+    out: dict[str, Any] = {}
+    records: list[dict[str, Any]] = []
+    summary: dict[str, Any] | None = None
+    if inference_paths:
+        cases = []
+        for p in inference_paths:
+            suite = load_cases(p)
+            check_catalog_ids(suite, p)
+            cases += suite
+        progress, bar = _progress()
+        try:
+            results = run_suite(cases, progress=progress)
+        finally:
+            if bar is not None:
+                bar.stop()
+        records = [row_record(r) for r in results]
+        summary = summarize(results)
+        out |= {"rows": records, "summary": summary}
+    training = _training(training_paths, models)
+    if training is not None:
+        out["training"] = {"rows": training[0], "summary": training[1]}
     if args.format == "json":
-        write_text(json_document({"rows": records, "summary": summary}), args.output)
+        write_text(json_document(out), args.output)
     elif args.format == "csv":
-        write_text(to_csv(records), args.output)
+        write_text(to_csv(records + (training[0] if training else [])), args.output)
     else:
-        _render_table(records, summary, args.output)
+        parts: list[Any] = []
+        if summary is not None:
+            parts.append(_render_table_parts(records, summary))
+        if training is not None:
+            parts.extend(_render_training(*training))
+        print_rich(*[x for p in parts for x in (p if isinstance(p, list) else [p])], path=args.output)
     return 0

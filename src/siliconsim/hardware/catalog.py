@@ -180,6 +180,7 @@ def load_system(system_id: str) -> System:
         host_power_per_chip_w=r.qty("system.host_power_per_chip", "w"),  # type: ignore[arg-type]
         host_price_per_chip_usd=r.qty("system.host_price_per_chip", "usd"),  # type: ignore[arg-type]
         max_chips=_count(r, "system.max_chips", required=False, default=1_000_000),
+        torus_dims=_count(r, "system.torus_dims", required=False, default=0),
     )
 
 

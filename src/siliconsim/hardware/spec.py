@@ -69,6 +69,11 @@ class System:
     host_power_per_chip_w: float
     host_price_per_chip_usd: float
     max_chips: int
+    # Dimensions of a torus scale-up fabric (TPU ICI: 2 for v5e/v6e, 3 for v4/v5p); 0 when the
+    # fabric is switched or a full mesh (NVSwitch, Infinity Fabric), where any pair is one hop.
+    # The scale-up link's bandwidth is the chip's total over all its torus links, per direction;
+    # a collective confined to one torus axis gets 1/torus_dims of it.
+    torus_dims: int = 0
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,14 @@ The catalog keeps each file verbatim under ``models/data/<id>.json``; ``--model 
 any other config.json. The architecture is read from ``model_type`` (descending into
 ``text_config`` for multimodal wrappers). An unknown architecture raises: nothing is silently
 defaulted.
+
+Two families of dense files: Llama-style (``hidden_size``, ``intermediate_size``, gated MLP) and
+GPT-2-style (``model_type: gpt2`` with ``n_embd``, ``n_layer``, ``n_head``, ``n_inner``,
+``n_positions``; plain MLP). GPT-style models that never had a Hugging Face file of their own
+(Megatron GPT, NeMo GPT-3 and Nemotron, OPT, BLOOM, MPT) are written as ``gpt2`` files: one
+format and one parser instead of a native type each. Facts GPT-2's own config cannot say are
+extension keys that only the gpt2 parser reads (see ``_gpt2_family``). GPT-J keeps its real
+``gptj`` file, read by the same parser.
 """
 
 from __future__ import annotations
@@ -218,6 +226,42 @@ ARCHITECTURES: dict[str, Callable[[_Cfg, str, str], ModelSpec]] = {
     "deepseek_v3": _deepseek, "deepseek_v2": _deepseek, "kimi_k2": _deepseek, "kimi_k25": _deepseek,
     "glm4_moe": _glm4_moe, "llama4_text": _llama4, "llama4": _llama4, "falcon": _falcon,
 }
+
+
+_POSITION_TYPES = ("learned_absolute", "rope", "alibi")
+
+
+def _gpt2_family(c: _Cfg, mid: str, arch: str) -> ModelSpec:
+    """GPT-2-style configs: HF ``gpt2`` (every bias on, LayerNorms with bias, learned positions,
+    tied embeddings, ``n_inner`` null meaning 4 x ``n_embd``) and GPT-J's ``gptj`` (one LayerNorm
+    shared by a parallel attention + MLP block, no attention biases, rotary, untied LM head with a
+    bias). Extension keys a ``gpt2`` file may add, each defaulting to GPT-2's own behaviour:
+    ``position_embedding_type`` (learned_absolute | rope | alibi; only a learned table adds
+    n_positions x n_embd parameters), ``num_key_value_heads`` (GQA), ``bias`` (linear-layer
+    biases), ``layer_norm_bias``, ``parallel_attn`` (one shared LayerNorm per layer) and
+    ``embedding_layernorm`` (BLOOM). ``activation_function`` (e.g. gelu, relu, relu2 =
+    squared ReLU) and ``rotary_pct`` are recorded or documentary: neither changes a count."""
+    d, n, heads, positions = c.int("n_embd"), c.int("n_layer"), c.int("n_head"), c.int("n_positions")
+    ff = c.int("n_inner") if c.has("n_inner") else 4 * d
+    gptj = arch == "gptj"
+    pos = c.doc.get("position_embedding_type", "rope" if gptj else "learned_absolute")
+    if pos not in _POSITION_TYPES:
+        raise CatalogError(f"{c.where}: field 'position_embedding_type' = {pos!r}, expected one of {', '.join(_POSITION_TYPES)}")
+    act = c.doc.get("activation_function", "gelu_new")
+    if not isinstance(act, str):
+        raise CatalogError(f"{c.where}: field 'activation_function' = {act!r}, expected a name such as 'gelu'")
+    bias = c.bool("bias", True)
+    doc = dict(c.doc, hidden_size=d, num_hidden_layers=n, num_attention_heads=heads, max_position_embeddings=positions)
+    return _common(_Cfg(doc, c.where), mid, arch, _group([(None, False, ff)] * n), gated_mlp=False,
+                   tied_default=not gptj, attn_bias=bias and not gptj, mlp_bias=bias,
+                   norm_bias=c.bool("layer_norm_bias", True),
+                   norms_per_layer=1 if gptj or c.bool("parallel_attn") else 2,
+                   learned_positions=positions if pos == "learned_absolute" else 0,
+                   embedding_norm=c.bool("embedding_layernorm"), lm_head_bias=gptj,
+                   position_embedding=pos, activation=act)
+
+
+ARCHITECTURES.update({"gpt2": _gpt2_family, "gptj": _gpt2_family})
 
 
 _INHERITED = ("torch_dtype", "dtype", "tie_word_embeddings", "quantization_config")

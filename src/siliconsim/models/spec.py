@@ -7,9 +7,13 @@ arrays of batch and context.
 Formulas:
 - Parameters: embeddings (V*d), attention projections (GQA or MLA), MLP (gated: 3*d*f,
   plain: 2*d*f), MoE experts (E * 3*d*f_e) plus router and shared experts, norms (and Qwen3's
-  q/k norms, gpt-oss's attention sinks and biases). Multi-token-prediction layers a checkpoint
-  may carry (DeepSeek, GLM ``num_nextn_predict_layers``) are not part of the serving model and
-  are left out; ``mtp_layers`` records them.
+  q/k norms, gpt-oss's attention sinks and biases). GPT-2-style models add a learned position
+  table (n_positions*d), linear biases (attention 4*d for MHA, MLP f+d) and LayerNorms with a
+  bias (2*d each); with f = 4d that is Megatron's 12*l*d^2*(1 + 13/(12d) + (V+s)/(12*l*d))
+  (Narayanan et al. 2021, arXiv:2104.04473, section 5.1) plus the final LayerNorm's 2*d.
+  Multi-token-prediction layers a checkpoint may carry (DeepSeek, GLM
+  ``num_nextn_predict_layers``) are not part of the serving model and are left out;
+  ``mtp_layers`` records them.
 - Forward FLOP per token: 2 * (active matmul parameters) (Kaplan et al. 2020, eq. 2.2), plus
   attention scores and values, 4 * heads * head_dim per context position (QK^T and PV),
   and the LM head 2*d*V on tokens that sample.
@@ -83,6 +87,15 @@ class ModelSpec:
     attn_sinks: bool = False  # one learned sink logit per head (gpt-oss)
     router_bias: bool = False  # router carries a bias per expert (gpt-oss)
     mtp_layers: int = 0  # multi-token-prediction layers in the checkpoint; not part of serving
+    # GPT-2 family (all default to the Llama-style values, so other models are unchanged):
+    mlp_bias: bool = False  # dense MLP carries biases (f + d per layer)
+    norm_bias: bool = False  # LayerNorm with a bias: 2 parameters per channel (RMSNorm: 1)
+    norms_per_layer: int = 2  # 1 for a parallel block sharing one norm (GPT-J)
+    learned_positions: int = 0  # rows of a learned absolute position table (GPT-2, OPT); 0 = none
+    embedding_norm: bool = False  # a LayerNorm right after the token embedding (BLOOM)
+    lm_head_bias: bool = False  # the untied LM head carries a bias per vocabulary entry (GPT-J)
+    position_embedding: str = ""  # "learned_absolute", "rope" or "alibi" where the loader records it
+    activation: str = ""  # MLP activation as the config names it ("gelu_new", "relu2", ...), if recorded
     source: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -124,7 +137,7 @@ class ModelSpec:
     def _mlp_params(self, width: int) -> float:
         mats = 3 if self.gated_mlp else 2
         p = mats * self.d_model * width
-        if self.expert_bias:
+        if self.expert_bias or self.mlp_bias:
             p += (mats - 1) * width + self.d_model
         return float(p)
 
@@ -139,7 +152,7 @@ class ModelSpec:
         return {g: self._count_layer_params(g) for g in self.groups}
 
     def _count_layer_params(self, g: LayerGroup) -> tuple[float, float, float]:
-        attn = self.attn_params() + 2 * self.d_model  # two norms
+        attn = self.attn_params() + self.norms_per_layer * self._norm_params()
         attn += (2 * self.head_dim if self.qk_norm else 0) + (self.n_heads if self.attn_sinks else 0)
         if not g.moe:
             mlp = self._mlp_params(g.d_ff)
@@ -151,8 +164,15 @@ class ModelSpec:
         active = attn + router + shared + g.experts_per_token * expert
         return total, active, g.n_experts * expert
 
+    def _norm_params(self) -> int:
+        return self.d_model * (2 if self.norm_bias else 1)
+
     def embedding_params(self) -> float:
-        return float(self.vocab_size * self.d_model * (1 if self.tied_embeddings else 2) + self.d_model)
+        """Everything outside the decoder layers: token embedding and LM head, the final norm, and
+        where the model has them a learned position table, an embedding norm and an LM-head bias."""
+        p = self.vocab_size * self.d_model * (1 if self.tied_embeddings else 2) + self._norm_params()
+        p += self.learned_positions * self.d_model + (self._norm_params() if self.embedding_norm else 0)
+        return float(p + (self.vocab_size if self.lm_head_bias else 0))
 
     @property
     def total_params(self) -> float:

@@ -42,3 +42,37 @@ def alltoall_s(link: Link, n: int, message_bytes: Any) -> Any:
 def p2p_s(link: Link, message_bytes: Any) -> Any:
     """One point-to-point transfer (pipeline hand-off)."""
     return link.latency_s + message_bytes / (link.efficiency * link.bandwidth_bytes_per_s)
+
+
+def reducescatter_s(link: Link, n: int, message_bytes: Any) -> Any:
+    """Reduce-scatter (or all-gather) of ``message_bytes`` per chip among ``n`` chips: half an
+    all-reduce's wire bytes, ``n - 1`` ring steps (Thakur et al. 2005)."""
+    if n <= 1:
+        return message_bytes * 0.0
+    steps = 1.0 if link.algorithm == "oneshot" else float(n - 1)
+    wire = (n - 1) / n * message_bytes
+    return link.latency_s * steps + wire / (link.efficiency * link.bandwidth_bytes_per_s)
+
+
+def group_collective_s(pattern: str, scale_up: Link, scale_out: Link | None, n: int, local: int,
+                       message_bytes: Any) -> Any:
+    """A collective among ``n`` chips of which ``local`` share each scale-up domain.
+
+    Inside one domain it runs on the scale-up link. A group that spans domains runs
+    hierarchically (NCCL's tree/ring across nodes; Jia et al. "Highly scalable deep learning
+    training system with mixed-precision", 2018): reduce-scatter inside, the pattern across
+    domains on ``1/local`` of the message over the scale-out link (each chip has its own NIC), then
+    all-gather inside. An all-to-all sends ``(n - local)/n`` of its bytes across domains.
+    """
+    local = max(1, min(local, n))
+    if local >= n or scale_out is None:
+        one = {"allreduce": allreduce_s, "alltoall": alltoall_s}.get(pattern, reducescatter_s)
+        return one(scale_up, n, message_bytes)
+    across = n // local
+    if pattern == "alltoall":
+        inside = alltoall_s(scale_up, local, message_bytes * local / n) if local > 1 else 0.0
+        return inside + alltoall_s(scale_out, across, message_bytes)  # (n - local)/n of it on the wire
+    inside = reducescatter_s(scale_up, local, message_bytes)
+    if pattern == "allreduce":
+        return 2.0 * inside + allreduce_s(scale_out, across, message_bytes / local)
+    return inside + reducescatter_s(scale_out, across, message_bytes / local)

@@ -19,7 +19,11 @@ the sockets of a rack (two all-reduces per layer on the inter-RDU network), pipe
 With ``--chips`` too small for HBM, DDR holds the overflow and its bandwidth becomes the bound.
 
 Both pipeline concurrent micro-batches like the wafer family (batch-1 latency is the sum over
-stages; aggregate throughput approaches ``stages x`` the per-user rate).
+stages; aggregate throughput approaches ``stages x`` the per-user rate). Both take a layer's
+weights, FLOP and KV traffic from the operators of ``perf/ops.py``: SRAM-only machines time each
+layer's operators as one roofline on its chips (the compiler streams the whole layer), with the
+routed experts read as above; the tiered variant times the whole model's forward FLOP against
+its weight and KV reads.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from siliconsim.models.spec import LayerGroup, ModelSpec, bytes_per_element
 from siliconsim.perf.collectives import allreduce_s, p2p_s
 from siliconsim.perf.constants import family_constants
 from siliconsim.perf.memory import MemoryFit
+from siliconsim.perf.ops import attended, attention_flop_per_token, body_flop_per_token, forward_flop_per_token, \
+    layer_totals, lm_head_op
 from siliconsim.perf.step import Parallel, StepCost, Work
 
 
@@ -174,10 +180,11 @@ class DataflowFamily:
             c, r, h = self._layer(model, chip, g, n, total, b, context, dtype, kv_dtype, bw, peak, decoding)
             comp, mem, net = comp + g.count * c, mem + g.count * r, net + g.count * h
             slowest = np.maximum(slowest, c + r + h)
-        head = model.d_model * model.vocab_size * max(bytes_per_element(dtype), 2.0)
+        head_op = lm_head_op(model)
+        head = head_op.params * max(bytes_per_element(dtype), 2.0)
         n_head = max(1.0, n * head / total)
         sampled = np.where(decoding, b, 1.0)
-        t_c = 2.0 * sampled * model.d_model * model.vocab_size / (n_head * peak)
+        t_c = sampled * head_op.flop_per_token / (n_head * peak)
         t_m = head / (n_head * bw)
         comp, mem = comp + np.where(t_c >= t_m, t_c, 0.0), mem + np.where(t_c >= t_m, 0.0, t_m)
         parts = [comp, mem, net, _eff_or(chip, "step_overhead") + 0.0 * tokens]
@@ -186,20 +193,22 @@ class DataflowFamily:
 
     def _layer(self, model: ModelSpec, chip: Chip, g: LayerGroup, n: int, total: float, b: Any, context: Any,
                dtype: str, kv_dtype: str, bw: float, peak: float, decoding: Any) -> tuple[Any, Any, Any]:
-        """(compute, memory, network) seconds of one layer of ``g`` on its share of the chips."""
+        """(compute, memory, network) seconds of one layer of ``g`` on its share of the chips: the
+        layer's operators (``perf/ops.py``) as one roofline over its chips (the compiler streams
+        the whole layer), the routed experts read as below, the attention core over the cache."""
         wb = bytes_per_element(dtype)
-        layer_total, active, experts = model.layer_params(g)
-        n_l = max(1.0, n * layer_total * wb / total)
-        span = np.minimum(context, g.window) if g.window else context
-        kv = kv_read_tokens(b, span, decoding) * model.kv_elements_per_token_layer() * bytes_per_element(kv_dtype) / n_l
-        flop = (2.0 * b * active + b * span * model.attn_flop_per_query_key(absorbed=True)) / n_l / peak
-        dense = (layer_total - experts) * wb / n_l / bw
+        layer = layer_totals(model, g)
+        att, experts = layer.attention, layer.experts
+        n_l = max(1.0, n * layer.params * wb / total)
+        span = attended(g, context)
+        kv = kv_read_tokens(b, span, decoding) * att.kv_elements * bytes_per_element(kv_dtype) / n_l
+        flop = (b * layer.flop_per_token + b * span * att.decode_flop_per_pair) / n_l / peak
+        dense = layer.dense_params * wb / n_l / bw
         moe = 0.0
-        if g.moe:
-            per_expert = experts / g.n_experts * wb
-            touched = g.n_experts * (1.0 - (1.0 - g.experts_per_token / g.n_experts) ** b)
+        if experts is not None:
+            per_expert = experts.per_expert_params * wb
             slots = g.experts_per_token * per_expert / max(1.0, n_l / g.n_experts)
-            moe = np.maximum(slots, touched * per_expert / n_l) / bw
+            moe = np.maximum(slots, experts.experts_touched(b) * per_expert / n_l) / bw
         mem = dense + moe + kv / bw
         compute = np.where(flop >= mem, flop, 0.0)
         memory = np.where(flop >= mem, 0.0, mem)
@@ -231,10 +240,8 @@ class DataflowFamily:
         t_ddr = read * f_ddr / (eta * ddr.bandwidth_bytes_per_s) if f_ddr else 0.0  # type: ignore[union-attr]
         t_mem = np.maximum(t_hbm, t_ddr)
         sampled = np.where(decoding, b, np.minimum(b, 1.0))
-        flop = 2.0 * b * (model.active_params - model.embedding_params()) + 2.0 * sampled * model.d_model * model.vocab_size
-        for g in model.groups:
-            span = np.minimum(context, g.window) if g.window else context
-            flop = flop + g.count * b * span * model.attn_flop_per_query_key(absorbed=True)
+        flop = (b * (body_flop_per_token(model) + attention_flop_per_token(model, context, decode=True))
+                + sampled * lm_head_op(model).flop_per_token)
         t_c = flop / (par.tp * _eff(chip, "compute") * chip.peak_flop_per_s(dtype))
         msg = b * model.d_model * self.k["activation_bytes"]
         net = model.n_layers * self.k["tp_allreduces_per_layer"] * allreduce_s(chip.system.scale_up, par.tp, msg)
@@ -250,7 +257,7 @@ class DataflowFamily:
         """Best single-stream tok/s at 100% of the weight-holding tier's bandwidth on every chip
         (DDR for what does not fit HBM) and of dense peak, with zero network latency."""
         read = model.decode_read_bytes(dtype)
-        flop = model.flop_per_token(0.0)
+        flop = forward_flop_per_token(model, 0.0)
         by_flop = chips * chip.peak_flop_per_s(dtype) / flop
         if _tiered(chip):
             hbm, ddr = chip.tier("hbm"), chip.tier("ddr")

@@ -1,16 +1,31 @@
 """The hbm execution family: GPUs, TPUs and Gaudi, with weights and KV cache in HBM.
 
 One step of one replica is a sum over decoder layers of per-operator rooflines
-(Williams, Waterman & Patterson, CACM 2009): each operator takes
-``max(FLOP / (eta_c * peak), bytes / (eta_m * bandwidth))`` on one chip, with achievable
-fractions ``eta`` kept per chip in the catalog. Tensor parallelism (Shoeybi et al., Megatron-LM
-2019) splits every layer over ``tp`` chips and adds two all-reduces per layer; pipeline
+(Williams, Waterman & Patterson, CACM 2009): each operator of ``perf/ops.py`` (or each fused
+group of them, below) takes ``max(FLOP / (eta_c * peak), bytes / (eta_m * bandwidth))`` on one
+chip, with achievable fractions ``eta`` kept per chip in the catalog. Tensor parallelism
+(Shoeybi et al., Megatron-LM 2019) splits every layer over ``tp`` chips and adds two all-reduces
+per layer (``ops.layer_collectives``); pipeline
 parallelism splits layers over ``pp`` stages and adds a hand-off per stage boundary (a single
 request sees the sum of the stages). MoE layers read only the experts the step's tokens touch:
 with ``T`` tokens routed uniformly to ``k`` of ``E`` experts, ``E * (1 - (1 - k/E)**T)`` distinct
 experts are expected; the experts are an operator of their own (grouped GEMM) at a per-chip
 fraction ``moe`` of the dense kernels' efficiency, fitted by ``siliconsim calibrate``. Per-kernel
 launch gaps and a per-step host overhead are added on top.
+
+Fusion rules (what inference engines run as one roofline term, per layer):
+
+- *dense*: every operator but the routed experts (projections, dense or shared MLP, router,
+  norms, gpt-oss's sink logits) is one term: its weights are read once per step, all split by
+  TP (engines replicate the router and the norms, under 2% of the group), or replicated under
+  DP attention; its FLOP are ``2 x`` those weights per token; and the step's activations move
+  in fused kernels: the residual stream through the norms, replicated, plus the QKV output and
+  three MLP widths, split by TP (:func:`fused_activation_elements`).
+  That is fewer bytes than the unfused training traffic of ``Op.act_elements``, which also
+  counts dropout masks and un-fused residual adds.
+- *experts*: the routed experts are their own term (grouped GEMM, below).
+- *attention*: the core's FLOP per (query, key) pair and its KV-cache reads.
+- *LM head*: the sampled tokens only.
 """
 
 from __future__ import annotations
@@ -24,6 +39,7 @@ from siliconsim.hardware.spec import Chip, Link
 from siliconsim.models.spec import LayerGroup, ModelSpec, bytes_per_element
 from siliconsim.perf.collectives import allreduce_s, alltoall_s, p2p_s
 from siliconsim.perf.constants import family_constants
+from siliconsim.perf.ops import Op, attended, layer_totals, lm_head_op, merged_collectives, mlp_width
 from siliconsim.perf.step import Parallel, StepCost, Work
 from siliconsim.perf.memory import MemoryFit
 
@@ -47,6 +63,14 @@ def kv_replication(model: ModelSpec, tp: int) -> float:
     if model.is_mla:
         return float(tp)
     return max(1.0, tp / model.n_kv_heads)
+
+
+def fused_activation_elements(model: ModelSpec, mlp_width: float, tp: int) -> float:
+    """Activation elements per token one chip moves through a fused layer (the dense fusion rule
+    above): the residual stream into and out of the two norms (``4 d``, the ``norms`` operator's
+    ``act_elements``), replicated, plus the QKV output and ``3 x mlp_width`` (gate and up
+    outputs, down input), split over ``tp``."""
+    return 4 * model.d_model + (model.q_dim + 2 * model.kv_dim + 3 * mlp_width) / tp
 
 
 def link_between(chip: Chip, chips: int) -> Link:
@@ -97,8 +121,7 @@ class HbmFamily:
     def activation_bytes_per_chip(self, model: ModelSpec, par: Parallel, step_tokens: float) -> float:
         """Transient activations of the widest layer for ``step_tokens`` tokens."""
         widest = max(g.d_ff * max(1, g.experts_per_token) for g in model.groups)
-        per_token = (4 * model.d_model + (model.q_dim + 2 * model.kv_dim + 3 * widest) / par.tp)
-        return step_tokens * per_token * self.k["activation_bytes"]
+        return step_tokens * fused_activation_elements(model, widest, par.tp) * self.k["activation_bytes"]
 
     # ---- planning -----------------------------------------------------------------------
     def candidates(self, model: ModelSpec, chip: Chip, chips: int | None) -> list[Parallel]:
@@ -142,63 +165,63 @@ class HbmFamily:
                         roof.compute_s + roof.memory_s + network + overhead)
 
     def _layer_network(self, model: ModelSpec, g: LayerGroup, chip: Chip, par: Parallel, tokens: Any) -> Any:
-        """Collectives of one layer: two TP all-reduces, or an all-to-all dispatch and combine
-        of each token's hidden state to its k experts under data-parallel attention."""
+        """Collectives of one layer (``ops.merged_collectives``) on the scale-up link: two TP
+        all-reduces, or, under data-parallel attention, the expert-parallel all-to-all dispatch
+        and combine of each rank's ``tokens / tp`` tokens."""
         act = self.k["activation_bytes"]
+        link = chip.system.scale_up
+        total = 0.0 * tokens
         if par.attn_dp:
-            if not g.moe:
-                return 0.0 * tokens
-            msg = tokens / par.tp * g.experts_per_token * model.d_model * act
-            return 2.0 * alltoall_s(chip.system.scale_up, par.ep, msg)
-        return 2.0 * allreduce_s(chip.system.scale_up, par.tp, tokens * model.d_model * act)
+            for c, n in merged_collectives(model, g, ep=par.ep):
+                total = total + n * alltoall_s(link, par.ep, tokens / par.tp * c.elements_per_token * act)
+            return total
+        for c, n in merged_collectives(model, g, tp=par.tp):
+            total = total + n * allreduce_s(link, par.tp, tokens * c.elements_per_token * act)
+        return total
 
     def _layer(self, roof: _Roofline, model: ModelSpec, g: LayerGroup, par: Parallel, dtype: str, kv_dtype: str,
                work: Work, tokens: Any, peak_c: float, peak_attn: float, bw: float, moe_eff: float) -> None:
-        """Matmuls of one layer on one chip: dense part (attention projections, dense or shared
-        MLP) split by TP, or replicated with its tokens split under DP attention; experts split
-        over the group either way, reading only the experts the step's tokens touch. The
-        experts are their own roofline operator (grouped GEMM), run at ``moe_eff`` times the
-        chip's dense compute and memory efficiencies."""
+        """One layer on one chip: the dense group split by TP, or replicated with its tokens
+        split under DP attention; the experts split over the group either way, reading only
+        the experts the step's tokens touch, as their own roofline operator (grouped GEMM) at
+        ``moe_eff`` times the chip's dense compute and memory efficiencies; then attention."""
         tp = par.tp
-        total, active, experts = model.layer_params(g)
-        dense_flop_params = active - (g.experts_per_token * experts / g.n_experts if g.moe else 0.0)
+        layer = layer_totals(model, g)
         dense_share = 1.0 if par.attn_dp else 1.0 / tp  # fraction of dense weights each chip reads
-        w_bytes = (total - experts) * bytes_per_element(dtype) * dense_share
-        flop = 2.0 * tokens * dense_flop_params / tp
-        widest = g.d_ff * max(1, g.experts_per_token) + g.n_shared_experts * g.shared_d_ff
-        act = tokens * self.k["activation_bytes"] * (4 * model.d_model + (model.q_dim + 2 * model.kv_dim + 3 * widest) / tp)
+        w_bytes = layer.dense_params * bytes_per_element(dtype) * dense_share
+        flop = tokens * layer.dense_flop_per_token / tp
+        act = tokens * self.k["activation_bytes"] * fused_activation_elements(model, mlp_width(g), tp)
         roof.add(flop / peak_c, (w_bytes + act) / bw, g.count)
-        if g.moe:
-            per_expert = experts / g.n_experts
-            touched = g.n_experts * (1.0 - (1.0 - g.experts_per_token / g.n_experts) ** tokens)
+        experts = layer.experts
+        if experts is not None:
             imbalance = self.k["expert_imbalance"] if tp > 1 else 1.0
-            e_bytes = touched * per_expert * model.expert_bytes_per_element(dtype) * imbalance / tp
-            e_flop = 2.0 * tokens * g.experts_per_token * per_expert * imbalance / tp
+            e_bytes = (experts.experts_touched(tokens) * experts.per_expert_params
+                       * model.expert_bytes_per_element(dtype) * imbalance / tp)
+            e_flop = tokens * experts.flop_per_token * imbalance / tp
             roof.add(e_flop / (moe_eff * peak_c), e_bytes / (moe_eff * bw), g.count)
-        self._attention(roof, model, g, par, kv_dtype, work, tokens, peak_attn, bw)
+        self._attention(roof, model, g, layer.attention, par, kv_dtype, work, tokens, peak_attn, bw)
 
-    def _attention(self, roof: _Roofline, model: ModelSpec, g: LayerGroup, par: Parallel, kv_dtype: str, work: Work,
-                   tokens: Any, peak_attn: float, bw: float) -> None:
+    def _attention(self, roof: _Roofline, model: ModelSpec, g: LayerGroup, att: Op, par: Parallel, kv_dtype: str,
+                   work: Work, tokens: Any, peak_attn: float, bw: float) -> None:
+        """The attention core ``att`` of a layer of ``g``: FLOP per (query, key) pair and KV reads."""
         tp = par.tp
         rep = 1.0 if par.attn_dp else kv_replication(model, tp)
-        kv_tok = model.kv_elements_per_token_layer() * bytes_per_element(kv_dtype) * rep / tp
-        span_p = np.asarray(work.prefill_context, dtype=float)
-        span_d = np.asarray(work.decode_context, dtype=float)
-        if g.window:
-            span_p, span_d = np.minimum(span_p, g.window), np.minimum(span_d, g.window)
+        kv_tok = att.kv_elements * bytes_per_element(kv_dtype) * rep / tp
+        span_p = attended(g, np.asarray(work.prefill_context, dtype=float))
+        span_d = attended(g, np.asarray(work.decode_context, dtype=float))
         pre = np.asarray(work.prefill_tokens, dtype=float)
         dec = np.asarray(work.decode_batch, dtype=float)
-        flop = (pre * span_p * model.attn_flop_per_query_key(absorbed=False)
-                + dec * span_d * model.attn_flop_per_query_key(absorbed=True)) / tp
+        flop = (pre * span_p * att.flop_per_pair + dec * span_d * att.decode_flop_per_pair) / tp
         # decode reads each sequence's KV once; prefill re-reads it once per 128-query tile
         kv_bytes = kv_tok * (dec * span_d + pre / 128.0 * span_p + tokens)
         roof.add(flop / peak_attn, kv_bytes / bw, g.count)
 
     def _lm_head(self, roof: _Roofline, model: ModelSpec, par: Parallel, dtype: str, work: Work,
                  peak_c: float, bw: float) -> None:
+        head = lm_head_op(model)
         sampled = np.asarray(work.decode_batch, dtype=float) + np.minimum(np.asarray(work.prefill_tokens, dtype=float), 1.0)
-        head_bytes = model.vocab_size * model.d_model * max(bytes_per_element(dtype), 2.0) / (1 if par.attn_dp else par.tp)
-        roof.add(2.0 * sampled * model.d_model * model.vocab_size / par.tp / peak_c, head_bytes / bw)
+        head_bytes = head.params * max(bytes_per_element(dtype), 2.0) / (1 if par.attn_dp else par.tp)
+        roof.add(sampled * head.flop_per_token / par.tp / peak_c, head_bytes / bw)
 
 
 def _powers_of_two(limit: int) -> list[int]:

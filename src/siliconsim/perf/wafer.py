@@ -7,7 +7,8 @@ arXiv 2502.04563; ../reference/wafer-scale-modeling.md section 4.5):
   ``Px x Py`` PEs. Each region holds ``ceil(L_w / R)`` consecutive layers (weights and their KV
   cache, 2D-partitioned over the region's PEs), so a token visits the regions in order. The
   tiling is chosen per step by minimising the step time subject to per-PE SRAM capacity.
-- One layer on a ``Px x Py`` region costs (cycles):
+- One layer on a ``Px x Py`` region costs (cycles), its weights and FLOP taken from the operators
+  of ``perf/ops.py`` (all active weights as one fused GEMV pass, then the attention core):
   per-PE work ``max(FMAC/lanes, FMAC * (operand + 2 * accumulator bytes) / SRAM bytes per cycle)``
   plus 10 K-tree all-reduces (WaferLLM ``decode_struct``), each
   ``alpha * n + beta * K * n**(1/K) / 2 + elements / elements_per_wavelet`` along an axis of n PEs.
@@ -36,6 +37,8 @@ from siliconsim.hardware.spec import Chip
 from siliconsim.models.spec import LayerGroup, ModelSpec, bytes_per_element
 from siliconsim.perf.constants import family_constants
 from siliconsim.perf.memory import MemoryFit
+from siliconsim.perf.ops import attended, attention_flop_per_token, body_flop_per_token, forward_flop_per_token, \
+    largest_layer_params, layer_totals, lm_head_op, mlp_width
 from siliconsim.perf.step import Parallel, StepCost, Work
 
 MESH_KEYS = ("usable_x", "usable_y", "sram_per_pe_bytes", "simd_fp16_lanes", "clock_hz", "sram_bytes_per_cycle",
@@ -97,8 +100,9 @@ def allreduce_cycles(mesh: Mesh, n: float, elements: Any, k: dict) -> Any:
 
 
 def _collectives(model: ModelSpec, g: LayerGroup, px: int, py: int, b: Any, span: Any) -> list[tuple[int, Any]]:
-    """(axis length, elements per PE) of each all-reduce of one decode layer (WaferLLM decode_struct)."""
-    width = g.d_ff * max(1, g.experts_per_token) + g.n_shared_experts * g.shared_d_ff
+    """(axis length, elements per PE) of each all-reduce of one decode layer (WaferLLM decode_struct):
+    partial sums of each operator's output, sized by the layer's widths."""
+    width = mlp_width(g)
     out = [(py, b), (py, b * (model.q_dim + 2 * model.kv_dim) / px),  # RMSNorm, fused QKV
            (px, b * span / py), (py, b), (py, b),  # scores, softmax max, softmax sum
            (py, b * model.q_dim / px), (px, b * model.d_model / py),  # P.V, O projection
@@ -130,13 +134,16 @@ class Cycles:
 
 def layer_cycles(model: ModelSpec, g: LayerGroup, mesh: Mesh, px: int, py: int, b: Any, context: Any,
                  dtype: str, kv_dtype: str, k: dict) -> Cycles:
-    """One decode layer of group ``g`` on a ``px x py`` region for ``b`` sequences."""
-    span = np.minimum(context, g.window) if g.window else context
-    _, active, _ = model.layer_params(g)
+    """One decode layer of group ``g`` on a ``px x py`` region for ``b`` sequences: the layer's
+    operators (``perf/ops.py``) as two PE-local GEMV passes, all active weights (one fused pass
+    over the region's SRAM, 2 FLOP per multiply-accumulate) and the attention core over the
+    cached keys (MLA absorbed), plus the mesh all-reduces of :func:`_collectives`."""
+    span = attended(g, context)
     pes = px * py
     cyc = Cycles()
-    cyc.add_pe(b * active / pes, bytes_per_element(dtype), mesh, k["accumulator_bytes"])
-    fmac_attn = b * span * model.attn_flop_per_query_key(absorbed=True) / 2.0 / pes
+    layer = layer_totals(model, g)
+    cyc.add_pe(b * layer.flop_per_token / 2.0 / pes, bytes_per_element(dtype), mesh, k["accumulator_bytes"])
+    fmac_attn = b * span * layer.attention.decode_flop_per_pair / 2.0 / pes
     cyc.add_pe(fmac_attn, bytes_per_element(kv_dtype), mesh, k["accumulator_bytes"])
     for n, elements in _collectives(model, g, px, py, b, span):
         cyc.network = cyc.network + allreduce_cycles(mesh, n, elements, k)
@@ -146,7 +153,7 @@ def layer_cycles(model: ModelSpec, g: LayerGroup, mesh: Mesh, px: int, py: int, 
 def head_cycles(model: ModelSpec, mesh: Mesh, px: int, py: int, b: Any, dtype: str, k: dict) -> Cycles:
     """LM head GEMV, its all-reduce and the argmax reduce that samples the token."""
     cyc = Cycles()
-    cyc.add_pe(b * model.d_model * model.vocab_size / (px * py), max(bytes_per_element(dtype), 2.0), mesh,
+    cyc.add_pe(b * lm_head_op(model).active_params / (px * py), max(bytes_per_element(dtype), 2.0), mesh,
                k["accumulator_bytes"])
     cyc.network = (allreduce_cycles(mesh, py, b * model.vocab_size / px, k)
                    + allreduce_cycles(mesh, px, b, k) + 0.0 * b)
@@ -322,10 +329,8 @@ class WaferFamily:
                  kv_dtype: str, streaming: bool) -> StepCost:
         """GEMM-shaped prefill (MeshGEMM) over every wafer's PEs, chunks pipelined through the layers;
         one chunk's pass through the collectives and the wafer boundaries is the fill latency."""
-        flop = 2.0 * tokens * (model.active_params - model.embedding_params()) + 2.0 * model.d_model * model.vocab_size
-        for g in model.groups:
-            span = np.minimum(context, g.window) if g.window else context
-            flop = flop + g.count * tokens * span * model.attn_flop_per_query_key(absorbed=False)
+        flop = (tokens * (body_flop_per_token(model) + attention_flop_per_token(model, context, decode=False))
+                + lm_head_op(model).flop_per_token)
         fmac_rate = min(mesh.lanes, mesh.sram_bytes_per_cycle / (bytes_per_element(dtype) + 2 * self.k["accumulator_bytes"]))
         peak = mesh.pes * fmac_rate * 2.0 * mesh.clock_hz * self.k["prefill_efficiency"]
         compute = flop / (peak * (1 if streaming else pp))
@@ -345,7 +350,7 @@ class WaferFamily:
         sram = chip.tier("sram")
         bw = chips * (sram.bandwidth_bytes_per_s if sram else chip.bandwidth_bytes_per_s)
         read = model.decode_read_bytes(dtype)
-        flop = model.flop_per_token(0.0)
+        flop = forward_flop_per_token(model, 0.0)
         peak = chips * chip.peak_flop_per_s(dtype)
         by_bw, by_flop = bw / read, peak / flop
         if by_bw <= by_flop:
@@ -361,4 +366,4 @@ def _choose(mask: Any, a: StepCost, b: StepCost) -> StepCost:
 
 
 def _largest_layer_bytes(model: ModelSpec, dtype: str) -> float:
-    return max(model.layer_params(g)[0] for g in model.groups) * bytes_per_element(dtype)
+    return largest_layer_params(model) * bytes_per_element(dtype)

@@ -89,3 +89,31 @@ def latency_throughput(per_user_tok_s: Any, aggregate_tok_s: Any, batches: Any, 
     ax.grid(True, alpha=0.3)
     _save(fig, path)
     plt.close(fig)
+
+
+TRAIN_COLORS = {"compute_s": "#4C72B0", "memory_s": "#DD8452", "tp_comm_s": "#55A868", "dp_comm_s": "#C44E52",
+                "cp_comm_s": "#64B5CD", "ep_comm_s": "#937860", "pp_bubble_s": "#DA8BC3", "optimizer_s": "#8C8C8C",
+                "overhead_s": "#8172B3", "weight_stream_s": "#CCB974", "grad_reduce_s": "#E377C2",
+                "step_bubble_s": "#7F7F7F"}
+
+
+def training_breakdown(labels: list[str], breakdowns: list[dict[str, float]], title: str, path: str) -> None:
+    """Stacked horizontal bars: seconds of one optimizer step by cause, one bar per layout or
+    system; causes that are zero everywhere get no legend entry."""
+    from siliconsim.report.training import BREAKDOWN_LABELS
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(labels) + 1.8))
+    left = [0.0] * len(labels)
+    for key, color in TRAIN_COLORS.items():
+        vals = [b.get(key, 0.0) for b in breakdowns]
+        if not any(vals):
+            continue
+        ax.barh(labels, vals, left=left, color=color, label=BREAKDOWN_LABELS[key])
+        left = [a + v for a, v in zip(left, vals)]
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds per optimizer step")
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=5, fontsize=8, frameon=False)
+    _save(fig, path)
+    plt.close(fig)
