@@ -56,8 +56,8 @@ class NotComputed(SystemExit):
 
 def logo_meta(residuals: Path = RESIDUALS_FILE, overlays: Path = HW_DATA / "calibration") -> dict:
     """The leave-one-group-out figures of the current calibration; refuse (exit with a one-line
-    message) when they were not computed: an overlay written by `calibrate --no-logo` is newer than
-    the held-out residuals, or the residuals carry no held-out median."""
+    message) when they were not computed: an overlay was written by `calibrate --no-logo` (so the
+    held-out residuals belong to an older fit), or the residuals carry no held-out median."""
     stale = sorted(p.stem for p in overlays.glob("*.toml") if read_toml(p).get("meta", {}).get("logo_computed") is False)
     if stale:
         raise NotComputed(f"update_readme_accuracy: the calibration of {', '.join(stale)} was fitted without "
