@@ -354,9 +354,10 @@ def _whole(v: Any, key: str, where: str, *, minimum: int) -> int:
     ok = (not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
           and minimum <= v <= MAX_SIZE and int(v) == v)
     if not ok:
-        big = isinstance(v, (int, float)) and not isinstance(v, bool) and v > MAX_SIZE
-        raise CatalogError(f"{where}: field '{key}' = {_short(v)}, expected a whole number "
-                           + (f"<= {MAX_SIZE}" if big else f">= {minimum}"))
+        number = isinstance(v, (int, float)) and not isinstance(v, bool)
+        expected = (f"a finite whole number >= {minimum}" if number and not math.isfinite(v)
+                    else f"a whole number <= {MAX_SIZE}" if number and v > MAX_SIZE else f"a whole number >= {minimum}")
+        raise CatalogError(f"{where}: field '{key}' = {_short(v)}, expected {expected}")
     return int(v)
 
 
