@@ -1,6 +1,6 @@
 """Fuzz the public loaders (issue 16): random config.json dicts, trace lines, suite rows and chip
-TOML files go through ``spec_from_config``/``load_model``, ``read_trace``, ``load_cases`` and
-``load_chip``; whatever they get, only the project's own errors (``SiliconsimError``) may escape.
+TOML files go through ``spec_from_config``/``load_model``, ``read_trace``, ``load_cases``,
+``load_training_cases`` and ``load_chip``; whatever they get, only the project's own errors (``SiliconsimError``) may escape.
 
 A model or chip that loads is also used once (parameter count, a batch-1 estimate), so a value
 the loader let through cannot crash the code behind it either.
@@ -31,6 +31,7 @@ from siliconsim.inference import Scenario, estimate
 from siliconsim.models.catalog import DATA as MODEL_DATA
 from siliconsim.models.catalog import load_model, spec_from_config
 from siliconsim.validation.suite import DEFAULT_SUITE, load_cases
+from siliconsim.validation.training_suite import DEFAULT_TRAINING_SUITE, load_training_cases
 from siliconsim.workloads.traces import read_trace
 
 SCALE = float(os.environ.get("SILICONSIM_FUZZ_SCALE", "1"))
@@ -163,16 +164,20 @@ def test_trace_files_fail_only_with_siliconsim_errors(tmp_path, file):
 
 
 # ---- suite rows ---------------------------------------------------------------------------
-SUITE_LINES = DEFAULT_SUITE.read_text(encoding="utf-8").splitlines()
-SUITE_HEADER = next(csv.reader([SUITE_LINES[0]]))
-SUITE_ROWS = [next(csv.reader([ln])) for ln in SUITE_LINES[1:40]]
+def _suite_sample(path: Path) -> tuple[list[str], list[list[str]]]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return next(csv.reader([lines[0]])), [next(csv.reader([ln])) for ln in lines[1:40]]
+
+
+SUITES = {"inference": _suite_sample(DEFAULT_SUITE), "training": _suite_sample(DEFAULT_TRAINING_SUITE)}
 
 
 @st.composite
-def suite_files(draw) -> bytes:
+def suite_files(draw, kind: str = "inference") -> bytes:
     if draw(st.integers(0, 9)) == 0:
         return draw(st.binary(max_size=300))
-    rows = [list(draw(st.sampled_from(SUITE_ROWS))) for _ in range(draw(st.integers(0, 3)))]
+    header, sample = SUITES[kind]
+    rows = [list(draw(st.sampled_from(sample))) for _ in range(draw(st.integers(0, 3)))]
     for row in rows:
         for _ in range(draw(st.integers(0, 3))):
             i = draw(st.integers(0, len(row) - 1))
@@ -181,12 +186,12 @@ def suite_files(draw) -> bytes:
             del row[draw(st.integers(0, len(row) - 1))]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(SUITE_HEADER if draw(st.integers(0, 9)) else SUITE_HEADER[:-1])
+    w.writerow(header if draw(st.integers(0, 9)) else header[:-1])
     w.writerows(rows)
     return buf.getvalue().encode("utf-8", "surrogatepass")
 
 
-@fuzz_settings(400)
+@fuzz_settings(300)
 @given(suite_files())
 def test_suite_files_fail_only_with_siliconsim_errors(tmp_path, raw):
     path = tmp_path / "cases.csv"
@@ -198,6 +203,20 @@ def test_suite_files_fail_only_with_siliconsim_errors(tmp_path, raw):
         return
     event("loaded")
     assert cases and all(c.value > 0 for c in cases)
+
+
+@fuzz_settings(150)
+@given(suite_files("training"))
+def test_training_suite_files_fail_only_with_siliconsim_errors(tmp_path, raw):
+    path = tmp_path / "training.csv"
+    path.write_bytes(raw)
+    try:
+        cases = load_training_cases(path)
+    except SiliconsimError:
+        event("rejected")
+        return
+    event("loaded")
+    assert cases and all(c.value > 0 and c.chips >= 1 for c in cases)
 
 
 # ---- chip TOML files ----------------------------------------------------------------------

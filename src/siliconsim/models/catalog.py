@@ -340,12 +340,13 @@ MAX_SIZE = 2**31 - 1  # no transformer dimension, layer or expert count comes ne
 _POSITIVE = ("hidden_size", "num_attention_heads", "num_hidden_layers", "vocab_size", "intermediate_size",
              "num_key_value_heads", "num_kv_heads", "head_dim", "num_local_experts", "num_experts",
              "n_routed_experts", "num_experts_per_tok", "moe_intermediate_size", "ffn_hidden_size",
-             "intermediate_size_mlp", "kv_lora_rank", "qk_rope_head_dim", "v_head_dim")
+             "intermediate_size_mlp", "kv_lora_rank", "qk_rope_head_dim", "v_head_dim",
+             "n_embd", "n_layer", "n_head", "n_inner")  # the last four: GPT-2-family names
 # ... or >= 0 (0 meaning "none" or "off" for these).
 _NON_NEGATIVE = ("first_k_dense_replace", "n_shared_experts", "num_nextn_predict_layers", "decoder_sparse_step",
                  "moe_layer_freq", "interleave_moe_layer_step", "attention_chunk_size", "no_rope_layer_interval",
                  "max_window_layers", "shared_expert_intermediate_size", "q_lora_rank", "qk_nope_head_dim",
-                 "max_position_embeddings", "sliding_window")
+                 "max_position_embeddings", "sliding_window", "n_positions")
 _INT_LISTS = ("mlp_only_layers", "moe_layers", "no_rope_layers")
 
 
@@ -401,7 +402,11 @@ def _validate_quantization(q: Any, where: str) -> None:
 
 
 def _validate_spec(spec: ModelSpec, where: str) -> None:
-    """Consistency of the derived spec: attention grouping, widths, expert routing."""
+    """Consistency of the derived spec: sizes, attention grouping, widths, expert routing."""
+    for name, v in (("hidden size", spec.d_model), ("layers", spec.n_layers), ("attention heads", spec.n_heads),
+                    ("key/value heads", spec.n_kv_heads), ("vocab_size", spec.vocab_size)):
+        if v < 1:
+            raise CatalogError(f"{where}: {name} = {v}, expected a whole number >= 1")
     if spec.n_heads % spec.n_kv_heads:
         raise CatalogError(f"{where}: num_key_value_heads = {spec.n_kv_heads} does not divide "
                            f"num_attention_heads = {spec.n_heads}; expected a divisor (grouped-query attention)")

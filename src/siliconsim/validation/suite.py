@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 from siliconsim.errors import InputError, UnknownIdError
 from siliconsim.hardware.catalog import load_chip
 from siliconsim.models.catalog import load_model
 
+_C = TypeVar("_C")
 DATA = Path(str(resources.files("siliconsim.validation") / "data"))
 DEFAULT_SUITE = DATA / "dev.csv"
 
@@ -128,10 +131,16 @@ def _case(row: _Row) -> Case:
 
 def load_cases(path: str | Path | None = None) -> list[Case]:
     """Every row of the suite at ``path`` (default: the packaged ``dev.csv``)."""
-    path = Path(path) if path else DEFAULT_SUITE
+    return read_suite(Path(path) if path else DEFAULT_SUITE, COLUMNS, _case)
+
+
+def read_suite(path: Path, columns: tuple[str, ...], parse: Callable[[_Row], _C]) -> list[_C]:
+    """Every row of the CSV at ``path`` parsed by ``parse``; InputError names the file (and the
+    line, id and column) on non-UTF-8 bytes, malformed CSV, missing columns, a short row, a
+    duplicate id or no rows at all. Shared by the inference and training suites."""
     try:
         with open(path, newline="", encoding="utf-8") as fh:
-            cases = _read_cases(csv.DictReader(fh), path)
+            cases = _read_rows(csv.DictReader(fh), path, columns, parse)
     except UnicodeDecodeError as exc:
         raise InputError(f"{path.name}: expected UTF-8 CSV text, found byte 0x{exc.object[exc.start]:02x} "
                          f"at offset {exc.start}") from None
@@ -142,19 +151,19 @@ def load_cases(path: str | Path | None = None) -> list[Case]:
     return cases
 
 
-def _read_cases(reader: csv.DictReader, path: Path) -> list[Case]:
-    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+def _read_rows(reader: csv.DictReader, path: Path, columns: tuple[str, ...], parse: Callable[[_Row], _C]) -> list[_C]:
+    missing = [c for c in columns if c not in (reader.fieldnames or [])]
     if missing:
         raise InputError(f"{path.name}: header lacks column(s) {', '.join(missing)}")
     cases, seen = [], set()
     for cells in reader:
         where = f"{path.name} line {reader.line_num} ({(cells.get('id') or '?').strip()})"
-        if None in cells or any(cells[c] is None for c in COLUMNS):
+        if None in cells or any(cells[c] is None for c in columns):
             raise InputError(f"{where}: expected {len(reader.fieldnames or [])} cells per row")
-        case = _case(_Row(where, cells))
-        if case.id in seen:
-            raise InputError(f"{where}, column id: duplicate id {case.id!r}")
-        seen.add(case.id)
+        case = parse(_Row(where, cells))
+        if case.id in seen:  # type: ignore[attr-defined]
+            raise InputError(f"{where}, column id: duplicate id {case.id!r}")  # type: ignore[attr-defined]
+        seen.add(case.id)  # type: ignore[attr-defined]
         cases.append(case)
     return cases
 
