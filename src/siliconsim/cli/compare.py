@@ -12,7 +12,8 @@ from siliconsim.inference import Scenario
 from siliconsim.models.catalog import load_model
 from siliconsim.models.spec import context_warning
 from siliconsim.planner.compare import Row, compare, compare_defaults
-from siliconsim.report.render import console_width, fit_columns, fmt, json_document, print_rich, print_warnings, table, to_csv, write_text
+from siliconsim.report.render import (console_width, fit_columns, fmt, json_document, print_rich, print_warnings, table,
+                                      to_csv, write_text)
 from siliconsim.report.results import breakdown_shares, error_bars, estimate_record, slo_text, with_range
 
 
@@ -63,6 +64,10 @@ def _table_row(r: Row, note: int | None) -> list[str]:
             fmt(a.power_w / 1e3) if a else "–", fmt(a.usd_per_million_tokens) if a else "–"]
 
 
+# On a narrow terminal, columns leave the table in this order (least needed first).
+NARROW_DROP_ORDER = ("decode step goes to", "users", "kW", "request ms", "plan", "tok/s", "TTFT ms")
+
+
 def render(rows: list[Row], title: str, fmt_name: str, out: str | None, factor: float,
            warnings: list[str] | None = None) -> None:
     records = [_record(r) for r in rows]
@@ -90,7 +95,6 @@ def render(rows: list[Row], title: str, fmt_name: str, out: str | None, factor: 
                "leave-one-group-out validation error for the family ('extrap.': chip or model not in the suite).")
     if notes:
         caption += "\n" + "\n".join(notes)
-
     right = (2, 3, 4, 5, 7, 8, 9, 10)
     width = console_width(to_file=out is not None)
     keep, widths = fit_columns(cols, body, right, width, NARROW_DROP_ORDER)
@@ -100,10 +104,6 @@ def render(rows: list[Row], title: str, fmt_name: str, out: str | None, factor: 
     print_rich(table(title, [cols[i] for i in keep], [[r[i] for i in keep] for r in body], caption=caption,
                      justify_right=[n for n, i in enumerate(keep) if i in right], widths=widths),
                path=out)
-
-
-# On a narrow terminal, columns leave the table in this order (least needed first).
-NARROW_DROP_ORDER = ("decode step goes to", "users", "kW", "request ms", "plan", "tok/s", "TTFT ms")
 
 
 def _record(r: Row) -> dict:

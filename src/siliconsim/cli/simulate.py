@@ -163,15 +163,15 @@ def _latency_rows(m: dict[str, Any]) -> list[list[str]]:
 def _summary_rows(rec: dict[str, Any]) -> list[list[str]]:
     m, sim = rec["metrics"], rec["simulator"]
     slo = slo_text(m["slo_ttft_ms"], m["slo_tpot_ms"])
+    given = m["slo_ttft_ms"] is not None or m["slo_tpot_ms"] is not None
+    meet = f"{fmt(100 * m['slo_attainment'])}% meet " if given else ""
     rows = [
         ["completed / rejected", f"{m['completed']} / {m['rejected']}"
                                  + (f" ({', '.join(f'{k}: {v}' for k, v in m['rejection_reasons'].items())})"
                                     if m["rejected"] else "")],
         ["request throughput", f"{fmt(m['request_throughput'])} req/s"],
         ["output throughput", f"{fmt(m['output_throughput'])} tok/s"],
-        ["goodput", f"{fmt(m['request_goodput'])} req/s ({fmt(100 * m['slo_attainment'])}% meet {slo})"
-                    if m["slo_ttft_ms"] is not None or m["slo_tpot_ms"] is not None
-                    else f"{fmt(m['request_goodput'])} req/s ({slo})"],
+        ["goodput", f"{fmt(m['request_goodput'])} req/s ({meet}{slo})"],
         ["batch size", f"mean {fmt(m['mean_batch'])}, p50 {fmt(m['p50_batch'])}, p99 {fmt(m['p99_batch'])}, "
                        f"max {m['max_batch']}"],
         ["KV occupancy", f"mean {fmt(100 * m['mean_kv_occupancy'])}%, max {fmt(100 * m['max_kv_occupancy'])}% "
