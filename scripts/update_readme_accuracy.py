@@ -88,7 +88,7 @@ def section() -> str:
                   f"{fit_params()} free parameters fitted by `make calibrate`.", "",
               "Known limits: mean TTFT under MLPerf load is under-predicted on NVIDIA (~1.5 decode steps of "
               "queueing modelled for continuous batching, ~2 measured); AMD server rows are predicted with their "
-              "harness's 0.3 s dispatch window (`validation/data/serving.toml` `[stacks]`), which brings their "
+              "harness's 0.3 s dispatch window (`serving/data/serving.toml` `[stacks]`), which brings their "
               "mean TTFT from 67-79% low to within 40%, but AMD throughput stays high (MI300X llama2-70b "
               "server/offline +12-53%, Mixtral server +82%); "
               "the three rows that name a speculative technique are predicted with that technique's literature "

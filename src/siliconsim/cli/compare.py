@@ -6,8 +6,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from siliconsim.accounting.pricing import sanity_warning
 from siliconsim.cli.args import DTYPES, add_format, positive_float, positive_int, seed
-from siliconsim.cli.costs import add_cost_options, cost_assumptions
+from siliconsim.cli.costs import add_cost_options, add_slo_option, cost_assumptions, pricing
 from siliconsim.inference import Scenario
 from siliconsim.models.catalog import load_model
 from siliconsim.models.spec import context_warning
@@ -44,15 +45,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_cost_options(p)
     add_format(p)
     p.add_argument("--plot", metavar="FILE.png", help="also draw the per-token time breakdown of each system")
+    add_slo_option(p)
     compare_train.add_arguments(p)
-    p.add_argument("--loaded-tpot-factor", type=positive_float, default=d.loaded_tpot_factor, metavar="X",
-                   help=f"price cost at the busiest batch whose TPOT is within X of the single-user TPOT (default {d.loaded_tpot_factor})")
 
 
 def _table_row(r: Row, note: int | None) -> list[str]:
     e = r.estimate
     if not e.feasible:
-        return [r.hardware_id, f"[yellow]not feasible [{note}][/]"] + ["–"] * 9
+        return [r.hardware_id, f"[yellow]not feasible [{note}][/]"] + ["–"] * 10
     a, ld = r.accounting, r.loaded
     dep = e.deployment
     plan = f"{e.chips}× {dep.par.describe()} {dep.weights_label}" if dep else "–"
@@ -61,19 +61,18 @@ def _table_row(r: Row, note: int | None) -> list[str]:
     return [r.hardware_id, plan, fmt(r.request_latency_s * 1e3), fmt(e.ttft_s * 1e3), fmt(e.tpot_s * 1e3),
             with_range(e.output_tok_s_per_user, bars.get("output_tok_s_per_user")), breakdown_shares(e.breakdown()),
             fmt(ld.scenario.batch) if ld else "–", fmt(ld.aggregate_output_tok_s) if ld else "–",
-            fmt(a.power_w / 1e3) if a else "–", fmt(a.usd_per_million_tokens) if a else "–"]
+            fmt(a.power_w / 1e3) if a else "–", fmt(a.usd_per_mtok_input) if a else "–",
+            fmt(a.usd_per_mtok_output) if a else "–"]
 
 
 # On a narrow terminal, columns leave the table in this order (least needed first).
 NARROW_DROP_ORDER = ("decode step goes to", "users", "kW", "request ms", "plan", "tok/s", "TTFT ms")
 
 
-def render(rows: list[Row], title: str, fmt_name: str, out: str | None, factor: float,
-           warnings: list[str] | None = None) -> None:
+def render(rows: list[Row], title: str, fmt_name: str, out: str | None, slo: str, warnings: list[str]) -> None:
     records = [_record(r) for r in rows]
-    print_warnings(warnings or [])
     if fmt_name == "json":
-        write_text(json_document(records, warnings or []), out)
+        write_text(json_document(records, warnings), out)
         return
     if fmt_name == "csv":
         write_text(to_csv(records), out)
@@ -87,15 +86,18 @@ def render(rows: list[Row], title: str, fmt_name: str, out: str | None, factor: 
             note = len(notes)
         body.append(_table_row(r, note))
     cols = ["system", "plan", "request ms", "TTFT ms", "TPOT ms", "tok/s/user", "decode step goes to",
-            "users", "tok/s", "kW", "$/Mtok"]
+            "users", "tok/s", "kW", "$/Mtok in", "$/Mtok out"]
     caption = ("request = TTFT + (output−1)×TPOT for one user. Decode step split: compute, memory, network "
                "(collectives, mesh, chip-to-chip), overhead. users, tok/s, kW and $/Mtok: the loaded operating point, "
-               f"the batch with the most output tok/s whose TPOT stays within {factor}× "
-               "of the single-user TPOT; kW at the wall. tok/s/user range: 10th-90th percentile of the "
-               "leave-one-group-out validation error for the family ('extrap.': chip or model not in the suite).")
+               f"the batch with the most output tok/s whose closed-form p99 TTFT and TPOT meet the {slo} SLO (--slo); "
+               "kW at the wall; input and output tokens each pay for the chip time they use. tok/s/user range: "
+               "10th-90th percentile of the leave-one-group-out validation error for the family ('extrap.': chip or "
+               "model not in the suite).")
+    caption += "".join(f"\n{r.hardware_id}: {r.note}; {r.accounting.pricing}" for r in rows if r.accounting is not None)
     if notes:
         caption += "\n" + "\n".join(notes)
-    right = (2, 3, 4, 5, 7, 8, 9, 10)
+    caption += "".join(f"\n[red]warning[/]: {w}" for w in warnings)
+    right = (2, 3, 4, 5, 7, 8, 9, 10, 11)
     width = console_width(to_file=out is not None)
     keep, widths = fit_columns(cols, body, right, width, NARROW_DROP_ORDER)
     if len(keep) < len(cols):
@@ -111,8 +113,9 @@ def _record(r: Row) -> dict:
     rec = estimate_record(r.estimate, r.accounting)
     rec["request_latency_s"] = r.request_latency_s if r.estimate.feasible else None
     ld = r.loaded
-    rec["loaded"] = {"batch": ld.scenario.batch, "tpot_s": ld.tpot_s, "aggregate_output_tok_s": ld.aggregate_output_tok_s,
-                     "chips": ld.chips} if ld is not None else None
+    rec["loaded"] = {"batch": ld.scenario.batch, "tpot_s": ld.tpot_s, "ttft_s": ld.ttft_s,
+                     "aggregate_output_tok_s": ld.aggregate_output_tok_s, "chips": ld.chips,
+                     "note": r.note} if ld is not None else None
     return rec
 
 
@@ -165,12 +168,15 @@ def run(args: argparse.Namespace) -> int:
         ids = list(track(args.hardware, description="estimating", transient=True))
     else:
         ids = list(args.hardware)
-    rows = compare(model, ids, scenario, dtype=args.dtype, assumptions=assumptions,
-                   loaded_tpot_factor=args.loaded_tpot_factor)
+    rows = compare(model, ids, scenario, dtype=args.dtype, assumptions=assumptions, slo=args.slo,
+                   pricing=pricing(args))
+    warnings = [w for r in rows if r.accounting is not None
+                for w in [sanity_warning(model.id, r.hardware_id, r.accounting.usd_per_mtok_output)] if w]
+    warnings += [w for w in [context_warning(model, scenario.context_tokens)] if w]
+    print_warnings(warnings)
     title = (f"{model.id} · real-time code completion · batch {scenario.batch}, {scenario.input_tokens} in / "
              f"{scenario.output_tokens} out")
-    warning = context_warning(model, scenario.context_tokens)
-    render(rows, title, args.format, args.output, args.loaded_tpot_factor, [warning] if warning else [])
+    render(rows, title, args.format, args.output, args.slo, warnings)
     if args.plot:
         from siliconsim.report.plots import breakdown_bars
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 BYTES_PER_ELEMENT = {
     "fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0,
@@ -104,7 +104,19 @@ class ModelSpec:
     def is_mla(self) -> bool:
         return self.kv_lora_rank > 0
 
-    @property
+    @functools.cached_property
+    def _field_hash(self) -> int:
+        return hash(tuple(getattr(self, f.name) for f in fields(self)))
+
+    def __hash__(self) -> int:
+        """The generated hash, computed once: specs key the per-layer caches of the hot path."""
+        return self._field_hash
+
+    def __getstate__(self) -> dict:
+        """Pickle the fields only: cached values (the hash depends on the process's string-hash seed) are not sent."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @functools.cached_property
     def is_moe(self) -> bool:
         return any(g.moe for g in self.groups)
 

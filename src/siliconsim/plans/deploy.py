@@ -114,16 +114,27 @@ def plan_deployment(model: ModelSpec, chip: Chip, *, chips: int | None = None, d
         return Plan(Verdict(False, f"no parallel layout of {model.id} on {want} of {chip.id}"))
     last_reason = ""
     by_size: dict[int, list[Deployment]] = {}
-    for par in candidates:
-        fit = family.fit(model, chip, par, dtype, kv_dtype, batch, context_tokens)
-        if not fit.fits:
-            last_reason = fit.reason(f"{chip.id}, {par.describe()}")
+    for par in sorted(candidates, key=lambda p: p.chips):  # stable: the family's order within a size
+        if by_size and par.chips > min(by_size):
+            break  # only the smallest size that fits is kept: larger ones need no fit check
+        dep = fit_layout(model, chip, par, dtype, kv_dtype, context_tokens, batch, replicas)
+        if isinstance(dep, str):
+            last_reason = dep
             continue
-        by_size.setdefault(par.chips, []).append(
-            Deployment(model, chip, family, par, dtype, kv_dtype, fit, context_tokens, replicas))
+        by_size.setdefault(par.chips, []).append(dep)
     if not by_size:
         return Plan(Verdict(False, last_reason))
     options = by_size[min(by_size)]
     work = Work(decode_batch=batch, decode_context=context_tokens)
-    best = min(options, key=lambda d: float(d.step(work).latency_s))
+    best = options[0] if len(options) == 1 else min(options, key=lambda d: float(d.step(work).latency_s))
     return Plan(Verdict(True), best)
+
+
+def fit_layout(model: ModelSpec, chip: Chip, par: Parallel, dtype: str, kv_dtype: str, context_tokens: float,
+               batch: float = 1, replicas: int = 1) -> Deployment | str:
+    """``model`` on one given layout: the Deployment, or why it does not fit."""
+    family = get_family(chip.family)
+    fit = family.fit(model, chip, par, dtype, kv_dtype, batch, context_tokens)
+    if not fit.fits:
+        return fit.reason(f"{chip.id}, {par.describe()}")
+    return Deployment(model, chip, family, par, dtype, kv_dtype, fit, context_tokens, replicas)

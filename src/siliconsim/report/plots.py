@@ -117,3 +117,25 @@ def training_breakdown(labels: list[str], breakdowns: list[dict[str, float]], ti
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=5, fontsize=8, frameon=False)
     _save(fig, path)
     plt.close(fig)
+
+
+def pareto_fronts(fronts: dict[str, list[tuple[float, float]]], best: tuple[float, float] | None, title: str,
+                  path: str) -> None:
+    """Output tok/s per chip against tok/s per user, one front per hardware; the best starred."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    for hw, pts in sorted(fronts.items()):
+        xs, ys = zip(*sorted(pts)) if pts else ((), ())
+        ax.plot(xs, ys, marker="o", ms=3, lw=1.2, label=hw)
+    if best is not None:
+        ax.plot([best[0]], [best[1]], marker="*", ms=14, color="black", ls="", label="best (meets the SLO)")
+    ax.set_xlabel("output tokens/s per user")
+    ax.set_ylabel("output tokens/s per chip")
+    ax.set_yscale("log")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    try:
+        _save(fig, path)
+    finally:
+        plt.close(fig)

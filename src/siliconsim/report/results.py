@@ -80,6 +80,10 @@ def estimate_record(est: Estimate, acct: Accounting | None) -> dict[str, Any]:
         "power_w": acct.power_w if acct else NAN,
         "energy_j_per_token": acct.energy_j_per_token if acct else NAN,
         "usd_per_million_tokens": acct.usd_per_million_tokens if acct else NAN,
+        "usd_per_mtok_input": acct.usd_per_mtok_input if acct else NAN,
+        "usd_per_mtok_output": acct.usd_per_mtok_output if acct else NAN,
+        "usd_per_mtok_blended": acct.usd_per_mtok_blended if acct else NAN,
+        "pricing": acct.pricing if acct else "",
         "capex_usd": acct.capex_usd if acct else NAN,
     }
     rec["error_bars"] = error_bars(est, rec) if est.feasible else {}

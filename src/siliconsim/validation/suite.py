@@ -33,7 +33,11 @@ METRICS = {  # metric -> unit
     "ttft_ms": "ms",
     "ttft_mean_ms": "ms",
     "tpot_mean_ms": "ms",
+    "system_power_w": "W",
+    "energy_j_per_output_token": "J/tok",
 }
+POWER_METRICS = ("system_power_w", "energy_j_per_output_token")
+SUITES = {"dev": "dev.csv", "power": "power-dev.csv"}  # packaged suites by name (``--cases power``)
 DTYPES = ("bf16", "fp16", "fp8", "fp4", "int8", "int4")
 SPECULATIVE = ("none", "eagle3", "mtp", "specdec", "unknown-spec")
 TRUST = ("mlperf", "vendor-benchmark", "independent", "vendor-claim", "academic")
@@ -60,6 +64,7 @@ class Case:
     unit: str
     source_url: str
     notes: str
+    chip_power_limit_w: float | None = None  # the run's accelerator power cap (optional column)
 
     @property
     def trust(self) -> str:
@@ -126,12 +131,14 @@ def _case(row: _Row) -> Case:
         concurrency=int(conc) if conc else None, ttft_limit_ms=row.number("ttft_limit_ms"),
         tpot_limit_ms=row.number("tpot_limit_ms"), speculative=row.text("speculative", SPECULATIVE),
         metric=metric, value=row.number("value", required=True), unit=unit,  # type: ignore[arg-type]
-        source_url=row.cells["source_url"].strip(), notes=notes)
+        source_url=row.cells["source_url"].strip(), notes=notes,
+        chip_power_limit_w=row.number("chip_power_limit_w") if "chip_power_limit_w" in row.cells else None)
 
 
 def load_cases(path: str | Path | None = None) -> list[Case]:
-    """Every row of the suite at ``path`` (default: the packaged ``dev.csv``)."""
-    return read_suite(Path(path) if path else DEFAULT_SUITE, COLUMNS, _case)
+    """Every row of the suite at ``path``, or of a packaged suite by name (``SUITES``; default ``dev``)."""
+    path = DATA / SUITES[str(path)] if str(path) in SUITES else Path(path) if path else DEFAULT_SUITE
+    return read_suite(path, COLUMNS, _case)
 
 
 def read_suite(path: Path, columns: tuple[str, ...], parse: Callable[[_Row], _C]) -> list[_C]:
