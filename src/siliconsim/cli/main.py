@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "validate": "validate",
     "calibrate": "calibrate",
     "train": "train",
+    "curve": "curve",
     "plan": "plan",
 }
 

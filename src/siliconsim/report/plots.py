@@ -139,3 +139,30 @@ def pareto_fronts(fronts: dict[str, list[tuple[float, float]]], best: tuple[floa
         _save(fig, path)
     finally:
         plt.close(fig)
+
+
+def interactivity_curves(records: list[dict[str, Any]], title: str, path: str) -> None:
+    """Output tokens/s per chip (y) against tokens/s per user (x), one line per system, with the
+    validation error band shaded; points labelled with their concurrency."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    systems = list(dict.fromkeys(r["hardware"] for r in records if r.get("feasible")))
+    for hw in systems:
+        pts = [r for r in records if r["hardware"] == hw and r.get("feasible")]
+        x = [r["output_tok_s_per_user"] for r in pts]
+        y = [r["output_tok_s_per_chip"] for r in pts]
+        line, = ax.plot(x, y, marker="o", markersize=3, label=f"{hw} ({pts[0]['layout']})")
+        ax.fill_between(x, [r["output_tok_s_per_chip_range"]["low"] for r in pts],
+                        [r["output_tok_s_per_chip_range"]["high"] for r in pts], color=line.get_color(), alpha=0.12)
+        for r in pts[:: max(1, len(pts) // 5)]:
+            ax.annotate(f"N={r['concurrency']}", (r["output_tok_s_per_user"], r["output_tok_s_per_chip"]), fontsize=7,
+                        xytext=(3, 3), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("output tokens/s per user (1 / TPOT)")
+    ax.set_ylabel("output tokens/s per chip")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    _save(fig, path)
+    plt.close(fig)
