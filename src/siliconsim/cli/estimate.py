@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from siliconsim.cli.args import add_format, add_model_hardware, fraction, positive_int
+from siliconsim.cli.args import add_format, add_model_hardware, fraction, hardware_arg, positive_int
 from siliconsim.cli.costs import add_cost_options, cost_assumptions
 from siliconsim.inference import Scenario
 from siliconsim.models.catalog import load_model
@@ -55,7 +55,7 @@ def _rows(rec: dict) -> list[tuple[str, str]]:
         ("power", f"{fmt(rec['power_w'] / 1e3)} kW"),
         ("energy", f"{fmt(rec['energy_j_per_token'])} J per output token"),
         ("cost", f"${fmt(rec['usd_per_million_tokens'])} per million output tokens"),
-    ] + _speculative_rows(rec.get("speculative"))
+    ] + _speculative_rows(rec.get("speculative")) + [("what-if", "; ".join(rec["what_if"]))] * bool(rec.get("what_if"))
 
 
 def _speculative_rows(sp: dict | None) -> list[tuple[str, str]]:
@@ -69,6 +69,7 @@ def _speculative_rows(sp: dict | None) -> list[tuple[str, str]]:
 
 def render(row: Row, fmt_name: str, out: str | None) -> None:
     rec = estimate_record(row.estimate, row.accounting)
+    rec["what_if"] = list(row.what_if)
     if fmt_name == "json":
         write_text(to_json(rec), out)
     elif fmt_name == "csv":
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     scenario = Scenario(args.batch, args.input_tokens, args.output_tokens)
     spec = _speculation(args)
-    row = evaluate(model, args.hardware, scenario, chips=args.chips, dtype=args.dtype, assumptions=cost_assumptions(args),
+    row = evaluate(model, hardware_arg(args), scenario, chips=args.chips, dtype=args.dtype, assumptions=cost_assumptions(args),
                    speculation=spec)
     render(row, args.format, args.output)
     if args.plot and row.estimate.deployment is not None:

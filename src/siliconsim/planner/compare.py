@@ -11,7 +11,9 @@ from typing import Any
 
 from siliconsim.accounting import Accounting, CostAssumptions, account
 from siliconsim.errors import CatalogError
-from siliconsim.hardware.catalog import load_chip, read_toml
+from siliconsim.hardware.catalog import read_toml
+from siliconsim.hardware.custom import resolve_chip
+from siliconsim.hardware.spec import Chip
 from siliconsim.inference import Estimate, Scenario, estimate, max_throughput
 from siliconsim.models.spec import ModelSpec
 
@@ -48,6 +50,7 @@ class Row:
     estimate: Estimate
     accounting: Accounting | None
     loaded: Estimate | None = None
+    what_if: tuple[str, ...] = ()  # the chip's what-if changes (Chip.what_if)
 
     @property
     def request_latency_s(self) -> float:
@@ -55,13 +58,14 @@ class Row:
         return e.ttft_s + (e.scenario.output_tokens - 1) * e.tpot_s
 
 
-def evaluate(model: ModelSpec, hardware_id: str, scenario: Scenario, *, chips: int | None = None,
+def evaluate(model: ModelSpec, hardware: str | Chip, scenario: Scenario, *, chips: int | None = None,
              dtype: str | None = None, assumptions: CostAssumptions | None = None,
              loaded_tpot_factor: float | None = None, speculation: Any = None) -> Row:
     """Estimate one system; account for it at the scenario itself or, with
     ``loaded_tpot_factor``, at the highest-throughput batch whose TPOT stays within that factor
     of the scenario's."""
-    chip = load_chip(hardware_id)
+    chip = resolve_chip(hardware)
+    hardware_id = chip.id
     if speculation is not None:
         from siliconsim.speculative import speculative_estimate
 
@@ -69,19 +73,19 @@ def evaluate(model: ModelSpec, hardware_id: str, scenario: Scenario, *, chips: i
     else:
         est = estimate(model, chip, scenario, chips=chips, dtype=dtype)
     if not est.feasible or est.decode is None or est.deployment is None:
-        return Row(hardware_id, est, None)
+        return Row(hardware_id, est, None, what_if=chip.what_if)
     if loaded_tpot_factor is None:
         acct = account(chip, est.chips, est.decode, est.aggregate_output_tok_s, assumptions)
-        return Row(hardware_id, est, acct)
+        return Row(hardware_id, est, acct, what_if=chip.what_if)
     dep = est.deployment
     loaded = max_throughput(model, chip, scenario.input_tokens, scenario.output_tokens, chips=dep.par.chips,
                             dtype=dep.dtype, kv_dtype=dep.kv_dtype, max_tpot_s=loaded_tpot_factor * est.tpot_s)
     point = loaded if loaded.feasible and loaded.decode is not None else est
     acct = account(chip, point.chips, point.decode, point.aggregate_output_tok_s, assumptions)  # type: ignore[arg-type]
-    return Row(hardware_id, est, acct, point)
+    return Row(hardware_id, est, acct, point, chip.what_if)
 
 
-def compare(model: ModelSpec, hardware_ids: list[str], scenario: Scenario, *, dtype: str | None = None,
+def compare(model: ModelSpec, hardware_ids: list[str | Chip], scenario: Scenario, *, dtype: str | None = None,
             assumptions: CostAssumptions | None = None, loaded_tpot_factor: float | None = None,
             progress: Any = None) -> list[Row]:
     """One row per system; feasible rows first, fastest request first."""
