@@ -27,6 +27,8 @@ COMMANDS: dict[str, str] = {
     "validate": "validate",
     "calibrate": "calibrate",
     "train": "train",
+    "report": "report",
+    "explore": "explore",
 }
 
 
