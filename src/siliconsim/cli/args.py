@@ -79,3 +79,7 @@ def hardware_list(args: argparse.Namespace) -> list:
     if args.what_if:
         out.insert(1, resolve_chip(args.hardware[0], args.what_if))
     return out
+
+
+def nonneg_int(text: str) -> int:
+    return _number(int, text, allow_zero=True)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import difflib
 import os
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,18 @@ def resolve_chip(ref: str | Chip, sets: Sequence[str] = ()) -> Chip:
     doc = apply_sets(doc, changes, path.name)
     keep = frozenset(k for k, _ in changes if k.startswith("efficiency."))
     return _build(path, doc, file_note + tuple(f"{k} = {v}" for k, v in changes), keep)
+
+
+def chip_from_text(text: str, name: str, sets: Sequence[str] = ()) -> Chip:
+    """A chip from TOML text (an uploaded chip file named ``name``), with ``sets`` applied."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(f"{name}: malformed TOML: {exc}") from None
+    changes = parse_sets(sets)
+    keep = frozenset(k for k, _ in changes if k.startswith("efficiency."))
+    what_if = (f"chip file {name}",) + tuple(f"{k} = {v}" for k, v in changes)
+    return _build(Path(name), apply_sets(doc, changes, name), what_if, keep)
 
 
 def parse_sets(sets: Sequence[str]) -> list[tuple[str, str]]:
