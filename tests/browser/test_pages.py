@@ -25,7 +25,8 @@ def test_compare_report_renders_offline_without_errors(browser, tmp_path, capsys
     capsys.readouterr()
     console_errors(browser)  # drop anything from earlier pages
     browser.get(out.as_uri())
-    _wait(browser, lambda d: "rows" in d.find_element("id", "record-summary").text)  # the inline script ran
+    _wait(browser, lambda d: d.find_element("tag name", "body").get_attribute("data-state") == "ready")  # script ran
+    assert "3 rows" in browser.find_element("id", "record-summary").text
     assert console_errors(browser) == []
     assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0  # no fetches
     charts = browser.find_elements("css selector", "figure.chart svg")

@@ -55,7 +55,7 @@ def test_compare_report_is_one_offline_file_with_its_json(capsys, tmp_path):
     main(list(argv) + ["--format", "json"])
     direct = json.loads(capsys.readouterr()[0])
     assert refs.record == direct
-    assert {r["hardware"] for r in refs.record} == {"h100-sxm", "h100-sxm*", "cs-3"}
+    assert {r["hardware"] for r in refs.record["results"]} == {"h100-sxm", "h100-sxm*", "cs-3"}
     for label in ("milliseconds (per output token)", "arithmetic intensity (FLOP/byte)", "TPOT (ms)", "siliconsim 0."):
         assert label in text
     assert "memory.hbm.bandwidth = 6.7 TB/s" in text

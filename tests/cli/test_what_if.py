@@ -96,7 +96,7 @@ def test_a_bad_set_exits_2_with_one_line(capsys, setting, message):
 def test_compare_puts_the_what_if_beside_todays_parts(capsys):
     code, out, _ = run(capsys, "compare", "-m", "llama-3.1-8b", "-H", "h100-sxm", "h200", "--set", DOUBLE,
                        "--format", "json")
-    rows = {r["hardware"]: r for r in json.loads(out)}
+    rows = {r["hardware"]: r for r in json.loads(out)["results"]}
     assert code == 0 and set(rows) == {"h100-sxm", "h100-sxm*", "h200"}
     assert rows["h100-sxm*"]["tpot_s"] < rows["h200"]["tpot_s"] < rows["h100-sxm"]["tpot_s"]
 

@@ -13,7 +13,7 @@ from siliconsim.validation import errorbars
 from siliconsim.validation.bounds import bound
 from siliconsim.validation.runner import run_case
 from siliconsim.validation.scenarios import offline, predict
-from siliconsim.validation.serving_approx import operating_point, serving_constants
+from siliconsim.serving.approx import operating_point, serving_constants
 from siliconsim.validation.suite import DEFAULT_SUITE, load_cases
 from siliconsim.validation.workload import lengths
 

@@ -9,7 +9,7 @@ from siliconsim.hardware.catalog import load_chip
 from siliconsim.models.catalog import load_model
 from siliconsim.plans import plan_deployment
 from siliconsim.validation.runner import run_case
-from siliconsim.validation.serving_approx import Stack, operating_point, serving_constants, stack_for
+from siliconsim.serving.approx import Stack, operating_point, serving_constants, stack_for
 from siliconsim.validation.suite import load_cases
 
 INPUT, OUTPUT = 300.0, 293.0  # llama2-70b MLPerf: dataset mean prompt (datasets.toml), run's mean output
@@ -153,7 +153,7 @@ def test_closed_form_agrees_with_the_simulator_with_a_dispatch_window(dep):
      "intel-tgi-harness: expected dispatch_window_s or dispatch_window_steps")])
 def test_malformed_stack_names_file_and_field(tmp_path, monkeypatch, edit, bad, where):
     from siliconsim.errors import CatalogError
-    from siliconsim.validation import serving_approx
+    from siliconsim.serving import approx as serving_approx
 
     text = (serving_approx.DATA / "serving.toml").read_text(encoding="utf-8")
     assert edit in text

@@ -4,13 +4,15 @@ Power: each chip draws ``TDP * (idle + (1 - idle) * activity)`` where activity w
 step's compute, memory and network seconds by how hard each drives the chip (fractions in
 ``data/defaults.toml``); the host, switches and NICs add the system's ``host_power_per_chip``.
 Energy per output token is system power over aggregate output tokens/s (at the wall, before
-PUE). Cost per million output tokens is amortised capex (chips and their host share over the
-lifetime, at the assumed utilisation) plus electricity at PUE, divided by throughput.
+PUE). Cost: $ per chip-hour by pricing mode (``accounting.pricing``: amortised capex plus
+electricity at PUE, a rented tier, or the user's rate), split between input and output tokens by
+the chip time each uses. ``accounting.power`` has the power curve with caps used by the planner.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, fields, replace
 from importlib import resources
 from pathlib import Path
@@ -26,6 +28,12 @@ DATA = Path(str(resources.files("siliconsim.accounting") / "data"))
 _DIMS = {"electricity_price": "usd_per_j", "pue": "dimensionless", "lifetime": "s", "utilization": "dimensionless",
          "idle_power_fraction": "dimensionless", "compute_power_fraction": "dimensionless",
          "memory_power_fraction": "dimensionless", "network_power_fraction": "dimensionless"}
+
+
+# Power usage effectiveness is facility power over IT power, so it cannot be below 1 (The Green
+# Grid, White Paper #49). The upper bound only catches typos: surveyed data centres average about
+# 1.6 (Uptime Institute global surveys), and nothing reported comes near 4.
+PUE_RANGE = (1.0, 4.0)
 
 
 @dataclass(frozen=True)
@@ -45,8 +53,14 @@ class CostAssumptions:
         for k, v in changes.items():
             if k not in {f.name for f in fields(self)}:
                 raise InputError(f"{k}: not a cost assumption")
+            if not math.isfinite(v):
+                raise InputError(f"{k}: expected a finite number, got {v}")
             if v < 0 or (v == 0 and k not in ("idle_power_fraction", "electricity_price_usd_per_j")):
                 raise InputError(f"{k}: expected a number > 0, got {v}")
+        pue = changes.get("pue", PUE_RANGE[0])
+        if not PUE_RANGE[0] <= pue <= PUE_RANGE[1]:
+            raise InputError(f"pue: expected facility power over IT power between {PUE_RANGE[0]:g} and "
+                             f"{PUE_RANGE[1]:g}, got {pue:g}")
         if changes.get("utilization", 0.5) > 1:
             raise InputError(f"utilization: expected a fraction in (0, 1], got {changes['utilization']}")
         return replace(self, **changes)
@@ -72,9 +86,13 @@ class Accounting:
     chip_power_w: float
     host_power_w: float
     energy_j_per_token: float
-    usd_per_million_tokens: float
+    usd_per_million_tokens: float  # the whole cost over output tokens (the old single price)
     capex_usd: float
     usd_per_hour: float
+    usd_per_mtok_input: float = float("nan")  # input and output tokens each priced by the chip time they use
+    usd_per_mtok_output: float = float("nan")
+    usd_per_mtok_blended: float = float("nan")  # total cost over total tokens
+    pricing: str = ""  # the rate and where it comes from, in words
 
     def as_dict(self) -> dict[str, float]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -90,17 +108,27 @@ def chip_power_w(chip: Chip, step: StepCost, a: CostAssumptions) -> float:
     return chip.tdp_w * (a.idle_power_fraction + (1.0 - a.idle_power_fraction) * min(1.0, activity))
 
 
-def account(chip: Chip, chips: int, step: StepCost, aggregate_tok_s: float,
-            a: CostAssumptions | None = None) -> Accounting:
-    """Power, energy per output token and $/Mtok for ``chips`` chips producing ``aggregate_tok_s``."""
+def account(chip: Chip, chips: int, step: StepCost, aggregate_tok_s: float, a: CostAssumptions | None = None, *,
+            pricing: Any = None, prefill_share: float = 0.0, input_per_output: float = 0.0) -> Accounting:
+    """Power, energy per output token and $/Mtok for ``chips`` chips producing ``aggregate_tok_s``.
+
+    ``pricing``: an ``accounting.pricing.Pricing`` (default capex); ``prefill_share``: the fraction
+    of chip time spent on prompt tokens; ``input_per_output``: prompt tokens per output token."""
+    from siliconsim.accounting.pricing import Pricing, token_prices, usd_per_chip_hour
+
     a = a or default_assumptions()
     per_chip = chip_power_w(chip, step, a)
     host = chip.system.host_power_per_chip_w * chips
     power = per_chip * chips + host
     capex = chips * (chip.price_usd + chip.system.host_price_per_chip_usd)
-    usd_per_s = capex / (a.lifetime_s * a.utilization) + power * a.pue * a.electricity_price_usd_per_j
+    rate, why = usd_per_chip_hour(chip, pricing or Pricing("capex"), a, power / chips)
+    usd_per_s = chips * float(rate) / 3600.0
     tok_s = aggregate_tok_s if aggregate_tok_s > 0 else float("nan")
-    return Accounting(power, per_chip * chips, host, power / tok_s, usd_per_s / tok_s * 1e6, capex, usd_per_s * 3600)
+    prices = token_prices(usd_per_s, prefill_share, tok_s * input_per_output if input_per_output > 0 else float("nan"),
+                          tok_s)
+    return Accounting(power, per_chip * chips, host, power / tok_s, usd_per_s / tok_s * 1e6, capex, usd_per_s * 3600,
+                      float(prices.usd_per_mtok_input), float(prices.usd_per_mtok_output),
+                      float(prices.usd_per_mtok_blended), why)
 
 
 @dataclass(frozen=True)

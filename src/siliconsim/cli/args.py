@@ -24,6 +24,11 @@ def positive_int(text: str) -> int:
     return _number(int, text)
 
 
+def seed(text: str) -> int:
+    """A random seed: a whole number >= 0 (what numpy.random.default_rng accepts)."""
+    return _number(int, text, allow_zero=True)
+
+
 def positive_float(text: str) -> float:
     return _number(float, text)
 

@@ -10,7 +10,7 @@ from siliconsim.cli.args import DTYPES, HARDWARE_HELP, add_format, add_what_if, 
 from siliconsim.errors import InputError
 from siliconsim.hardware.custom import resolve_chip
 from siliconsim.models.catalog import load_model
-from siliconsim.report.render import fmt, print_rich, table, to_csv, to_json, write_text
+from siliconsim.report.render import fmt, json_document, print_rich, table, to_csv, write_text
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -144,7 +144,7 @@ def _compare_table(rows: list[dict[str, Any]]) -> Any:
 def run(args: argparse.Namespace) -> int:
     rec = collect(args)
     if args.format == "json":
-        write_text(to_json(rec), args.output)
+        write_text(json_document(rec), args.output)
     elif args.format == "csv":
         write_text(to_csv(_csv_rows(rec)), args.output)
     else:

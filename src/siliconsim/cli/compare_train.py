@@ -13,7 +13,7 @@ from siliconsim.errors import InputError
 from siliconsim.models.catalog import load_model
 from siliconsim.planner.compare import compare_defaults
 from siliconsim.planner.compare_train import DEFAULT_DEADLINE_DAYS, TRAIN_SYSTEMS, Target, TrainRow, compare_training
-from siliconsim.report.render import fmt, print_rich, table, to_csv, to_json, write_text
+from siliconsim.report.render import fmt, json_document, print_rich, table, to_csv, write_text
 from siliconsim.report.training import account, sync_share
 
 DEFAULT_SEQ_LEN = 4096
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     title = (f"train {model.id} on {args.tokens:.3g} tokens · {args.seq_len} × {gb} sequences per step · "
              f"{target.describe()}")
     if args.format == "json":
-        write_text(to_json({"title": title, "rows": recs}), args.output)
+        write_text(json_document({"title": title, "rows": recs}), args.output)
     elif args.format == "csv":
         write_text(to_csv([{k: v for k, v in r.items() if k != "breakdown"} for r in recs]), args.output)
     else:

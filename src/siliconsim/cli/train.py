@@ -9,8 +9,8 @@ from siliconsim.cli.args import HARDWARE_HELP, add_format, add_what_if, hardware
 from siliconsim.cli.costs import add_cost_options, cost_assumptions
 from siliconsim.errors import InputError
 from siliconsim.models.catalog import load_model
-from siliconsim.report.render import fmt, fmt_short, print_rich, table, to_csv, to_json, write_text
-from siliconsim.report.training import BREAKDOWN_LABELS, SCHEMA_VERSION, account, training_record
+from siliconsim.report.render import fmt, fmt_short, json_document, print_rich, table, to_csv, write_text
+from siliconsim.report.training import BREAKDOWN_LABELS, account, training_record
 from siliconsim.training import Pins, TrainingJob, plan_training
 from siliconsim.training.estimate import TrainEstimate
 from siliconsim.training.job import RECOMPUTE
@@ -152,10 +152,10 @@ def run(args: argparse.Namespace) -> int:
     shown = result.ranked or result.infeasible[:1]
     recs = [training_record(e, account(e, a, args.usd_per_chip_hour)) for e in shown]
     if args.format == "json":
-        write_text(to_json({"schema_version": SCHEMA_VERSION, "best": recs[0] if result.best else None,
-                            "alternatives": recs[1:] if result.best else [],
-                            "infeasible": [training_record(e, None) for e in result.infeasible],
-                            "layouts_tried": result.tried}), args.output)
+        write_text(json_document({"best": recs[0] if result.best else None,
+                                  "alternatives": recs[1:] if result.best else [],
+                                  "infeasible": [training_record(e, None) for e in result.infeasible],
+                                  "layouts_tried": result.tried}), args.output)
     elif args.format == "csv":
         write_text(to_csv(recs), args.output)
     else:

@@ -11,9 +11,9 @@ from typing import Any
 
 from siliconsim.cli.args import add_format
 from siliconsim.errors import InputError
-from siliconsim.report.render import fmt, print_rich, table, to_csv, to_json, write_text
+from siliconsim.report.render import fmt, json_document, print_rich, table, to_csv, write_text
 from siliconsim.validation.runner import run_suite
-from siliconsim.validation.suite import DEFAULT_SUITE, load_cases
+from siliconsim.validation.suite import DATA, DEFAULT_SUITE, SUITES, check_catalog_ids, load_cases
 from siliconsim.validation.summary import row_record, summarize
 from siliconsim.validation.training_runner import run_training_suite, summarize_training, training_row_record
 from siliconsim.validation.training_suite import DEFAULT_TRAINING_SUITE, is_training_suite, load_training_cases
@@ -24,9 +24,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Predict every row of the validation suite; report signed error per row and "
                                    "median/mean absolute error by vendor, metric, scenario and trust class.")
     p.add_argument("--cases", metavar="FILE", action="append",
-                   help=f"suite CSV, inference (dev.csv schema) or training (training-dev.csv schema), recognised by "
-                        f"its columns; repeat for several (default: every shipped suite: {DEFAULT_SUITE.name} and "
-                        f"{DEFAULT_TRAINING_SUITE.name})")
+                   help=f"suite CSV, inference (dev.csv schema), power (dev.csv schema plus chip_power_limit_w) or "
+                        f"training (training-dev.csv schema), recognised by its columns, or a shipped suite by name "
+                        f"({', '.join(SUITES)}); repeat for several (default: every shipped suite: {DEFAULT_SUITE.name}, "
+                        f"{SUITES['power']} and {DEFAULT_TRAINING_SUITE.name})")
     p.add_argument("--models", metavar="DIR", help="resolve model ids from DIR/ID.json before the catalog")
     add_format(p)
 
@@ -73,20 +74,40 @@ def _render_table_parts(records: list[dict[str, Any]], summary: dict[str, Any]) 
     return parts
 
 
-def _suites(args: argparse.Namespace) -> tuple[list[Path], list[Path]]:
-    """(inference suites, training suites) to run, each recognised by its header."""
+def _suites(args: argparse.Namespace) -> tuple[list[Path], list[Path], list[Path]]:
+    """(inference, training, power suites) to run, each recognised by its header. Power suites
+    are inference suites with a ``chip_power_limit_w`` column; they are scored on their own, so the
+    inference headline stays the dev suite's."""
     if not args.cases:
-        return [DEFAULT_SUITE], [DEFAULT_TRAINING_SUITE]
-    inference, training = [], []
+        return [DEFAULT_SUITE], [DEFAULT_TRAINING_SUITE], [DATA / SUITES["power"]]
+    inference, training, power = [], [], []
     for f in args.cases:
-        path = Path(f)
+        path = DATA / SUITES[f] if f in SUITES else Path(f)
         try:
             with open(path, newline="", encoding="utf-8") as fh:
                 header = next(csv.reader(fh), [])
         except UnicodeDecodeError:
             raise InputError(f"{path}: not a UTF-8 CSV file") from None
-        (training if is_training_suite(header) else inference).append(path)
-    return inference, training
+        kind = training if is_training_suite(header) else power if "chip_power_limit_w" in header else inference
+        kind.append(path)
+    return inference, training, power
+
+
+def _inference(paths: list[Path]) -> tuple[list[dict[str, Any]], dict[str, Any]] | None:
+    if not paths:
+        return None
+    cases = []
+    for p in paths:
+        suite = load_cases(p)
+        check_catalog_ids(suite, p)  # unknown ids are an error here, not rows at 0% coverage
+        cases += suite
+    progress, bar = _progress()
+    try:
+        results = run_suite(cases, progress=progress)
+    finally:
+        if bar is not None:
+            bar.stop()
+    return [row_record(r) for r in results], summarize(results)
 
 
 def _training(paths: list[Path], models: Path | None) -> tuple[list[dict[str, Any]], dict[str, Any]] | None:
@@ -114,35 +135,30 @@ def _render_training(records: list[dict[str, Any]], summary: dict[str, Any]) -> 
 
 
 def run(args: argparse.Namespace) -> int:
-    inference_paths, training_paths = _suites(args)
+    inference_paths, training_paths, power_paths = _suites(args)
     models = Path(args.models) if args.models else None
     if models is not None and not models.is_dir():
         raise InputError(f"--models {args.models}: not a directory of ID.json configs")
     out: dict[str, Any] = {}
-    records: list[dict[str, Any]] = []
-    summary: dict[str, Any] | None = None
-    if inference_paths:
-        cases = [c for p in inference_paths for c in load_cases(p)]
-        progress, bar = _progress()
-        try:
-            results = run_suite(cases, progress=progress)
-        finally:
-            if bar is not None:
-                bar.stop()
-        records = [row_record(r) for r in results]
-        summary = summarize(results)
-        out |= {"rows": records, "summary": summary}
+    inference = _inference(inference_paths)
+    if inference is not None:
+        out |= {"rows": inference[0], "summary": inference[1]}
+    power = _inference(power_paths)
+    if power is not None:
+        out["power"] = {"rows": power[0], "summary": power[1]}
     training = _training(training_paths, models)
     if training is not None:
         out["training"] = {"rows": training[0], "summary": training[1]}
     if args.format == "json":
-        write_text(to_json(out), args.output)
+        write_text(json_document(out), args.output)
     elif args.format == "csv":
-        write_text(to_csv(records + (training[0] if training else [])), args.output)
+        write_text(to_csv([r for part in (inference, power, training) if part for r in part[0]]), args.output)
     else:
         parts: list[Any] = []
-        if summary is not None:
-            parts.append(_render_table_parts(records, summary))
+        if inference is not None:
+            parts.append(_render_table_parts(*inference))
+        if power is not None:
+            parts.append(["[bold]power suite[/] (MLPerf wall power; scored on its own)"] + _render_table_parts(*power))
         if training is not None:
             parts.extend(_render_training(*training))
         print_rich(*[x for p in parts for x in (p if isinstance(p, list) else [p])], path=args.output)

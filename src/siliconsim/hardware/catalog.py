@@ -10,6 +10,7 @@ matches. Files are parsed once per process and cached.
 from __future__ import annotations
 
 import functools
+import math
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -56,6 +57,8 @@ def sourced(entry: Any, expect: str, where: str) -> Sourced:
     if not isinstance(source, str) or not source.strip():
         raise CatalogError(f"{where}.source: expected a non-empty string")
     value = parse_quantity(entry["value"], expect, where=f"{where}.value")
+    if not (math.isfinite(value) and value >= 0):
+        raise CatalogError(f"{where}.value: {entry['value']!r}, expected a finite quantity >= 0")
     return Sourced(value, basis, source)
 
 
@@ -95,11 +98,17 @@ class _Reader:
         self.provenance[dotted] = s
         return s.value
 
-    def table(self, dotted: str, expect: str) -> dict[str, float]:
-        tab = self.node(dotted, required=False) or {}
+    def subtable(self, dotted: str) -> dict[str, Any]:
+        """An optional table: {} when absent, CatalogError when present but not a table."""
+        tab = self.node(dotted, required=False)
+        if tab is None:
+            return {}
         if not isinstance(tab, dict):
-            raise CatalogError(f"{self.where(dotted)}: expected a table")
-        return {k: self.qty(f"{dotted}.{k}", expect) for k in tab}  # type: ignore[misc]
+            raise CatalogError(f"{self.where(dotted)}: expected a table, got {tab!r}"[:200])
+        return tab
+
+    def table(self, dotted: str, expect: str) -> dict[str, float]:
+        return {k: self.qty(f"{dotted}.{k}", expect) for k in self.subtable(dotted)}  # type: ignore[misc]
 
 
 def _check_meta(r: _Reader, expected_id: str) -> None:
@@ -132,10 +141,14 @@ def load_link(link_id: str) -> Link:
     if algo not in ("ring", "tree", "oneshot"):
         raise CatalogError(f"{r.where('link.algorithm')}: {algo!r} is not one of ring, tree, oneshot")
     eff = r.qty("link.efficiency", "dimensionless", required=False)
+    bandwidth = r.qty("link.bandwidth", "bytes_per_s")
+    if not bandwidth or not (eff is None or 0 < eff <= 1):
+        raise CatalogError(f"{path.name}: link.bandwidth = {bandwidth:g} and link.efficiency = {eff}; expected "
+                           "a bandwidth > 0 and an efficiency in (0, 1]")
     return Link(
         id=link_id,
         name=r.text("meta.name"),
-        bandwidth_bytes_per_s=r.qty("link.bandwidth", "bytes_per_s"),  # type: ignore[arg-type]
+        bandwidth_bytes_per_s=bandwidth,  # type: ignore[arg-type]
         latency_s=r.qty("link.latency", "s"),  # type: ignore[arg-type]
         algorithm=algo,
         efficiency=eff if eff is not None else 0.8,
@@ -192,7 +205,7 @@ def _memory(r: _Reader) -> tuple[MemoryTier, ...]:
 
 def _microarch(r: _Reader) -> dict[str, float]:
     """Family-specific microarchitecture numbers. Keys end in their unit (``_hz``, ``_bytes``...)."""
-    tab = r.node("microarch", required=False) or {}
+    tab = r.subtable("microarch")
     dims = {"_hz": "hz", "_bytes": "bytes", "_s": "s", "_cycles": "cycles", "_w": "w",
             "_bytes_per_s": "bytes_per_s", "_flop_per_s": "flop_per_s"}
     out = {}
@@ -213,7 +226,7 @@ def _calibrated(chip_id: str, provenance: dict[str, Sourced]) -> dict[str, float
     if not path.is_file():
         return {}
     r = _Reader(path, read_toml(path))
-    tab = r.node("efficiency", required=False) or {}
+    tab = r.subtable("efficiency")
     out = {}
     for k in tab:
         if k not in EFFICIENCY_DIMS:
@@ -224,6 +237,24 @@ def _calibrated(chip_id: str, provenance: dict[str, Sourced]) -> dict[str, float
         provenance[f"efficiency.{k}"] = s
         out[k] = s.value
     return out
+
+
+# Quantities the step models divide by: zero would be a division by zero, not a slow chip.
+_NONZERO_SUFFIXES = (".capacity", ".bandwidth")
+
+
+def _check_rates(r: _Reader, efficiency: dict[str, float]) -> None:
+    """Peaks, capacities, bandwidths, microarchitecture numbers and efficiency fractions are > 0;
+    compute and memory efficiencies are fractions of peak, so at most 1."""
+    for dotted, s in r.provenance.items():
+        nonzero = dotted.startswith(("compute.dense.", "microarch.")) or dotted.endswith(_NONZERO_SUFFIXES)
+        if nonzero and s.value <= 0:
+            raise CatalogError(f"{r.where(dotted)}: {s.value:g}, expected a quantity > 0")
+    for key in ("compute", "memory", "moe"):
+        v = efficiency.get(key)
+        if v is not None and not (0 < v <= (1.0 if key != "moe" else math.inf)):
+            bound = "in (0, 1] (a fraction of peak)" if key != "moe" else "> 0"
+            raise CatalogError(f"{r.path.name}: efficiency.{key} = {v:g}, expected a value {bound}")
 
 
 def clear_caches() -> None:
@@ -252,9 +283,7 @@ def chip_from(r: _Reader, chip_id: str, *, calibration_id: str | None, system: S
     dense = r.table("compute.dense", "flop_per_s")
     if not dense:
         raise CatalogError(f"{r.path.name}: 'compute.dense' must give at least one dtype's peak")
-    eff_tab = r.node("efficiency", required=False) or {}
-    if not isinstance(eff_tab, dict):
-        raise CatalogError(f"{r.where('efficiency')}: expected a table")
+    eff_tab = r.subtable("efficiency")
     unknown = set(eff_tab) - set(EFFICIENCY_DIMS)
     if unknown:
         raise CatalogError(f"{r.path.name}: unknown efficiency key(s) {sorted(unknown)}; "
@@ -263,6 +292,7 @@ def chip_from(r: _Reader, chip_id: str, *, calibration_id: str | None, system: S
     if calibration_id is not None:
         fitted = _calibrated(calibration_id, r.provenance)
         efficiency.update({k: v for k, v in fitted.items() if f"efficiency.{k}" not in keep})
+    _check_rates(r, efficiency)
     return Chip(
         id=chip_id,
         name=r.text("meta.name"),

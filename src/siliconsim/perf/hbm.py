@@ -30,6 +30,8 @@ Fusion rules (what inference engines run as one roofline term, per layer):
 
 from __future__ import annotations
 
+import functools
+
 from typing import Any
 
 import numpy as np
@@ -89,6 +91,12 @@ class _Roofline:
         self.memory_s: Any = 0.0
 
     def add(self, t_compute: Any, t_memory: Any, times: float = 1.0) -> None:
+        if isinstance(t_compute, float) and isinstance(t_memory, float):  # scalars (np.float64 too): no np.where
+            if t_compute >= t_memory:
+                self.compute_s = self.compute_s + times * t_compute
+            else:
+                self.memory_s = self.memory_s + times * t_memory
+            return
         bound = np.greater_equal(t_compute, t_memory)
         self.compute_s = self.compute_s + times * np.where(bound, t_compute, 0.0)
         self.memory_s = self.memory_s + times * np.where(bound, 0.0, t_memory)
@@ -144,8 +152,8 @@ class HbmFamily:
         peak_c = eff["compute"] * chip.peak_flop_per_s(dtype)
         peak_attn = self.k["attention_efficiency"] * chip.peak_flop_per_s("bf16")
         bw = eff["memory"] * chip.bandwidth_bytes_per_s
-        pre = np.asarray(work.prefill_tokens, dtype=float)
-        dec = np.asarray(work.decode_batch, dtype=float)
+        pre = _num(work.prefill_tokens)
+        dec = _num(work.decode_batch)
         tokens = pre + dec
         roof = _Roofline()
         network: Any = 0.0
@@ -207,10 +215,10 @@ class HbmFamily:
         tp = par.tp
         rep = 1.0 if par.attn_dp else kv_replication(model, tp)
         kv_tok = att.kv_elements * bytes_per_element(kv_dtype) * rep / tp
-        span_p = attended(g, np.asarray(work.prefill_context, dtype=float))
-        span_d = attended(g, np.asarray(work.decode_context, dtype=float))
-        pre = np.asarray(work.prefill_tokens, dtype=float)
-        dec = np.asarray(work.decode_batch, dtype=float)
+        span_p = attended(g, _num(work.prefill_context))
+        span_d = attended(g, _num(work.decode_context))
+        pre = _num(work.prefill_tokens)
+        dec = _num(work.decode_batch)
         flop = (pre * span_p * att.flop_per_pair + dec * span_d * att.decode_flop_per_pair) / tp
         # decode reads each sequence's KV once; prefill re-reads it once per 128-query tile
         kv_bytes = kv_tok * (dec * span_d + pre / 128.0 * span_p + tokens)
@@ -219,9 +227,16 @@ class HbmFamily:
     def _lm_head(self, roof: _Roofline, model: ModelSpec, par: Parallel, dtype: str, work: Work,
                  peak_c: float, bw: float) -> None:
         head = lm_head_op(model)
-        sampled = np.asarray(work.decode_batch, dtype=float) + np.minimum(np.asarray(work.prefill_tokens, dtype=float), 1.0)
+        pre = _num(work.prefill_tokens)
+        sampled = _num(work.decode_batch) + (min(pre, 1.0) if isinstance(pre, float) else np.minimum(pre, 1.0))
         head_bytes = head.params * max(bytes_per_element(dtype), 2.0) / (1 if par.attn_dp else par.tp)
         roof.add(sampled * head.flop_per_token / par.tp / peak_c, head_bytes / bw)
+
+
+def _num(x: Any) -> Any:
+    """A Python float for a scalar (arithmetic on it is ~20x faster than on a 0-d array, with the
+    same IEEE results), else a float array."""
+    return float(x) if isinstance(x, (int, float)) else np.asarray(x, dtype=float)
 
 
 def _powers_of_two(limit: int) -> list[int]:
@@ -234,17 +249,23 @@ def _powers_of_two(limit: int) -> list[int]:
 
 def hbm_candidates(model: ModelSpec, chip: Chip, chips: int | None) -> list[Parallel]:
     """Layouts to try, fewest chips first: TP inside the scale-up domain, PP across it."""
-    domain = chip.system.scale_up_domain
-    sizes = [chips] if chips else sorted(set(_powers_of_two(chip.system.max_chips)) | {domain})
+    return list(_candidates(model.n_layers, model.n_heads, model.is_moe, chip.system.scale_up_domain,
+                            chip.system.max_chips, chips))
+
+
+@functools.lru_cache(maxsize=4096)
+def _candidates(n_layers: int, n_heads: int, moe: bool, domain: int, max_chips: int,
+                chips: int | None) -> tuple[Parallel, ...]:
+    """``hbm_candidates`` from exactly the numbers it depends on (cached: a scalar estimate calls it)."""
+    sizes = [chips] if chips else sorted(set(_powers_of_two(max_chips)) | {domain})
     out = []
     for n in sizes:
         for tp in _powers_of_two(min(n, domain)):
             pp = n // tp
-            if tp * pp != n or pp > model.n_layers or model.n_heads % tp:
+            if tp * pp != n or pp > n_layers or n_heads % tp:
                 continue
-            ep = tp if model.is_moe else 1
-            out.append(Parallel(tp=tp, pp=pp, ep=ep))
-            if model.is_moe and tp > 1:
+            out.append(Parallel(tp=tp, pp=pp, ep=tp if moe else 1))
+            if moe and tp > 1:
                 out.append(Parallel(tp=tp, pp=pp, ep=tp, attn_dp=True))
-    return out
+    return tuple(out)
 

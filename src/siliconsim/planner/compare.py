@@ -1,5 +1,10 @@
 """Compare systems for one model and request shape: one row per system at its smallest
-feasible size, sorted by the latency a user sees (TTFT + remaining tokens × TPOT)."""
+feasible size, sorted by the latency a user sees (TTFT + remaining tokens × TPOT).
+
+Cost and power are priced at a loaded operating point chosen by an SLO (a workload preset's
+p99 TTFT and TPOT, default code-completion): the batch with the most throughput whose closed-form
+p99s meet it (``serving.approx.operating_point``). Where no batch meets it, the requested
+scenario itself is priced and the row says so."""
 
 from __future__ import annotations
 
@@ -10,12 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from siliconsim.accounting import Accounting, CostAssumptions, account
+from siliconsim.accounting.pricing import Pricing
 from siliconsim.errors import CatalogError
 from siliconsim.hardware.catalog import read_toml
 from siliconsim.hardware.custom import resolve_chip
 from siliconsim.hardware.spec import Chip
-from siliconsim.inference import Estimate, Scenario, estimate, max_throughput
+from siliconsim.inference import Estimate, Scenario, estimate
 from siliconsim.models.spec import ModelSpec
+from siliconsim.serving.approx import operating_point
+from siliconsim.workloads import load_preset
 
 DATA = Path(str(resources.files("siliconsim.planner") / "data"))
 
@@ -25,7 +33,7 @@ class CompareDefaults:
     model: str
     systems: tuple[str, ...]
     scenario: Scenario
-    loaded_tpot_factor: float
+    slo: str  # workload preset whose p99 SLO picks the priced operating point
 
 
 @functools.cache
@@ -36,8 +44,7 @@ def compare_defaults() -> CompareDefaults:
         raise CatalogError(f"{path.name}: missing table [compare]")
     try:
         return CompareDefaults(str(t["model"]), tuple(t["systems"]),
-                               Scenario(t["batch"], t["input_tokens"], t["output_tokens"]),
-                               float(t["loaded_tpot_factor"]))
+                               Scenario(t["batch"], t["input_tokens"], t["output_tokens"]), str(t["slo"]))
     except KeyError as exc:
         raise CatalogError(f"{path.name}: missing compare.{exc.args[0]}") from None
 
@@ -50,6 +57,7 @@ class Row:
     estimate: Estimate
     accounting: Accounting | None
     loaded: Estimate | None = None
+    note: str = ""  # how the priced operating point was chosen
     what_if: tuple[str, ...] = ()  # the chip's what-if changes (Chip.what_if)
 
     @property
@@ -59,12 +67,11 @@ class Row:
 
 
 def evaluate(model: ModelSpec, hardware: str | Chip, scenario: Scenario, *, chips: int | None = None,
-             dtype: str | None = None, assumptions: CostAssumptions | None = None,
-             loaded_tpot_factor: float | None = None, speculation: Any = None) -> Row:
-    """Estimate one system; account for it at the scenario itself or, with
-    ``loaded_tpot_factor``, at the highest-throughput batch whose TPOT stays within that factor
-    of the scenario's."""
-    chip = resolve_chip(hardware)
+             dtype: str | None = None, assumptions: CostAssumptions | None = None, slo: str | None = None,
+             speculation: Any = None, pricing: Pricing | None = None) -> Row:
+    """Estimate one system; account for it at the scenario itself or, with ``slo`` (a workload
+    preset), at the highest-throughput batch whose closed-form p99s meet that preset's SLO."""
+    chip = resolve_chip(hardware)  # a catalog id, a chip file, or a built (what-if) Chip
     hardware_id = chip.id
     if speculation is not None:
         from siliconsim.speculative import speculative_estimate
@@ -74,25 +81,42 @@ def evaluate(model: ModelSpec, hardware: str | Chip, scenario: Scenario, *, chip
         est = estimate(model, chip, scenario, chips=chips, dtype=dtype)
     if not est.feasible or est.decode is None or est.deployment is None:
         return Row(hardware_id, est, None, what_if=chip.what_if)
-    if loaded_tpot_factor is None:
-        acct = account(chip, est.chips, est.decode, est.aggregate_output_tok_s, assumptions)
-        return Row(hardware_id, est, acct, what_if=chip.what_if)
-    dep = est.deployment
-    loaded = max_throughput(model, chip, scenario.input_tokens, scenario.output_tokens, chips=dep.par.chips,
-                            dtype=dep.dtype, kv_dtype=dep.kv_dtype, max_tpot_s=loaded_tpot_factor * est.tpot_s)
-    point = loaded if loaded.feasible and loaded.decode is not None else est
-    acct = account(chip, point.chips, point.decode, point.aggregate_output_tok_s, assumptions)  # type: ignore[arg-type]
-    return Row(hardware_id, est, acct, point, chip.what_if)
+    point, note = est, f"priced at the requested batch {scenario.batch:g}"
+    if slo is not None:
+        point, note = _slo_point(model, est, slo)
+    acct = price(point, assumptions, pricing)
+    return Row(hardware_id, est, acct, point if slo is not None else None, note, chip.what_if)
+
+
+def _slo_point(model: ModelSpec, est: Estimate, slo: str) -> tuple[Estimate, str]:
+    """The busiest batch on ``est``'s deployment whose closed-form p99s meet ``slo``'s limits."""
+    preset = load_preset(slo)
+    dep, sc = est.deployment, est.scenario
+    op = operating_point(dep, sc.input_tokens, sc.output_tokens, preset.slo_ttft_s, preset.slo_tpot_s)  # type: ignore[arg-type]
+    limits = f"{slo} SLO (p99 TTFT {preset.slo_ttft_s * 1e3:g} ms, TPOT {preset.slo_tpot_s * 1e3:g} ms)"
+    if not op.feasible:
+        return est, f"no batch meets the {limits}: priced at the requested batch {sc.batch:g}"
+    loaded = estimate(model, dep.chip, Scenario(op.batch, sc.input_tokens, sc.output_tokens), chips=dep.par.chips,  # type: ignore[union-attr]
+                      dtype=dep.dtype, kv_dtype=dep.kv_dtype)  # type: ignore[union-attr]
+    return loaded, f"priced at batch {op.batch:g}, the busiest meeting the {limits}"
+
+
+def price(point: Estimate, assumptions: CostAssumptions | None = None, pricing: Pricing | None = None) -> Accounting:
+    """Power and money of one operating point; input tokens pay for the prefill share of the chip time."""
+    sc = point.scenario
+    cycle = point.ttft_s + sc.output_tokens * point.tpot_s
+    return account(point.deployment.chip, point.chips, point.decode, point.aggregate_output_tok_s, assumptions,  # type: ignore[union-attr, arg-type]
+                   pricing=pricing, prefill_share=point.ttft_s / cycle, input_per_output=sc.input_tokens / sc.output_tokens)
 
 
 def compare(model: ModelSpec, hardware_ids: list[str | Chip], scenario: Scenario, *, dtype: str | None = None,
-            assumptions: CostAssumptions | None = None, loaded_tpot_factor: float | None = None,
+            assumptions: CostAssumptions | None = None, slo: str | None = None, pricing: Pricing | None = None,
             progress: Any = None) -> list[Row]:
     """One row per system; feasible rows first, fastest request first."""
-    factor = loaded_tpot_factor or compare_defaults().loaded_tpot_factor
+    slo = slo or compare_defaults().slo
     rows = []
     for hw in hardware_ids:
-        rows.append(evaluate(model, hw, scenario, dtype=dtype, assumptions=assumptions, loaded_tpot_factor=factor))
+        rows.append(evaluate(model, hw, scenario, dtype=dtype, assumptions=assumptions, slo=slo, pricing=pricing))
         if progress:
             progress()
     return sorted(rows, key=lambda r: (not r.estimate.feasible, r.request_latency_s if r.estimate.feasible else 0.0))

@@ -4,7 +4,7 @@
 why not; infeasible is a result, not an exception.
 """
 
-from siliconsim.plans.deploy import Deployment, Plan, Verdict, default_kv_dtype, plan_deployment
+from siliconsim.plans.deploy import Deployment, Plan, Verdict, default_kv_dtype, fit_layout, plan_deployment
 from siliconsim.perf.memory import MemoryFit
 
-__all__ = ["Deployment", "MemoryFit", "Plan", "Verdict", "default_kv_dtype", "plan_deployment"]
+__all__ = ["Deployment", "MemoryFit", "Plan", "Verdict", "default_kv_dtype", "fit_layout", "plan_deployment"]

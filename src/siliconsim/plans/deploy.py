@@ -64,10 +64,7 @@ class Deployment:
     @property
     def weights_label(self) -> str:
         """Weight precision as served: ``bf16+mxfp4`` when a checkpoint keeps quantized experts."""
-        q = self.model.quantized_experts
-        if q and BYTES_PER_ELEMENT[q] < BYTES_PER_ELEMENT.get(self.dtype, 2.0):
-            return f"{self.dtype}+{q}"
-        return self.dtype
+        return self.model.weights_label(self.dtype)
 
     def describe(self) -> str:
         rep = f"{self.replicas}× " if self.replicas > 1 else ""
@@ -117,16 +114,27 @@ def plan_deployment(model: ModelSpec, chip: Chip, *, chips: int | None = None, d
         return Plan(Verdict(False, f"no parallel layout of {model.id} on {want} of {chip.id}"))
     last_reason = ""
     by_size: dict[int, list[Deployment]] = {}
-    for par in candidates:
-        fit = family.fit(model, chip, par, dtype, kv_dtype, batch, context_tokens)
-        if not fit.fits:
-            last_reason = fit.reason(f"{chip.id}, {par.describe()}")
+    for par in sorted(candidates, key=lambda p: p.chips):  # stable: the family's order within a size
+        if by_size and par.chips > min(by_size):
+            break  # only the smallest size that fits is kept: larger ones need no fit check
+        dep = fit_layout(model, chip, par, dtype, kv_dtype, context_tokens, batch, replicas)
+        if isinstance(dep, str):
+            last_reason = dep
             continue
-        by_size.setdefault(par.chips, []).append(
-            Deployment(model, chip, family, par, dtype, kv_dtype, fit, context_tokens, replicas))
+        by_size.setdefault(par.chips, []).append(dep)
     if not by_size:
         return Plan(Verdict(False, last_reason))
     options = by_size[min(by_size)]
     work = Work(decode_batch=batch, decode_context=context_tokens)
-    best = min(options, key=lambda d: float(d.step(work).latency_s))
+    best = options[0] if len(options) == 1 else min(options, key=lambda d: float(d.step(work).latency_s))
     return Plan(Verdict(True), best)
+
+
+def fit_layout(model: ModelSpec, chip: Chip, par: Parallel, dtype: str, kv_dtype: str, context_tokens: float,
+               batch: float = 1, replicas: int = 1) -> Deployment | str:
+    """``model`` on one given layout: the Deployment, or why it does not fit."""
+    family = get_family(chip.family)
+    fit = family.fit(model, chip, par, dtype, kv_dtype, batch, context_tokens)
+    if not fit.fits:
+        return fit.reason(f"{chip.id}, {par.describe()}")
+    return Deployment(model, chip, family, par, dtype, kv_dtype, fit, context_tokens, replicas)

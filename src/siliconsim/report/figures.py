@@ -31,10 +31,11 @@ def _ms(v: Any) -> float | None:
 def _inference_rows(records: list[dict[str, Any]]) -> Table:
     cols = (Column("system"), Column("what-if"), Column("chips"), Column("plan"), Column("TTFT", "ms"),
             Column("TPOT", "ms"), Column("tok/s per user", "tok/s"), Column("aggregate", "tok/s"),
-            Column("power", "kW"), Column("cost", "$/Mtok"), Column("reason"))
+            Column("power", "kW"), Column("cost in", "$/Mtok"), Column("cost out", "$/Mtok"), Column("reason"))
     rows = tuple((r["hardware"], "; ".join(r.get("what_if") or []), r["chips"], r["parallel"] or "infeasible",
                   _ms(r["ttft_s"]), _ms(r["tpot_s"]), r["output_tok_s_per_user"], r["aggregate_output_tok_s"],
-                  None if r["power_w"] is None else r["power_w"] / 1e3, r["usd_per_million_tokens"], r["reason"])
+                  None if r["power_w"] is None else r["power_w"] / 1e3, r.get("usd_per_mtok_input"),
+                  r.get("usd_per_mtok_output", r.get("usd_per_million_tokens")), r["reason"])
                  for r in records)
     return Table("systems", cols, rows)
 
@@ -64,8 +65,21 @@ def _roofline(records: list[dict[str, Any]]) -> Figure:
                           "(weight streaming; KV-cache and activation traffic ignored).")
 
 
+def _rows_of(record: Any) -> list[dict[str, Any]]:
+    """The per-system records of a compare (``results``) or estimate (one object) document."""
+    if isinstance(record, list):
+        return record
+    if "results" in record:
+        return list(record["results"])
+    return [record]
+
+
+def _warnings(record: Any) -> tuple[str, ...]:
+    return tuple(f"warning: {w}" for w in record.get("warnings", ())) if isinstance(record, dict) else ()
+
+
 def build_compare(record: Any, argv: tuple[str, ...]) -> Document:
-    records = record if isinstance(record, list) else [record]
+    records = _rows_of(record)
     first = records[0] if records else {}
     title = (f"{first.get('model', '?')} · batch {first.get('batch', '?')} · {first.get('input_tokens', '?')} in / "
              f"{first.get('output_tokens', '?')} out")
@@ -74,7 +88,7 @@ def build_compare(record: Any, argv: tuple[str, ...]) -> Document:
                _roofline(records))
     assumptions = ("Times are predictions of the closed-form model at each system's smallest feasible size.",
                    "Power, energy and cost at the loaded operating point (compare) or at the request's batch (estimate).",
-                   ERROR_BAR_NOTE)
+                   ERROR_BAR_NOTE) + _warnings(record)
     return Document(title, "compare", argv, __version__, (_inference_rows(records),), figures, assumptions, record)
 
 
@@ -104,7 +118,7 @@ def build_train(record: Any, argv: tuple[str, ...]) -> Document:
         tables += (Table("not feasible", (Column("layout"), Column("reason")),
                          tuple((r["layout"]["describe"], r["reason"]) for r in infeasible)),)
     assumptions = ("Step time from the operator list, timed by the chip's family; MFU counts model FLOPs only.",
-                   ERROR_BAR_NOTE)
+                   ERROR_BAR_NOTE) + _warnings(record)
     return Document(title, "train", argv, __version__, tables, (fig,), assumptions, record)
 
 

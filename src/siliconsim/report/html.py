@@ -34,9 +34,12 @@ SCRIPT = """
 (function(){
   var el=document.getElementById('siliconsim-record');
   var rec=JSON.parse(el.textContent);
-  var n=Array.isArray(rec)?rec.length:Object.keys(rec).length;
+  var rows=Array.isArray(rec)?rec:(rec&&(rec.results||rec.rows||rec.alternatives))||null;
+  var what=rows?(rows.length+' rows'):(Object.keys(rec||{}).length+' top-level fields');
+  var schema=rec&&rec.schema_version!==undefined?', schema_version '+rec.schema_version:'';
   document.getElementById('record-summary').textContent=
-    'Embedded JSON record: '+n+(Array.isArray(rec)?' rows':' top-level fields')+' (script#siliconsim-record).';
+    'Embedded JSON record: '+what+schema+' (script#siliconsim-record).';
+  document.body.dataset.state='ready';
 })();
 """
 

@@ -10,7 +10,6 @@ from siliconsim.perf.step import StepCost
 from siliconsim.training.estimate import TrainEstimate
 from siliconsim.training.params import speed_interval
 
-SCHEMA_VERSION = 1
 BREAKDOWN_LABELS = {
     "compute_s": "compute", "memory_s": "memory-bound", "tp_comm_s": "TP comm", "dp_comm_s": "DP comm",
     "cp_comm_s": "CP comm", "ep_comm_s": "EP comm", "pp_bubble_s": "pipeline bubble", "optimizer_s": "optimizer",

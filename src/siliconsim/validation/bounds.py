@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from siliconsim.hardware.spec import Chip
 from siliconsim.audit import physical_bound_tok_s
 from siliconsim.models.spec import ModelSpec
-from siliconsim.validation.suite import Case
+from siliconsim.validation.suite import POWER_METRICS, Case
 from siliconsim.validation.workload import Lengths
 
 
@@ -46,6 +46,8 @@ def per_user_bound(model: ModelSpec, chip: Chip, chips: int, dtype: str) -> tupl
 
 def bound(case: Case, model: ModelSpec, chip: Chip, ln: Lengths, chips: int) -> Bound | None:
     """The datasheet bound on ``case``'s metric on ``chips`` chips (None where none applies)."""
+    if case.metric in POWER_METRICS:
+        return None  # no datasheet bound on wall power or energy per token
     peak = chips * chip.peak_flop_per_s(case.weight_dtype)
     flop = _matmul_flop_per_token(model)
     if case.metric == "aggregate_output_tok_s":

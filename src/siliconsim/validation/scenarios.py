@@ -3,14 +3,18 @@
 * ``single_stream``: batch 1 on ``chips`` (or the smallest system that holds the model);
   ``output_tok_s_per_user = 1 / TPOT``, ``ttft_ms = TTFT``. A row that names a speculative
   technique is predicted with that technique's defaults (``validation.speculation``).
-* ``offline``: ``chips`` is the whole submission. Every replica size ``n`` that divides it and
-  fits the model is tried with ``chips // n`` data-parallel replicas, each at its
-  throughput-optimal batch (``inference.max_throughput``); the best layout is the prediction.
+* ``offline``: ``chips`` is the whole submission. The planner (``planner.layouts.best_split``)
+  tries every replica size ``n`` that divides it and fits the model, with ``chips // n``
+  data-parallel replicas, each at its throughput-optimal batch (``inference.max_throughput``); the best layout is the prediction.
 * ``concurrency``: one batch of ``concurrency`` requests on ``chips`` run to completion (the
   static-batching TensorRT-LLM tables; for a closed loop it is the same steady state).
-* ``server``/``interactive``: the same layout search over ``serving_approx.operating_point``, fed by
+* ``server``/``interactive``: the same layout search over ``serving.approx.operating_point``, fed by
   the submitter's stack where ``serving.toml`` names one for the chip and scenario (a stack that fixes
   the replica size replaces the search).
+
+Power rows (``system_power_w``, ``energy_j_per_output_token``) and every row of a power-capped
+run (``chip_power_limit_w``) go through ``accounting.power.serving_power`` at the uncapped
+operating point: wall power of the chips and their host shares, and the run slowed by the cap.
 
 Every prediction says which layout it used and what it assumed; rows it cannot predict carry
 the reason instead of a value.
@@ -22,14 +26,19 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+import numpy as np
+
+from siliconsim.accounting import default_assumptions
+from siliconsim.accounting.power import ServingPower, serving_power
 from siliconsim.hardware.spec import Chip
 from siliconsim.inference import Estimate, Scenario, estimate, max_throughput
 from siliconsim.models.spec import ModelSpec
-from siliconsim.plans import plan_deployment
+from siliconsim.planner.layouts import best_split
+from siliconsim.plans import Plan, plan_deployment
 from siliconsim.speculative import speculative_estimate
-from siliconsim.validation.serving_approx import operating_point, stack_for
+from siliconsim.serving.approx import continuous_batching, operating_point, stack_for
 from siliconsim.validation.speculation import speculation_for
-from siliconsim.validation.suite import Case
+from siliconsim.validation.suite import POWER_METRICS, Case
 from siliconsim.validation.workload import Lengths
 
 NAN = float("nan")
@@ -55,15 +64,6 @@ def _from_estimate(est: Estimate, metric: str, chosen: bool = False) -> Predicti
               "ttft_mean_ms": est.ttft_s * 1e3}
     rep = f"{est.replicas}× " if est.replicas > 1 else ""
     return Prediction(values[metric], layout=rep + est.deployment.describe(), chips_chosen=chosen)  # type: ignore[union-attr]
-
-
-def replica_sizes(model: ModelSpec, chip: Chip, total: int, dtype: str, context: float) -> list[int]:
-    """Replica sizes that divide ``total`` chips and hold the model, fewest chips first."""
-    out = []
-    for n in range(1, total + 1):
-        if total % n == 0 and plan_deployment(model, chip, chips=n, dtype=dtype, context_tokens=context).feasible:
-            out.append(n)
-    return out
 
 
 def single_stream(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
@@ -98,7 +98,8 @@ Scored = tuple[float, Prediction]  # (aggregate throughput of the layout, predic
 
 def _best_layout(case: Case, model: ModelSpec, chip: Chip, ln: Lengths,
                  evaluate: Callable[[int, int], Scored], fixed: int | None = None) -> Prediction:
-    """Try every replica size (or only ``fixed``, a stack's); keep the highest aggregate throughput."""
+    """The planner's best split of the row's chips (or only ``fixed``, a stack's replica size);
+    a row without a chip count takes the smallest system that holds the model."""
     context = ln.input_tokens + ln.output_tokens
     if case.chips is None:
         plan = plan_deployment(model, chip, chips=fixed, dtype=case.weight_dtype, context_tokens=context)
@@ -106,24 +107,27 @@ def _best_layout(case: Case, model: ModelSpec, chip: Chip, ln: Lengths,
             return Prediction(reason=plan.reason)
         pred = evaluate(plan.deployment.par.chips, 1)[1]  # type: ignore[union-attr]
         return Prediction(pred.value, pred.reason, pred.layout, True)
-    sizes = replica_sizes(model, chip, case.chips, case.weight_dtype, context)
-    if fixed is not None:
-        if fixed not in sizes:
-            return Prediction(reason=f"the row's stack runs {fixed}-chip replicas, which do not divide {case.chips} "
-                                     f"chips or do not hold {model.id}")
-        sizes = [fixed]
-    if not sizes:
-        plan = plan_deployment(model, chip, chips=case.chips, dtype=case.weight_dtype, context_tokens=context)
-        return Prediction(reason=plan.reason or f"no replica size dividing {case.chips} chips holds {model.id}")
-    scored = [evaluate(n, case.chips // n) for n in sizes]
-    good = [s for s in scored if s[1].covered and math.isfinite(s[0])]
-    return max(good, key=lambda s: s[0])[1] if good else scored[-1][1]
+
+    def covered(n: int, replicas: int) -> Scored:  # a split whose metric is not predicted does not win
+        score, pred = evaluate(n, replicas)
+        return (score if pred.covered else NAN), pred
+
+    best = best_split(model, chip, case.chips, case.weight_dtype, context, covered, fixed)
+    if isinstance(best, str):
+        return Prediction(reason=best)
+    if isinstance(best, Plan):
+        return Prediction(reason=best.reason or f"no replica size dividing {case.chips} chips holds {model.id}")
+    return best[1]
 
 
 def offline(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
     def evaluate(n: int, replicas: int) -> Scored:
         est = max_throughput(model, chip, ln.input_tokens, ln.output_tokens, chips=n, dtype=case.weight_dtype,
                              replicas=replicas)
+        if est.feasible and _metered(case):
+            sp = serving_power(chip, est.chips, est.decode, ln.output_tokens, default_assumptions(),  # type: ignore[arg-type]
+                               case.chip_power_limit_w, est.prefill)
+            return _powered(case, est.aggregate_output_tok_s, sp, _from_estimate(est, "aggregate_output_tok_s").layout)
         pred = _from_estimate(est, case.metric)
         return (est.aggregate_output_tok_s if est.feasible else NAN), pred
 
@@ -131,8 +135,10 @@ def offline(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction
 
 
 def server(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
-    if case.ttft_limit_ms is None or case.tpot_limit_ms is None:
-        return Prediction(reason=f"{case.scenario} row without ttft_limit_ms/tpot_limit_ms")
+    if case.ttft_limit_ms is None:
+        return Prediction(reason=f"{case.scenario} row without ttft_limit_ms")
+    # MLPerf GPT-J server has one latency limit and no TPOT limit: an empty tpot_limit_ms is none
+    tpot_limit_ms = case.tpot_limit_ms if case.tpot_limit_ms is not None else math.inf
 
     stack = stack_for(chip.id, case.scenario)
 
@@ -142,12 +148,17 @@ def server(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
         if not plan.feasible:
             return NAN, Prediction(reason=plan.reason)
         op = operating_point(plan.deployment, ln.input_tokens, ln.output_tokens,  # type: ignore[arg-type]
-                             case.ttft_limit_ms * 1e-3, case.tpot_limit_ms * 1e-3,  # type: ignore[operator]
+                             case.ttft_limit_ms * 1e-3, tpot_limit_ms * 1e-3,  # type: ignore[operator]
                              stack, replicas)
         if not op.feasible:
             return NAN, Prediction(reason=f"no arrival rate meets p99 TTFT {case.ttft_limit_ms:g} ms and "
-                                          f"TPOT {case.tpot_limit_ms:g} ms on {plan.deployment.describe()}")  # type: ignore[union-attr]
+                                          f"TPOT {tpot_limit_ms:g} ms on {plan.deployment.describe()}")  # type: ignore[union-attr]
         tput = replicas * op.output_tok_s
+        if _metered(case):
+            step = continuous_batching(plan.deployment, np.array([op.batch]), ln.input_tokens, ln.output_tokens).step  # type: ignore[arg-type]
+            sp = serving_power(chip, n * replicas, step, 1.0, default_assumptions(), case.chip_power_limit_w)
+            layout = f"{replicas}× {plan.deployment.describe()} at batch {op.batch:.0f}"  # type: ignore[union-attr]
+            return _powered(case, tput, sp, layout)
         value = {"aggregate_output_tok_s": tput, "ttft_mean_ms": op.ttft_mean_s * 1e3,
                  "tpot_mean_ms": op.tpot_mean_s * 1e3}.get(case.metric, NAN)
         rep = f"{replicas}× " if replicas > 1 else ""
@@ -158,6 +169,21 @@ def server(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
                                 f"{case.scenario}", layout)
 
     return _best_layout(case, model, chip, ln, evaluate, stack.replica_chips if stack is not None else None)
+
+
+def _metered(case: Case) -> bool:
+    """Rows whose answer goes through the power model: power metrics, or any metric of a capped run."""
+    return case.metric in POWER_METRICS or case.chip_power_limit_w is not None
+
+
+def _powered(case: Case, tput: float, sp: ServingPower, layout: str) -> Scored:
+    """A metered row's prediction: the capped run is ``sp.slowdown`` slower and draws ``sp``'s power."""
+    capped = tput / sp.slowdown
+    value = {"aggregate_output_tok_s": capped, "system_power_w": sp.system_power_w,
+             "energy_j_per_output_token": sp.system_power_w / capped}.get(case.metric, NAN)
+    cap = f"; chips capped at {case.chip_power_limit_w:g} W ({sp.slowdown:.2f}x slower)" if case.chip_power_limit_w else ""
+    reason = "" if math.isfinite(value) else f"metric {case.metric} not predicted for {case.scenario}"
+    return capped, Prediction(value, reason, f"{layout}{cap}; {sp.chip_power_w:.0f} W per chip")
 
 
 SCENARIOS: dict[str, Callable[[Case, ModelSpec, Chip, Lengths], Prediction]] = {

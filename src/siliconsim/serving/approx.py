@@ -41,14 +41,17 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
 from siliconsim.errors import CatalogError
 from siliconsim.hardware.catalog import read_toml, sourced
-from siliconsim.perf.step import Work
+from siliconsim.perf.step import StepCost, Work
 from siliconsim.plans import Deployment
-from siliconsim.validation.suite import DATA
+
+DATA = Path(str(resources.files("siliconsim.serving") / "data"))
 
 
 @dataclass(frozen=True)
@@ -163,14 +166,42 @@ def operating_point(dep: Deployment, input_tokens: float, output_tokens: float, 
         return NONE
     if stack is not None and stack.dispatched:
         return _dispatched(dep, b, input_tokens, output_tokens, ttft_limit_s, tpot_limit_s, stack, replicas)
+    c = continuous_batching(dep, b, input_tokens, output_tokens)
+    return _pick(b, c.step_s, c.ttft_mean_s, c.output_tok_s, c.ok, ttft_limit_s, tpot_limit_s)
+
+
+@dataclass(frozen=True)
+class Curve:
+    """Steady states of one replica over an array of decode batches (see module doc)."""
+
+    batch: np.ndarray
+    step_s: np.ndarray  # mixed step: decode plus the prompt tokens that arrive during it
+    decode_step_s: np.ndarray  # the same batch decoding with no prompt load (to split chip time)
+    ttft_mean_s: np.ndarray
+    output_tok_s: np.ndarray  # per replica
+    ok: np.ndarray  # the per-step token budget holds
+    step: StepCost  # the mixed step's breakdown (for power)
+
+    @property
+    def tpot_mean_s(self) -> np.ndarray:
+        return self.step_s
+
+
+def continuous_batching(dep: Deployment, b: np.ndarray, input_tokens: float, output_tokens: float,
+                        tokens_per_step: float = 1.0) -> Curve:
+    """Chunked-prefill continuous batching at each batch in ``b`` (``tokens_per_step`` > 1: each
+    sequence emits that many tokens per step on average, as with speculative decoding)."""
     k = serving_constants()
-    prompt = b * input_tokens / output_tokens
+    prompt = b * tokens_per_step * input_tokens / output_tokens
+    ones = np.ones_like(b)
+    decode_ctx = input_tokens + output_tokens * 0.5
     step = dep.step(Work(prefill_tokens=prompt, prefill_context=input_tokens * 0.5,
-                         decode_batch=b, decode_context=input_tokens + output_tokens * 0.5))
-    t = np.asarray(step.latency_s, dtype=float) * np.ones_like(b)
-    ttft = t * (0.5 + np.maximum(1.0, output_tokens / b))
-    ok = (prompt + b <= k["prefill_token_budget"])
-    return _pick(b, t, ttft, b / t, ok, ttft_limit_s, tpot_limit_s)
+                         decode_batch=b, decode_context=decode_ctx))
+    plain = dep.step(Work(decode_batch=b, decode_context=decode_ctx))
+    t = np.asarray(step.latency_s, dtype=float) * ones
+    ttft = t * (0.5 + np.maximum(1.0, output_tokens / (b * tokens_per_step)))
+    return Curve(b, t, np.asarray(plain.latency_s, dtype=float) * ones, ttft, b * tokens_per_step / t,
+                 prompt + b <= k["prefill_token_budget"], step)
 
 
 def _pick(b: np.ndarray, tpot: np.ndarray, ttft: np.ndarray, tput: np.ndarray, ok: np.ndarray, ttft_limit_s: float,
