@@ -87,3 +87,17 @@ def test_report_of_a_failing_command_is_one_line(capsys, tmp_path):
     err = capsys.readouterr()[1]
     assert code == 2 and err.count("\n") == 1 and "unknown hardware id" in err
     assert not (tmp_path / "r.html").exists()
+
+
+def test_plan_report_draws_each_systems_front(capsys, tmp_path):
+    text, refs = report(capsys, tmp_path, "plan", "-m", "llama-3.1-8b", "--rate", "5", "-H", "h100-sxm", "b200",
+                        "--no-simulate")
+    assert refs.svgs == 1 and "Pareto front per system" in text and "cost out ($/Mtok)" in text
+    assert refs.record["best"]["hardware"] in ("h100-sxm", "b200")
+
+
+def test_plan_front_keeps_only_plans_no_other_beats_on_both():
+    from siliconsim.report.figures import _front
+
+    plans = [{"tok_s_per_user": t, "usd_per_mtok_output": c} for t, c in ((10, 1), (20, 3), (15, 4), (30, 2), (5, 0.5))]
+    assert [(p["tok_s_per_user"], p["usd_per_mtok_output"]) for p in _front(plans)] == [(5, 0.5), (10, 1), (30, 2)]

@@ -3,10 +3,10 @@
 ``BUILDERS`` maps a command name to ``build(record, argv) -> Document``. The record is exactly
 what ``siliconsim <command> --format json`` writes, so a builder needs nothing but that JSON.
 
-Adding a command (``plan``, ``curve``): write ``build_plan(record, argv)`` here returning a
-Document (a Pareto front is a ``scatter``-style Figure with ``kind="lines"``; a latency-throughput
-curve is ``lines`` with x = tok/s per user, y = aggregate tok/s) and add it to ``BUILDERS``.
-``siliconsim report plan ...`` then works without other changes.
+Adding a command (``curve``, issue 13): write ``build_curve(record, argv)`` here returning a
+Document (a latency-throughput curve is a ``lines`` Figure with x = tok/s per user and y =
+aggregate tok/s, as the plan's Pareto front is) and add it to ``BUILDERS``; ``siliconsim report
+curve ...`` then works without other changes.
 """
 
 from __future__ import annotations
@@ -165,7 +165,47 @@ def build_validate(record: Any, argv: tuple[str, ...]) -> Document:
                     assumptions, record)
 
 
+def _plan_rows(plans: list[dict[str, Any]]) -> tuple[tuple[Any, ...], ...]:
+    return tuple((p["hardware"], p["layout"], p["dtype"], p["mode"], p["batch"], p["replicas"], p["chips"],
+                  _ms(p["p99_ttft_s"]), _ms(p["p99_tpot_s"]), p["tok_s_per_user"], p["usd_per_mtok_output"],
+                  p["power_w"] / 1e3) for p in plans)
+
+
+def _front(plans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The two-objective front of the planner's (many-objective) Pareto set: no other plan is both
+    more interactive (tok/s per user) and cheaper per output token. Sorted by interactivity."""
+    out, cheapest = [], float("inf")
+    for p in sorted(plans, key=lambda p: (-p["tok_s_per_user"], p["usd_per_mtok_output"])):
+        if p["usd_per_mtok_output"] < cheapest:
+            out.append(p)
+            cheapest = p["usd_per_mtok_output"]
+    return out[::-1]
+
+
+def build_plan(record: Any, argv: tuple[str, ...]) -> Document:
+    """``siliconsim plan``: the best plan and alternatives, and each system's Pareto front of
+    interactivity (tok/s per user) against cost ($ per million output tokens)."""
+    cols = (Column("hardware"), Column("layout"), Column("dtype"), Column("mode"), Column("batch"), Column("replicas"),
+            Column("chips"), Column("p99 TTFT", "ms"), Column("p99 TPOT", "ms"), Column("tok/s per user", "tok/s"),
+            Column("cost out", "$/Mtok"), Column("power", "kW"))
+    shown = ([record["best"]] if record.get("best") else []) + list(record.get("alternatives", []))
+    fronts = []
+    for hw in sorted({p["hardware"] for p in record.get("pareto", [])}):
+        pts = _front([p for p in record["pareto"] if p["hardware"] == hw])
+        fronts.append(series(hw, [p["tok_s_per_user"] for p in pts], [p["usd_per_mtok_output"] for p in pts]))
+    best = record.get("best")
+    marks = (series(f"best ({record.get('objective', '?')}): {best['hardware']} {best['layout']}", [best["tok_s_per_user"]],
+                    [best["usd_per_mtok_output"]]),) if best else ()
+    fig = Figure("lines", "Pareto front per system: interactivity against cost (plans no other beats on both)", "output tok/s per user (tok/s)",
+                 "cost of output tokens ($/Mtok)", tuple(fronts), markers=marks)
+    prob = record.get("problem", {})
+    title = f"plan {prob.get('model', '?')} at {prob.get('rate_per_s', '?')} requests/s"
+    return Document(title, "plan", argv, __version__, (Table("best plan and alternatives", cols, _plan_rows(shown)),),
+                    (fig,), tuple(record.get("assumptions", ())) + _warnings(record), record)
+
+
 BUILDERS: dict[str, Callable[[Any, tuple[str, ...]], Document]] = {
+    "plan": build_plan,
     "compare": build_compare,
     "estimate": build_compare,
     "train": build_train,
