@@ -58,14 +58,19 @@ def _render(rec: dict[str, Any], out: str | None) -> None:
     print_rich(t1, t2, path=out)
 
 
+def _progress():
+    """A one-line progress counter on a terminal, else None."""
+    if not sys.stderr.isatty():
+        return None
+    return lambda what, i, n: print(f"\r{what} {i}/{n}", end="", file=sys.stderr, flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.training:
         return _run_training(args)
     cases = load_cases(args.cases)
     check_catalog_ids(cases, args.cases)
-    progress = None
-    if sys.stderr.isatty():
-        progress = lambda what, i, n: print(f"\r{what} {i}/{n}", end="", file=sys.stderr, flush=True)  # noqa: E731
+    progress = _progress()
     cal = calibrate(cases, logo=not args.no_logo, progress=progress)
     if progress:
         print(file=sys.stderr)
@@ -90,9 +95,7 @@ def _run_training(args: argparse.Namespace) -> int:
     from siliconsim.validation.training_suite import load_training_cases
 
     cases = load_training_cases(args.cases)
-    progress = None
-    if sys.stderr.isatty():
-        progress = lambda what, i, n: print(f"\r{what} {i}/{n}", end="", file=sys.stderr, flush=True)  # noqa: E731
+    progress = _progress()
     fit = fit_training(cases, logo=not args.no_logo, progress=progress)
     if progress:
         print(file=sys.stderr)
