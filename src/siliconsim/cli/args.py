@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
+if TYPE_CHECKING:
+    from siliconsim.hardware.spec import Chip
+
+HARDWARE_HELP = "hardware id (see `siliconsim list hardware`) or path to a chip TOML in the catalog's schema"
 FORMATS = ("table", "json", "csv")
 DTYPES = ("bf16", "fp16", "fp8", "fp4", "int8", "int4")
 
@@ -58,9 +63,6 @@ def add_model_hardware(p: argparse.ArgumentParser, *, hardware_required: bool = 
     p.add_argument("--kv-dtype", choices=DTYPES, help="KV-cache precision (default: same as --dtype, at least fp8)")
 
 
-HARDWARE_HELP = "hardware id (see `siliconsim list hardware`) or path to a chip TOML in the catalog's schema"
-
-
 def add_what_if(p: argparse.ArgumentParser) -> None:
     """``--set KEY=VALUE`` (repeatable): what-if override of a chip quantity by its dotted TOML path."""
     p.add_argument("--set", action="append", default=[], dest="what_if", metavar="KEY=VALUE",
@@ -68,14 +70,14 @@ def add_what_if(p: argparse.ArgumentParser) -> None:
                         "--set 'memory.hbm.bandwidth=13 TB/s' (repeatable; the chip id gets a '*')")
 
 
-def hardware_arg(args: argparse.Namespace, ref: str | None = None):
+def hardware_arg(args: argparse.Namespace, ref: str | None = None) -> Chip:
     """The chip the user named (catalog id or chip file) with the ``--set`` what-ifs applied."""
     from siliconsim.hardware.custom import resolve_chip
 
     return resolve_chip(ref if ref is not None else args.hardware, getattr(args, "what_if", []))
 
 
-def hardware_list(args: argparse.Namespace) -> list:
+def hardware_list(args: argparse.Namespace) -> list[Chip]:
     """Chips for a comparison: each one named; with ``--set``, the what-if variant of the first one
     follows it (the what-if is compared with today's parts, which may not share its fields)."""
     from siliconsim.hardware.custom import resolve_chip

@@ -55,10 +55,7 @@ def resolve_chip(ref: str | Chip, sets: Sequence[str] = ()) -> Chip:
         path = _path("chips", ref, "hardware")
         doc = read_toml(path)
         file_note = ()
-    changes = parse_sets(sets)
-    doc = apply_sets(doc, changes, path.name)
-    keep = frozenset(k for k, _ in changes if k.startswith("efficiency."))
-    return _build(path, doc, file_note + tuple(f"{k} = {v}" for k, v in changes), keep)
+    return _variant(path, doc, file_note, sets)
 
 
 def chip_from_text(text: str, name: str, sets: Sequence[str] = ()) -> Chip:
@@ -67,10 +64,15 @@ def chip_from_text(text: str, name: str, sets: Sequence[str] = ()) -> Chip:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CatalogError(f"{name}: malformed TOML: {exc}") from None
+    return _variant(Path(name), doc, (f"chip file {name}",), sets)
+
+
+def _variant(path: Path, doc: dict[str, Any], notes: tuple[str, ...], sets: Sequence[str]) -> Chip:
+    """Apply ``sets`` to a parsed chip file and build it; the what-if list is ``notes`` plus the sets."""
     changes = parse_sets(sets)
     keep = frozenset(k for k, _ in changes if k.startswith("efficiency."))
-    what_if = (f"chip file {name}",) + tuple(f"{k} = {v}" for k, v in changes)
-    return _build(Path(name), apply_sets(doc, changes, name), what_if, keep)
+    what_if = notes + tuple(f"{k} = {v}" for k, v in changes)
+    return _build(path, apply_sets(doc, changes, path.name), what_if, keep)
 
 
 def parse_sets(sets: Sequence[str]) -> list[tuple[str, str]]:
