@@ -13,8 +13,9 @@ ARTIFACTS = Path(__file__).parent / "artifacts"
 
 
 def _find(env: str, names: tuple[str, ...]) -> str | None:
+    """The executable named by ``env`` (if set, and only it), else the first of ``names`` on PATH."""
     if os.environ.get(env):
-        return os.environ[env]
+        return shutil.which(os.environ[env])
     return next((p for p in map(shutil.which, names) if p), None)
 
 
