@@ -130,3 +130,13 @@ def test_ctrl_c_stops_the_server_cleanly():
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0 and "explorer stopped" in out and "Traceback" not in err
+
+
+def test_an_uploaded_chip_file_equals_the_same_what_if(port):
+    from siliconsim.hardware.catalog import DATA
+
+    text = (DATA / "chips" / "h100-sxm.toml").read_text().replace('value = "3.35 TB/s"', 'value = "6.7 TB/s"')
+    _, by_file = estimate(port, {"model": "llama-3.1-8b", "hardware": "h100-sxm", "chip_toml": text})
+    _, by_set = estimate(port, {"model": "llama-3.1-8b", "hardware": "h100-sxm", "what_if": ["memory.hbm.bandwidth=6.7 TB/s"]})
+    assert by_file["record"]["hardware"] == "h100-sxm*" and by_file["record"]["what_if"] == ["chip file uploaded-chip.toml"]
+    assert by_file["record"]["tpot_s"] == by_set["record"]["tpot_s"]
