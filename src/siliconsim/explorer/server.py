@@ -130,8 +130,8 @@ def _announce(line: str) -> None:
 def serve(port: int, *, verbose: bool = False, announce: Any = _announce) -> None:
     """Serve until Ctrl-C, then close the socket and return."""
     server = make_server(port, verbose=verbose)
-    announce(f"siliconsim explorer on http://{HOST}:{server.server_address[1]}/ (Ctrl-C stops it)")
-    try:
+    try:  # announce inside: a Ctrl-C right after the line is printed still stops cleanly
+        announce(f"siliconsim explorer on http://{HOST}:{server.server_address[1]}/ (Ctrl-C stops it)")
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         announce("explorer stopped")
