@@ -7,7 +7,8 @@ import argparse
 import sys
 
 from siliconsim.accounting.pricing import sanity_warning
-from siliconsim.cli.args import DTYPES, add_format, positive_float, positive_int, seed
+from siliconsim.cli.args import (DTYPES, HARDWARE_HELP, add_format, add_what_if, hardware_list, positive_float,
+                                 positive_int, seed)
 from siliconsim.cli.costs import add_cost_options, add_slo_option, cost_assumptions, pricing
 from siliconsim.inference import Scenario
 from siliconsim.models.catalog import load_model
@@ -27,7 +28,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    f"{d.scenario.input_tokens} prompt / {d.scenario.output_tokens} output tokens "
                                    "(Azure code-trace means).")
     p.add_argument("--model", "-m", default=d.model, metavar="ID|PATH", help=f"model (default {d.model})")
-    p.add_argument("--hardware", "-H", nargs="+", default=list(d.systems), metavar="ID", help="systems to compare")
+    p.add_argument("--hardware", "-H", nargs="+", default=list(d.systems), metavar="ID|PATH",
+                   help=f"systems to compare: {HARDWARE_HELP}")
+    add_what_if(p)
     p.add_argument("--dtype", choices=DTYPES, help="weight precision for every system (default: the model's native)")
     p.add_argument("--batch", type=positive_int, default=int(d.scenario.batch), metavar="N",
                    help=f"concurrent sequences per replica for the timed request (default {int(d.scenario.batch)})")
@@ -94,6 +97,7 @@ def render(rows: list[Row], title: str, fmt_name: str, out: str | None, slo: str
                "10th-90th percentile of the leave-one-group-out validation error for the family ('extrap.': chip or "
                "model not in the suite).")
     caption += "".join(f"\n{r.hardware_id}: {r.note}; {r.accounting.pricing}" for r in rows if r.accounting is not None)
+    notes += [f"what-if {r.hardware_id}: {'; '.join(r.what_if)}" for r in rows if r.what_if]
     if notes:
         caption += "\n" + "\n".join(notes)
     caption += "".join(f"\n[red]warning[/]: {w}" for w in warnings)
@@ -111,6 +115,7 @@ def render(rows: list[Row], title: str, fmt_name: str, out: str | None, slo: str
 def _record(r: Row) -> dict:
     """Per-system JSON/CSV record: the scenario's numbers, with cost fields at the loaded point."""
     rec = estimate_record(r.estimate, r.accounting)
+    rec["what_if"] = list(r.what_if)
     rec["request_latency_s"] = r.request_latency_s if r.estimate.feasible else None
     ld = r.loaded
     rec["loaded"] = {"batch": ld.scenario.batch, "tpot_s": ld.tpot_s, "ttft_s": ld.ttft_s,
@@ -124,7 +129,7 @@ def _run_serve(args: argparse.Namespace) -> int:
 
     model = load_model(args.model)
     rows = [serve_row(model, hw, args.rate, args.workload, args.seed, requests=args.requests, dtype=args.dtype)
-            for hw in args.hardware]
+            for hw in hardware_list(args)]
     rows.sort(key=lambda r: (not r["feasible"], -(r["request_goodput"] or 0.0), r["p99_ttft_ms"] or 0.0))
     if args.format == "json":
         write_text(json_document(rows), args.output)
@@ -165,9 +170,9 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "table" and sys.stderr.isatty() and len(args.hardware) > 20:
         from rich.progress import track
 
-        ids = list(track(args.hardware, description="estimating", transient=True))
+        ids = list(track(hardware_list(args), description="estimating", transient=True))
     else:
-        ids = list(args.hardware)
+        ids = hardware_list(args)
     rows = compare(model, ids, scenario, dtype=args.dtype, assumptions=assumptions, slo=args.slo,
                    pricing=pricing(args))
     warnings = [w for r in rows if r.accounting is not None

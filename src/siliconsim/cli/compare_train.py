@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 
 from siliconsim.accounting.rental import rental_rate
-from siliconsim.cli.args import positive_float, positive_int
+from siliconsim.cli.args import hardware_list, positive_float, positive_int
 from siliconsim.cli.costs import cost_assumptions
 from siliconsim.errors import InputError
 from siliconsim.models.catalog import load_model
@@ -82,7 +82,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("compare --train needs --tokens T (the token budget, e.g. 15e12)")
     rental_rate("", args.rental_tier)  # an unknown tier fails before any timing
     d = compare_defaults()
-    systems = list(TRAIN_SYSTEMS) if args.hardware == list(d.systems) else list(args.hardware)
+    if args.hardware == list(d.systems):
+        args.hardware = list(TRAIN_SYSTEMS)
+    systems = hardware_list(args)
     model = load_model(args.model)
     gb = args.global_batch or max(1, round(DEFAULT_BATCH_TOKENS / args.seq_len))
     target = _target(args)

@@ -29,6 +29,8 @@ COMMANDS: dict[str, str] = {
     "train": "train",
     "curve": "curve",
     "plan": "plan",
+    "report": "report",
+    "explore": "explore",
 }
 
 

@@ -7,9 +7,8 @@ import sys
 import time
 from typing import Any
 
-from siliconsim.cli.args import add_format, add_model_hardware, nonneg_float, positive_float, positive_int, seed
+from siliconsim.cli.args import add_format, add_model_hardware, hardware_arg, nonneg_float, positive_float, positive_int, seed
 from siliconsim.errors import InfeasibleError, InputError
-from siliconsim.hardware.catalog import load_chip
 from siliconsim.models.catalog import load_model
 from siliconsim.models.spec import context_warning
 from siliconsim.report.render import fmt, json_document, print_rich, print_warnings, table, to_csv, write_text
@@ -76,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--chunk {args.chunk}: expected a whole number >= 0 (0 disables chunking)")
     spec = WorkloadSpec(args.workload, args.trace, args.rate, args.duration, args.requests, args.seed)
     rs, preset = build_requests(spec)
-    model, chip = load_model(args.model), load_chip(args.hardware)
+    model, chip = load_model(args.model), hardware_arg(args)
     context = args.context_tokens or int((rs.input_tokens + rs.output_tokens).max())
     system = serve_system(model, chip, chips=args.chips, dtype=args.dtype, kv_dtype=args.kv_dtype,
                           context_tokens=context)
@@ -91,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     with _Progress() as progress:
         record, _, timing = run_study(system, rs, config, slo_ttft_s=slo_ttft, slo_tpot_s=slo_tpot,
                                       series_points=args.series_points, progress=progress)
-    record = {**record, "workload": workload_record(rs, spec)}
+    record = {**record, "workload": workload_record(rs, spec), "what_if": list(chip.what_if)}
     if args.timing or args.format == "table":
         record["simulator"].update(timing)
     warning = context_warning(model, int((rs.input_tokens + rs.output_tokens).max()))

@@ -169,10 +169,15 @@ def load_system(system_id: str) -> System:
     path = _path("systems", system_id, "system")
     r = _Reader(path, read_toml(path))
     _check_meta(r, system_id)
+    return system_from(r, system_id, r.text("meta.name"))
+
+
+def system_from(r: _Reader, system_id: str, name: str) -> System:
+    """Build a System from the ``[system]`` table of a systems file or of a user's chip file."""
     out_id = r.text("system.scale_out_link", required=False)
     return System(
         id=system_id,
-        name=r.text("meta.name"),
+        name=name,
         chips_per_node=_count(r, "system.chips_per_node"),
         scale_up_domain=_count(r, "system.scale_up_domain"),
         scale_up=load_link(r.text("system.scale_up_link")),
@@ -260,9 +265,18 @@ def clear_caches() -> None:
 
 @functools.cache
 def load_chip(chip_id: str) -> Chip:
+    """A catalog chip by id. (A user's chip file, or ``--set`` what-ifs: ``hardware.custom``.)"""
     path = _path("chips", chip_id, "hardware")
     r = _Reader(path, read_toml(path))
     _check_meta(r, chip_id)
+    return chip_from(r, chip_id, calibration_id=chip_id)
+
+
+def chip_from(r: _Reader, chip_id: str, *, calibration_id: str | None, system: System | None = None,
+              keep: frozenset[str] = frozenset(), what_if: tuple[str, ...] = ()) -> Chip:
+    """Build a Chip from a parsed chip file. ``calibration_id``: whose fitted efficiencies
+    (``data/calibration/<id>.toml``) override the file's priors, except the keys in ``keep``
+    (efficiencies the user set by hand); ``system``: defaults to the catalog system ``meta.system``."""
     family = r.text("meta.family")
     if family not in FAMILIES:
         raise CatalogError(f"{r.where('meta.family')}: {family!r} is not one of {', '.join(FAMILIES)}")
@@ -275,7 +289,9 @@ def load_chip(chip_id: str) -> Chip:
         raise CatalogError(f"{r.path.name}: unknown efficiency key(s) {sorted(unknown)}; "
                            f"expected {sorted(EFFICIENCY_DIMS)}")
     efficiency = {k: r.qty(f"efficiency.{k}", EFFICIENCY_DIMS[k]) for k in eff_tab}
-    efficiency.update(_calibrated(chip_id, r.provenance))
+    if calibration_id is not None:
+        fitted = _calibrated(calibration_id, r.provenance)
+        efficiency.update({k: v for k, v in fitted.items() if f"efficiency.{k}" not in keep})
     _check_rates(r, efficiency)
     return Chip(
         id=chip_id,
@@ -288,13 +304,14 @@ def load_chip(chip_id: str) -> Chip:
         memory=_memory(r),
         tdp_w=r.qty("power.tdp", "w"),  # type: ignore[arg-type]
         price_usd=r.qty("cost.price", "usd"),  # type: ignore[arg-type]
-        system=load_system(r.text("meta.system")),
+        system=system or load_system(r.text("meta.system")),
         die_area_m2=r.qty("physical.die_area", "m2", required=False),
         efficiency=efficiency,  # type: ignore[arg-type]
         microarch=_microarch(r),
         provenance=r.provenance,
         sources=tuple(r.node("meta.sources")),
         notes=r.text("meta.notes", required=False),
+        what_if=what_if,
     )
 
 

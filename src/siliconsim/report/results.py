@@ -87,8 +87,18 @@ def estimate_record(est: Estimate, acct: Accounting | None) -> dict[str, Any]:
         "capex_usd": acct.capex_usd if acct else NAN,
     }
     rec["error_bars"] = error_bars(est, rec) if est.feasible else {}
+    rec["roofline"] = _roofline(dep) if dep else None
     rec.update(est.extras)
     return rec
+
+
+def _roofline(dep: Any) -> dict[str, float]:
+    """Per-chip ceilings of a roofline: dense peak at the deployment's matmul type and the
+    bandwidth of the memory that holds the weights (HBM, else on-chip SRAM)."""
+    chip = dep.chip
+    tier = chip.tier("hbm") or chip.tier("sram") or chip.memory[0]
+    return {"peak_flop_per_s": chip.peak_flop_per_s(dep.dtype), "bandwidth_bytes_per_s": tier.bandwidth_bytes_per_s,
+            "memory": tier.name}
 
 
 def breakdown_shares(b: dict[str, float]) -> str:
