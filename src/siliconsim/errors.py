@@ -37,6 +37,13 @@ class InputError(ValueError, SiliconsimError):
     """A user-supplied size or option is out of range."""
 
 
+class OutputError(OSError, SiliconsimError):
+    """An output file cannot be written where the user asked (not a regular file, no such folder)."""
+
+    def __str__(self) -> str:  # one line, the message as given
+        return str(self.args[0]) if self.args else ""
+
+
 class InfeasibleError(SiliconsimError):
     """Nothing feasible at all: no plan on any size fits. Single infeasible plans are Verdicts."""
 

@@ -68,13 +68,13 @@ def test_output_file_is_written_atomically(tmp_path, capsys):
 
 def test_list_models_json(capsys):
     code, out, _ = run(capsys, "list", "models", "--format", "json")
-    ids = {r["id"] for r in json.loads(out)}
+    ids = {r["id"] for r in json.loads(out)["results"]}
     assert code == 0 and {"llama-3.1-8b", "deepseek-r1", "gpt-oss-120b"} <= ids
 
 
 def test_compare_has_one_row_per_system_and_sorts_feasible_first(capsys):
     code, out, _ = run(capsys, "compare", "-m", "llama-3.1-8b", "-H", "h100-sxm", "h200", "--format", "json")
-    rows = json.loads(out)
+    rows = json.loads(out)["results"]
     assert code == 0 and [r["hardware"] for r in rows] == ["h200", "h100-sxm"]  # more bandwidth, faster
 
 
@@ -96,14 +96,14 @@ def test_plots_are_written_as_png(tmp_path, capsys):
 
 def test_compare_prices_cost_at_the_busiest_batch_meeting_the_slo(capsys):
     code, out, _ = run(capsys, "compare", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--format", "json", "--slo", "chat")
-    rec = json.loads(out)[0]
+    rec = json.loads(out)["results"][0]
     assert code == 0 and rec["loaded"]["batch"] > 1 and "chat SLO" in rec["loaded"]["note"]
     # the chat SLO (MLPerf Llama-2-70B server: p99 TPOT 200 ms) holds at the priced batch: closed-form p99 <= limit
     assert rec["loaded"]["tpot_s"] * 1.16 <= 0.2
     assert rec["loaded"]["aggregate_output_tok_s"] > rec["aggregate_output_tok_s"]
     code, out, _ = run(capsys, "compare", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--format", "json",
                        "--pricing", "hyperscaler", "--slo", "chat")
-    hyper = json.loads(out)[0]
+    hyper = json.loads(out)["results"][0]
     assert hyper["usd_per_million_tokens"] < rec["usd_per_million_tokens"]  # 1.17 USD/h rented < capex default
 
 
@@ -115,7 +115,7 @@ def test_compare_warns_when_cost_is_over_ten_times_a_list_price(capsys):
 def test_compare_serve_reports_tail_latency_and_goodput(capsys):
     code, out, _ = run(capsys, "compare", "--serve", "-m", "llama-3.1-8b", "-H", "h100-sxm", "h200",
                        "--requests", "120", "--format", "json", "--dtype", "fp8")
-    rows = json.loads(out)
+    rows = json.loads(out)["results"]
     assert code == 0 and {r["hardware"] for r in rows} == {"h100-sxm", "h200"}
     for r in rows:
         assert r["feasible"] and r["p99_ttft_ms"] >= r["mean_ttft_ms"] > 0

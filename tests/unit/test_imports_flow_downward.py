@@ -12,7 +12,7 @@ LAYERS = {
     "perf": 2, "plans": 3,
     "inference": 4, "speculative": 4, "serving": 4, "training": 4,
     "accounting": 5, "audit": 6, "planner": 6, "validation": 6, "calibration": 6,
-    "report": 7, "cli": 8,
+    "report": 7, "cli": 8, "explorer": 8,
 }
 
 

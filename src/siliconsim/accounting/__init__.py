@@ -12,6 +12,7 @@ the chip time each uses. ``accounting.power`` has the power curve with caps used
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, fields, replace
 from importlib import resources
 from pathlib import Path
@@ -27,6 +28,12 @@ DATA = Path(str(resources.files("siliconsim.accounting") / "data"))
 _DIMS = {"electricity_price": "usd_per_j", "pue": "dimensionless", "lifetime": "s", "utilization": "dimensionless",
          "idle_power_fraction": "dimensionless", "compute_power_fraction": "dimensionless",
          "memory_power_fraction": "dimensionless", "network_power_fraction": "dimensionless"}
+
+
+# Power usage effectiveness is facility power over IT power, so it cannot be below 1 (The Green
+# Grid, White Paper #49). The upper bound only catches typos: surveyed data centres average about
+# 1.6 (Uptime Institute global surveys), and nothing reported comes near 4.
+PUE_RANGE = (1.0, 4.0)
 
 
 @dataclass(frozen=True)
@@ -46,8 +53,14 @@ class CostAssumptions:
         for k, v in changes.items():
             if k not in {f.name for f in fields(self)}:
                 raise InputError(f"{k}: not a cost assumption")
+            if not math.isfinite(v):
+                raise InputError(f"{k}: expected a finite number, got {v}")
             if v < 0 or (v == 0 and k not in ("idle_power_fraction", "electricity_price_usd_per_j")):
                 raise InputError(f"{k}: expected a number > 0, got {v}")
+        pue = changes.get("pue", PUE_RANGE[0])
+        if not PUE_RANGE[0] <= pue <= PUE_RANGE[1]:
+            raise InputError(f"pue: expected facility power over IT power between {PUE_RANGE[0]:g} and "
+                             f"{PUE_RANGE[1]:g}, got {pue:g}")
         if changes.get("utilization", 0.5) > 1:
             raise InputError(f"utilization: expected a fraction in (0, 1], got {changes['utilization']}")
         return replace(self, **changes)

@@ -5,6 +5,11 @@
   rows and residuals.
 * ``validation/data/residuals.toml``: quantiles of the leave-one-group-out log errors per
   (execution family, metric), read by ``validation.errorbars.interval``.
+
+A run without leave-one-group-out (``calibrate --no-logo``) never labels an in-sample figure as
+leave-one-group-out: the overlays say ``logo_computed = false`` and give no held-out figure,
+``residuals.toml`` is not written (its held-out figures stay as they were), and
+``scripts/update_readme_accuracy.py`` refuses to publish until a full run has replaced them.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from siliconsim.calibration.fit import GroupFit
+from siliconsim.calibration.run import Calibration
 from siliconsim.hardware.catalog import DATA as HW_DATA
 from siliconsim.validation.errorbars import RESIDUALS_FILE, QUANTILES
 from siliconsim.validation.runner import RowResult
@@ -36,14 +42,20 @@ def _value(key: str, v: float) -> str:
     return _q(f"{v * 1e6:.3g} us") if key.endswith("overhead") else f"{v:.4g}"
 
 
-def chip_overlay(chip_id: str, fit: GroupFit, values: dict[str, float], logo_median_pct: float, today: str) -> str:
+def chip_overlay(chip_id: str, fit: GroupFit, values: dict[str, float], logo_median_pct: float | None,
+                 today: str) -> str:
+    """The overlay file of one chip. ``logo_median_pct`` is None when leave-one-group-out was not
+    run; the notes then say so instead of giving a figure."""
     src = (f"siliconsim calibrate {today}: group '{fit.group.name}' ({', '.join(fit.group.chips)}) fitted on "
            f"{len(fit.rows)} suite rows; multiplier on this chip's prior")
+    logo = (f"leave-one-group-out median |error| {logo_median_pct:.1f}% (all rows)" if logo_median_pct is not None
+            else "leave-one-group-out not computed (calibrate --no-logo); rerun `make calibrate` for it")
     lines = [f"# Written by `siliconsim calibrate` on {today}. Do not edit by hand; rerun `make calibrate`.",
              "", "[meta]", f"id = {_q(chip_id)}",
              'sources = ["siliconsim validation suite (src/siliconsim/validation/data/dev.csv)"]',
              f"retrieved = {_q(today)}",
-             f"notes = {_q(f'Regularised least squares on log error; RMS log residual {fit.rms_log_error:.3f} in-sample; leave-one-group-out median |error| {logo_median_pct:.1f}% (all rows). Group rationale: {fit.group.why}')}",
+             f"logo_computed = {'true' if logo_median_pct is not None else 'false'}",
+             f"notes = {_q(f'Regularised least squares on log error; RMS log residual {fit.rms_log_error:.3f} in-sample; {logo}. Group rationale: {fit.group.why}')}",
              "", "[efficiency]"]
     for k, v in values.items():
         lines.append(f"{k} = {{ value = {_value(k, v)}, basis = \"calibrated\", source = "
@@ -51,7 +63,7 @@ def chip_overlay(chip_id: str, fit: GroupFit, values: dict[str, float], logo_med
     return "\n".join(lines) + "\n"
 
 
-def write_overlays(fits: dict[str, GroupFit], logo_median_pct: float, folder: Path | None = None) -> list[Path]:
+def write_overlays(fits: dict[str, GroupFit], logo_median_pct: float | None, folder: Path | None = None) -> list[Path]:
     folder = folder or HW_DATA / "calibration"
     folder.mkdir(parents=True, exist_ok=True)
     today = dt.date.today().isoformat()
@@ -101,3 +113,14 @@ def write_residuals(held: Sequence[RowResult], path: Path | None = None) -> Path
     path = path or RESIDUALS_FILE
     _atomic(path, residuals_toml(held, dt.date.today().isoformat()))
     return path
+
+
+def write_calibration(cal: Calibration, overlay_folder: Path | None = None, residuals_path: Path | None = None) -> None:
+    """Write the overlays and, only when leave-one-group-out ran, the held-out residuals: an
+    in-sample figure is never written where a leave-one-group-out one belongs."""
+    from siliconsim.validation.summary import summarize
+
+    logo = summarize(cal.held_out)["median_ape_pct"] if cal.held_out is not None else None
+    write_overlays(cal.fits, logo, overlay_folder)
+    if cal.held_out is not None:
+        write_residuals(cal.held_out, residuals_path)

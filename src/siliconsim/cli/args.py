@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
+if TYPE_CHECKING:
+    from siliconsim.hardware.spec import Chip
+
+HARDWARE_HELP = "hardware id (see `siliconsim list hardware`) or path to a chip TOML in the catalog's schema"
 FORMATS = ("table", "json", "csv")
 DTYPES = ("bf16", "fp16", "fp8", "fp4", "int8", "int4")
 
@@ -22,6 +27,11 @@ def _number(kind: type, text: str, *, allow_zero: bool = False):
 
 def positive_int(text: str) -> int:
     return _number(int, text)
+
+
+def seed(text: str) -> int:
+    """A random seed: a whole number >= 0 (what numpy.random.default_rng accepts)."""
+    return _number(int, text, allow_zero=True)
 
 
 def positive_float(text: str) -> float:
@@ -46,7 +56,37 @@ def add_format(p: argparse.ArgumentParser) -> None:
 
 def add_model_hardware(p: argparse.ArgumentParser, *, hardware_required: bool = True) -> None:
     p.add_argument("--model", "-m", required=True, metavar="ID|PATH", help="model id or path to a HF config.json")
-    p.add_argument("--hardware", "-H", required=hardware_required, metavar="ID", help="hardware id (see `siliconsim list hardware`)")
+    p.add_argument("--hardware", "-H", required=hardware_required, metavar="ID|PATH", help=HARDWARE_HELP)
+    add_what_if(p)
     p.add_argument("--chips", type=positive_int, metavar="N", help="chips per replica (default: smallest feasible)")
     p.add_argument("--dtype", choices=DTYPES, help="weight precision (default: the model's native type)")
     p.add_argument("--kv-dtype", choices=DTYPES, help="KV-cache precision (default: same as --dtype, at least fp8)")
+
+
+def add_what_if(p: argparse.ArgumentParser) -> None:
+    """``--set KEY=VALUE`` (repeatable): what-if override of a chip quantity by its dotted TOML path."""
+    p.add_argument("--set", action="append", default=[], dest="what_if", metavar="KEY=VALUE",
+                   help="what-if: override a chip quantity by its dotted path in the chip TOML, e.g. "
+                        "--set 'memory.hbm.bandwidth=13 TB/s' (repeatable; the chip id gets a '*')")
+
+
+def hardware_arg(args: argparse.Namespace, ref: str | None = None) -> Chip:
+    """The chip the user named (catalog id or chip file) with the ``--set`` what-ifs applied."""
+    from siliconsim.hardware.custom import resolve_chip
+
+    return resolve_chip(ref if ref is not None else args.hardware, getattr(args, "what_if", []))
+
+
+def hardware_list(args: argparse.Namespace) -> list[Chip]:
+    """Chips for a comparison: each one named; with ``--set``, the what-if variant of the first one
+    follows it (the what-if is compared with today's parts, which may not share its fields)."""
+    from siliconsim.hardware.custom import resolve_chip
+
+    out = [resolve_chip(ref) for ref in args.hardware]
+    if args.what_if:
+        out.insert(1, resolve_chip(args.hardware[0], args.what_if))
+    return out
+
+
+def nonneg_int(text: str) -> int:
+    return _number(int, text, allow_zero=True)

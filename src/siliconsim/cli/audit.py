@@ -6,18 +6,19 @@ import argparse
 from typing import Any
 
 from siliconsim.audit import compare_decode, decode_utilisation, headline_claims
-from siliconsim.cli.args import DTYPES, add_format, positive_float, positive_int
+from siliconsim.cli.args import DTYPES, HARDWARE_HELP, add_format, add_what_if, hardware_arg, positive_float, positive_int
 from siliconsim.errors import InputError
-from siliconsim.hardware.catalog import load_chip
+from siliconsim.hardware.custom import resolve_chip
 from siliconsim.models.catalog import load_model
-from siliconsim.report.render import fmt, print_rich, table, to_csv, to_json, write_text
+from siliconsim.report.render import fmt, json_document, print_rich, table, to_csv, write_text
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("audit", help="check headline claims against the microarchitecture; resource use of a model",
                        description="Vendor figures beside derived ones; the fraction of each resource a decode "
                                    "stream uses; two systems' per-token time side by side.")
-    p.add_argument("--hardware", "-H", required=True, metavar="ID", help="hardware id")
+    p.add_argument("--hardware", "-H", required=True, metavar="ID|PATH", help=HARDWARE_HELP)
+    add_what_if(p)
     p.add_argument("--model", "-m", metavar="ID", help="model whose batch-1 decode to audit")
     p.add_argument("--vs", metavar="ID", help="second hardware id: per-token time breakdown side by side")
     p.add_argument("--chips", type=positive_int, metavar="N", help="chips per replica (default: smallest feasible)")
@@ -33,15 +34,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def collect(args: argparse.Namespace) -> dict[str, Any]:
-    chip = load_chip(args.hardware)
-    out: dict[str, Any] = {"hardware": chip.id, "claims": headline_claims(chip)}
+    chip = hardware_arg(args)
+    out: dict[str, Any] = {"hardware": chip.id, "what_if": list(chip.what_if), "claims": headline_claims(chip)}
     if args.training:
         out["training"] = _training(args, chip)
     elif args.model:
         model = load_model(args.model)
         out["decode"] = decode_utilisation(model, chip, chips=args.chips, dtype=args.dtype, tok_s=args.tok_s)
         if args.vs:
-            out["compare"] = compare_decode(model, [chip, load_chip(args.vs)], dtype=args.dtype)
+            out["compare"] = compare_decode(model, [chip, resolve_chip(args.vs)], dtype=args.dtype)
     return out
 
 
@@ -143,7 +144,7 @@ def _compare_table(rows: list[dict[str, Any]]) -> Any:
 def run(args: argparse.Namespace) -> int:
     rec = collect(args)
     if args.format == "json":
-        write_text(to_json(rec), args.output)
+        write_text(json_document(rec), args.output)
     elif args.format == "csv":
         write_text(to_csv(_csv_rows(rec)), args.output)
     else:

@@ -9,12 +9,12 @@ from typing import Any
 
 from siliconsim.calibration.params import KEYS
 from siliconsim.calibration.run import Calibration, calibrate
-from siliconsim.calibration.write import write_overlays, write_residuals
+from siliconsim.calibration.write import write_calibration
 from siliconsim.cli.args import add_format
 from siliconsim.hardware.catalog import clear_caches
-from siliconsim.report.render import print_rich, table, to_json, write_text
+from siliconsim.report.render import json_document, print_rich, table, write_text
 from siliconsim.validation.errorbars import clear_cache
-from siliconsim.validation.suite import load_cases
+from siliconsim.validation.suite import check_catalog_ids, load_cases
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +23,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "squares on log error), report leave-one-group-out error, and write "
                                    "hardware/data/calibration/<chip>.toml and validation/data/residuals.toml.")
     p.add_argument("--cases", metavar="FILE", help="suite CSV (default: the packaged dev.csv)")
-    p.add_argument("--no-logo", action="store_true", help="skip the leave-one-group-out refits (faster)")
+    p.add_argument("--no-logo", action="store_true",
+                   help="skip the leave-one-group-out refits (one refit per (hardware, model) group; most of the "
+                        "run time): the fit and in-sample error only; the leave-one-group-out figures in the "
+                        "calibration files are left as they were")
     p.add_argument("--dry-run", action="store_true", help="report only; write no files")
     p.add_argument("--training", action="store_true",
                    help="fit the training model on the training suite instead (training/data/calibrated.toml, ~1 min)")
@@ -55,25 +58,29 @@ def _render(rec: dict[str, Any], out: str | None) -> None:
     print_rich(t1, t2, path=out)
 
 
+def _progress():
+    """A one-line progress counter on a terminal, else None."""
+    if not sys.stderr.isatty():
+        return None
+    return lambda what, i, n: print(f"\r{what} {i}/{n}", end="", file=sys.stderr, flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.training:
         return _run_training(args)
     cases = load_cases(args.cases)
-    progress = None
-    if sys.stderr.isatty():
-        progress = lambda what, i, n: print(f"\r{what} {i}/{n}", end="", file=sys.stderr, flush=True)  # noqa: E731
+    check_catalog_ids(cases, args.cases)
+    progress = _progress()
     cal = calibrate(cases, logo=not args.no_logo, progress=progress)
     if progress:
         print(file=sys.stderr)
     rec = _record(cal)
     if not args.dry_run:
-        logo = rec["summary"].get("leave_one_group_out", rec["summary"]["fitted"])["median_ape_pct"]
-        write_overlays(cal.fits, logo)
-        write_residuals(cal.held_out if cal.held_out is not None else cal.fitted)
+        write_calibration(cal)
         clear_caches()
         clear_cache()
     if args.format == "json":
-        write_text(to_json(rec), args.output)
+        write_text(json_document(rec), args.output)
     else:
         _render(rec, args.output)
     return 0
@@ -88,9 +95,7 @@ def _run_training(args: argparse.Namespace) -> int:
     from siliconsim.validation.training_suite import load_training_cases
 
     cases = load_training_cases(args.cases)
-    progress = None
-    if sys.stderr.isatty():
-        progress = lambda what, i, n: print(f"\r{what} {i}/{n}", end="", file=sys.stderr, flush=True)  # noqa: E731
+    progress = _progress()
     fit = fit_training(cases, logo=not args.no_logo, progress=progress)
     if progress:
         print(file=sys.stderr)
@@ -102,7 +107,7 @@ def _run_training(args: argparse.Namespace) -> int:
            "logo_median_ape_pct": median_ape(fit.held_out) if fit.held_out is not None else None,
            "logo_by_vendor": by_vendor(fit.held_out) if fit.held_out is not None else None}
     if args.format == "json":
-        write_text(to_json(rec), args.output)
+        write_text(json_document(rec), args.output)
     else:
         rows = [(k, f"x{v:.3f}") for k, v in rec["multipliers"].items()]
         logo = rec["logo_median_ape_pct"]

@@ -7,13 +7,13 @@ from __future__ import annotations
 import argparse
 
 from siliconsim.accounting.rental import rental_rate
-from siliconsim.cli.args import positive_float, positive_int
+from siliconsim.cli.args import hardware_list, positive_float, positive_int
 from siliconsim.cli.costs import cost_assumptions
 from siliconsim.errors import InputError
 from siliconsim.models.catalog import load_model
 from siliconsim.planner.compare import compare_defaults
 from siliconsim.planner.compare_train import DEFAULT_DEADLINE_DAYS, TRAIN_SYSTEMS, Target, TrainRow, compare_training
-from siliconsim.report.render import fmt, print_rich, table, to_csv, to_json, write_text
+from siliconsim.report.render import fmt, json_document, print_rich, table, to_csv, write_text
 from siliconsim.report.training import account, sync_share
 
 DEFAULT_SEQ_LEN = 4096
@@ -82,7 +82,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("compare --train needs --tokens T (the token budget, e.g. 15e12)")
     rental_rate("", args.rental_tier)  # an unknown tier fails before any timing
     d = compare_defaults()
-    systems = list(TRAIN_SYSTEMS) if args.hardware == list(d.systems) else list(args.hardware)
+    if args.hardware == list(d.systems):
+        args.hardware = list(TRAIN_SYSTEMS)
+    systems = hardware_list(args)
     model = load_model(args.model)
     gb = args.global_batch or max(1, round(DEFAULT_BATCH_TOKENS / args.seq_len))
     target = _target(args)
@@ -93,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     title = (f"train {model.id} on {args.tokens:.3g} tokens · {args.seq_len} × {gb} sequences per step · "
              f"{target.describe()}")
     if args.format == "json":
-        write_text(to_json({"title": title, "rows": recs}), args.output)
+        write_text(json_document({"title": title, "rows": recs}), args.output)
     elif args.format == "csv":
         write_text(to_csv([{k: v for k, v in r.items() if k != "breakdown"} for r in recs]), args.output)
     else:

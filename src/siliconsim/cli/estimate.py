@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from siliconsim.cli.args import add_format, add_model_hardware, fraction, positive_int
+from siliconsim.cli.args import add_format, add_model_hardware, fraction, hardware_arg, positive_int
 from siliconsim.cli.costs import add_cost_options, add_slo_option, cost_assumptions, pricing
 from siliconsim.inference import Scenario
 from siliconsim.models.catalog import load_model
+from siliconsim.models.spec import context_warning
 from siliconsim.planner.compare import Row, evaluate
-from siliconsim.report.render import fmt, print_rich, table, to_csv, to_json, write_text
+from siliconsim.report.render import fmt, json_document, print_rich, print_warnings, table, to_csv, write_text
 from siliconsim.report.results import breakdown_shares, estimate_record, with_range
 
 
@@ -59,7 +60,7 @@ def _rows(rec: dict) -> list[tuple[str, str]]:
         ("cost", f"${fmt(rec['usd_per_mtok_input'])} per million input tokens, ${fmt(rec['usd_per_mtok_output'])} per "
                  f"million output tokens (blended ${fmt(rec['usd_per_mtok_blended'])})"),
         ("pricing", rec.get("pricing", "")),
-    ] + _speculative_rows(rec.get("speculative"))
+    ] + _speculative_rows(rec.get("speculative")) + [("what-if", "; ".join(rec["what_if"]))] * bool(rec.get("what_if"))
 
 
 def _speculative_rows(sp: dict | None) -> list[tuple[str, str]]:
@@ -71,12 +72,14 @@ def _speculative_rows(sp: dict | None) -> list[tuple[str, str]]:
                                      f"decode ({fmt(sp['plain_tpot_s'] * 1e3)} ms)")]
 
 
-def render(row: Row, fmt_name: str, out: str | None) -> None:
+def render(row: Row, fmt_name: str, out: str | None, warnings: list[str] | None = None) -> None:
     rec = estimate_record(row.estimate, row.accounting)
+    rec["what_if"] = list(row.what_if)
+    print_warnings(warnings or [])
     if row.accounting is not None:
         rec.update(priced_at=row.note, priced_batch=(row.loaded or row.estimate).scenario.batch)
     if fmt_name == "json":
-        write_text(to_json(rec), out)
+        write_text(json_document(rec, warnings or []), out)
     elif fmt_name == "csv":
         write_text(to_csv([rec]), out)
     elif not rec["feasible"]:
@@ -103,9 +106,10 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     scenario = Scenario(args.batch, args.input_tokens, args.output_tokens)
     spec = _speculation(args)
-    row = evaluate(model, args.hardware, scenario, chips=args.chips, dtype=args.dtype, assumptions=cost_assumptions(args),
+    row = evaluate(model, hardware_arg(args), scenario, chips=args.chips, dtype=args.dtype, assumptions=cost_assumptions(args),
                    speculation=spec, slo=None if spec is not None else args.slo, pricing=pricing(args))
-    render(row, args.format, args.output)
+    warning = context_warning(model, scenario.context_tokens)
+    render(row, args.format, args.output, [warning] if warning else [])
     if args.plot and row.estimate.deployment is not None:
         _plot_curve(row, args.plot)
     return 0

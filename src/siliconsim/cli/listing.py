@@ -7,12 +7,12 @@ import argparse
 from siliconsim.cli.args import add_format
 from siliconsim.hardware.catalog import chip_ids, load_chip
 from siliconsim.models.catalog import load_model, model_ids
-from siliconsim.report.render import fmt, print_rich, table, to_csv, to_json, write_text
+from siliconsim.report.render import fmt, json_document, print_rich, table, to_csv, write_text
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="list catalog ids", description="List hardware or model ids with descriptions.")
-    p.add_argument("what", choices=("hardware", "models"))
+    p.add_argument("what", choices=("hardware", "models"), help="which catalog to list")
     add_format(p)
 
 
@@ -33,14 +33,15 @@ def _models() -> list[dict]:
         m = load_model(i)
         kind = ("MLA " if m.is_mla else "") + ("MoE" if m.is_moe else "dense")
         out.append({"id": i, "architecture": m.architecture, "kind": kind, "total_params": m.total_params,
-                    "active_params": m.active_params, "layers": m.n_layers, "native_dtype": m.native_dtype})
+                    "active_params": m.active_params, "layers": m.n_layers, "native_dtype": m.native_dtype,
+                    "served_weights": m.weights_label()})
     return out
 
 
 def run(args: argparse.Namespace) -> int:
     rows = _hardware() if args.what == "hardware" else _models()
     if args.format == "json":
-        write_text(to_json(rows), args.output)
+        write_text(json_document(rows), args.output)
     elif args.format == "csv":
         write_text(to_csv(rows), args.output)
     elif args.what == "hardware":
@@ -49,7 +50,9 @@ def run(args: argparse.Namespace) -> int:
                            fmt(r["dense_bf16_flop_per_s"] / 1e12), r["description"]] for r in rows],
                          justify_right=(2, 3, 4)), path=args.output)
     else:
-        print_rich(table("models", ["id", "architecture", "kind", "total B", "active B", "layers", "dtype"],
+        print_rich(table("models", ["id", "architecture", "kind", "total B", "active B", "layers", "weights"],
                          [[r["id"], r["architecture"], r["kind"], fmt(r["total_params"] / 1e9), fmt(r["active_params"] / 1e9),
-                           r["layers"], r["native_dtype"]] for r in rows], justify_right=(3, 4, 5)), path=args.output)
+                           r["layers"], r["served_weights"]] for r in rows], justify_right=(3, 4, 5),
+                         caption="weights: the precision compare and estimate serve by default (the checkpoint's; "
+                                 "'bf16+mxfp4': experts kept in their quantized format)"), path=args.output)
     return 0

@@ -27,7 +27,10 @@ COMMANDS: dict[str, str] = {
     "validate": "validate",
     "calibrate": "calibrate",
     "train": "train",
+    "curve": "curve",
     "plan": "plan",
+    "report": "report",
+    "explore": "explore",
 }
 
 
@@ -56,6 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse a bad ``-o``/``--plot`` path before any work is done or anything is printed."""
+    if getattr(args, "output", None):
+        from siliconsim.report.files import resolve_target
+
+        resolve_target(args.output)
+    if getattr(args, "plot", None):
+        from siliconsim.report.plots import plot_format
+
+        plot_format(args.plot)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -64,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     mod = importlib.import_module(f"siliconsim.cli.{COMMANDS[args.command]}")
     try:
+        _check_outputs(args)
         return int(mod.run(args) or 0)
     except SiliconsimError as exc:
         print(f"siliconsim: error: {exc}", file=sys.stderr)

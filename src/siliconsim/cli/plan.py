@@ -6,12 +6,12 @@ import argparse
 import sys
 from typing import Any
 
-from siliconsim.cli.args import FORMATS, positive_float, positive_int
+from siliconsim.cli.args import FORMATS, positive_float, positive_int, seed
 from siliconsim.cli.costs import add_cost_options, cost_assumptions, pricing
 from siliconsim.errors import InputError
 from siliconsim.hardware.catalog import chip_ids, load_chip
 from siliconsim.models.catalog import load_model
-from siliconsim.report.render import fmt, print_rich, table, to_csv, to_json, write_text
+from siliconsim.report.render import fmt, json_document, print_rich, table, to_csv, write_text
 
 DEFAULT_WORKLOAD = "code-completion"
 
@@ -34,17 +34,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--min-tok-s-per-user", type=positive_float, metavar="U", help="p99 TPOT limit as 1000/U ms")
     p.add_argument("--hardware", "-H", nargs="+", metavar="ID", help="hardware ids, or 'all' (default: compare's list)")
     p.add_argument("--max-chips", type=positive_int, default=4096, metavar="N", help="chips in the whole fleet at most")
-    p.add_argument("--objective", choices=("cost", "chips", "power"), default="cost")
+    p.add_argument("--objective", choices=("cost", "chips", "power"), default="cost",
+                   help="what the best plan minimises: $/Mtok, chips or power (default cost)")
     p.add_argument("--chip-power-limit-w", type=positive_float, metavar="W", help="cap every chip's power")
-    p.add_argument("--strategy", choices=("exhaustive", "near-smallest"), default="exhaustive")
-    p.add_argument("--executor", choices=("local", "ray"), default="local")
+    p.add_argument("--strategy", choices=("exhaustive", "near-smallest"), default="exhaustive",
+                   help="every layout, or only layouts up to 8x the smallest replica that holds the model "
+                        "(default exhaustive)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="run the sweep in local worker processes or on a Ray cluster (default local)")
     p.add_argument("--workers", type=positive_int, metavar="N", help="worker processes (default 1; ray: all CPUs)")
     p.add_argument("--ray-address", metavar="ADDR", help="join the Ray cluster at ADDR (with --executor ray)")
     c = p.add_mutually_exclusive_group()
     c.add_argument("--checkpoint", metavar="FILE", help="append every finished task to FILE")
     c.add_argument("--resume", metavar="FILE", help="continue the sweep checkpointed in FILE (same arguments)")
     p.add_argument("--no-simulate", action="store_true", help="skip confirming the finalists with the simulator")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the simulated requests (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed of the simulated requests (default 0)")
     add_cost_options(p)
     p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
     p.add_argument("--output", "-o", metavar="FILE", help="write to FILE (atomically) instead of stdout")
@@ -156,7 +160,7 @@ CSV_FIELDS = ("hardware", "chips", "replicas", "prefill_replicas", "decode_repli
 def render(result: Any, source: str, fmt_name: str, out: str | None) -> None:
     rec = result.as_dict()
     if fmt_name == "json":
-        write_text(to_json(rec), out)
+        write_text(json_document(rec), out)
         return
     if fmt_name == "csv":
         rows = [{"role": "best", **{k: result.best[k] for k in CSV_FIELDS}}] if result.best else []

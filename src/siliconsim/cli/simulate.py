@@ -7,11 +7,12 @@ import sys
 import time
 from typing import Any
 
-from siliconsim.cli.args import add_format, add_model_hardware, nonneg_float, positive_float, positive_int
+from siliconsim.cli.args import add_format, add_model_hardware, hardware_arg, nonneg_float, positive_float, positive_int, seed
 from siliconsim.errors import InfeasibleError, InputError
-from siliconsim.hardware.catalog import load_chip
 from siliconsim.models.catalog import load_model
-from siliconsim.report.render import fmt, print_rich, table, to_csv, to_json, write_text
+from siliconsim.models.spec import context_warning
+from siliconsim.report.render import fmt, json_document, print_rich, print_warnings, table, to_csv, write_text
+from siliconsim.report.results import slo_text
 from siliconsim.serving.config import DEFAULT_TOKEN_BUDGET, ServeConfig
 from siliconsim.serving.deploy import serve_system
 from siliconsim.serving.router import ROUTERS
@@ -46,7 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     size = p.add_mutually_exclusive_group()
     size.add_argument("--duration", type=positive_float, metavar="S", help="only requests arriving in the first S s")
     size.add_argument("--requests", type=positive_int, metavar="N", help="number of requests (preset default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="random seed for generated workloads (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed for generated workloads (default 0)")
     p.add_argument("--scheduler", choices=list(SCHEDULERS), default="chunked", help="batch scheduler (default chunked)")
     p.add_argument("--router", choices=list(ROUTERS), default="least-loaded", help="replica routing (default least-loaded)")
     p.add_argument("--max-batch", type=positive_int, metavar="N", help="max sequences per replica (default min(256, plan))")
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--chunk {args.chunk}: expected a whole number >= 0 (0 disables chunking)")
     spec = WorkloadSpec(args.workload, args.trace, args.rate, args.duration, args.requests, args.seed)
     rs, preset = build_requests(spec)
-    model, chip = load_model(args.model), load_chip(args.hardware)
+    model, chip = load_model(args.model), hardware_arg(args)
     context = args.context_tokens or int((rs.input_tokens + rs.output_tokens).max())
     system = serve_system(model, chip, chips=args.chips, dtype=args.dtype, kv_dtype=args.kv_dtype,
                           context_tokens=context)
@@ -89,10 +90,11 @@ def run(args: argparse.Namespace) -> int:
     with _Progress() as progress:
         record, _, timing = run_study(system, rs, config, slo_ttft_s=slo_ttft, slo_tpot_s=slo_tpot,
                                       series_points=args.series_points, progress=progress)
-    record = {**record, "workload": workload_record(rs, spec)}
+    record = {**record, "workload": workload_record(rs, spec), "what_if": list(chip.what_if)}
     if args.timing or args.format == "table":
         record["simulator"].update(timing)
-    _render(record, args.format, args.output)
+    warning = context_warning(model, int((rs.input_tokens + rs.output_tokens).max()))
+    _render(record, args.format, args.output, [warning] if warning else [])
     return 0
 
 
@@ -132,9 +134,10 @@ class _Progress:
         self._bar.update(self._task, completed=done)
 
 
-def _render(rec: dict[str, Any], fmt_name: str, out: str | None) -> None:
+def _render(rec: dict[str, Any], fmt_name: str, out: str | None, warnings: list[str]) -> None:
+    print_warnings(warnings)
     if fmt_name == "json":
-        write_text(to_json(rec), out)
+        write_text(json_document(rec, warnings), out)
     elif fmt_name == "csv":
         flat = {k: v for k, v in rec.items() if k not in ("timeseries", "metrics")}
         write_text(to_csv([{**flat, **rec["metrics"]}]), out)
@@ -158,14 +161,16 @@ def _latency_rows(m: dict[str, Any]) -> list[list[str]]:
 
 def _summary_rows(rec: dict[str, Any]) -> list[list[str]]:
     m, sim = rec["metrics"], rec["simulator"]
-    slo = f"TTFT ≤ {fmt(m['slo_ttft_ms'])} ms, TPOT ≤ {fmt(m['slo_tpot_ms'])} ms"
+    slo = slo_text(m["slo_ttft_ms"], m["slo_tpot_ms"])
+    given = m["slo_ttft_ms"] is not None or m["slo_tpot_ms"] is not None
+    meet = f"{fmt(100 * m['slo_attainment'])}% meet " if given else ""
     rows = [
         ["completed / rejected", f"{m['completed']} / {m['rejected']}"
                                  + (f" ({', '.join(f'{k}: {v}' for k, v in m['rejection_reasons'].items())})"
                                     if m["rejected"] else "")],
         ["request throughput", f"{fmt(m['request_throughput'])} req/s"],
         ["output throughput", f"{fmt(m['output_throughput'])} tok/s"],
-        ["goodput", f"{fmt(m['request_goodput'])} req/s ({fmt(100 * m['slo_attainment'])}% meet {slo})"],
+        ["goodput", f"{fmt(m['request_goodput'])} req/s ({meet}{slo})"],
         ["batch size", f"mean {fmt(m['mean_batch'])}, p50 {fmt(m['p50_batch'])}, p99 {fmt(m['p99_batch'])}, "
                        f"max {m['max_batch']}"],
         ["KV occupancy", f"mean {fmt(100 * m['mean_kv_occupancy'])}%, max {fmt(100 * m['max_kv_occupancy'])}% "

@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import re
 
-from siliconsim.cli.args import add_format, nonneg_float, positive_float, positive_int
+from siliconsim.cli.args import HARDWARE_HELP, add_format, add_what_if, hardware_arg, nonneg_float, positive_float, positive_int
 from siliconsim.cli.costs import add_cost_options, cost_assumptions
 from siliconsim.errors import InputError
-from siliconsim.hardware.catalog import load_chip
 from siliconsim.models.catalog import load_model
-from siliconsim.report.render import fmt, fmt_short, print_rich, table, to_csv, to_json, write_text
-from siliconsim.report.training import BREAKDOWN_LABELS, SCHEMA_VERSION, account, training_record
+from siliconsim.report.render import fmt, fmt_short, json_document, print_rich, table, to_csv, write_text
+from siliconsim.report.training import BREAKDOWN_LABELS, account, training_record
 from siliconsim.training import Pins, TrainingJob, plan_training
 from siliconsim.training.estimate import TrainEstimate
 from siliconsim.training.job import RECOMPUTE
@@ -30,7 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "fastest feasible layout.")
     p.add_argument("--model", "-m", required=True, metavar="ID|PATH",
                    help="model id or path to a HF config.json; 'ID+lora' fine-tunes ID with LoRA (rank 16 unless --lora)")
-    p.add_argument("--hardware", "-H", required=True, metavar="ID", help="hardware id (see `siliconsim list hardware`)")
+    p.add_argument("--hardware", "-H", required=True, metavar="ID|PATH", help=HARDWARE_HELP)
+    add_what_if(p)
     p.add_argument("--chips", type=positive_int, required=True, metavar="N", help="accelerators in the job")
     p.add_argument("--seq-len", type=positive_int, default=4096, metavar="S", help="sequence length in tokens (default 4096)")
     b = p.add_mutually_exclusive_group()
@@ -70,7 +70,7 @@ def _job(args: argparse.Namespace) -> TrainingJob:
     if LORA_SUFFIX.search(ref):
         ref, lora = LORA_SUFFIX.sub("", ref), lora or 16
     model = load_model(ref)
-    chip = load_chip(args.hardware)
+    chip = hardware_arg(args)
     if args.global_batch:
         gb = args.global_batch
     else:
@@ -152,10 +152,10 @@ def run(args: argparse.Namespace) -> int:
     shown = result.ranked or result.infeasible[:1]
     recs = [training_record(e, account(e, a, args.usd_per_chip_hour)) for e in shown]
     if args.format == "json":
-        write_text(to_json({"schema_version": SCHEMA_VERSION, "best": recs[0] if result.best else None,
-                            "alternatives": recs[1:] if result.best else [],
-                            "infeasible": [training_record(e, None) for e in result.infeasible],
-                            "layouts_tried": result.tried}), args.output)
+        write_text(json_document({"best": recs[0] if result.best else None,
+                                  "alternatives": recs[1:] if result.best else [],
+                                  "infeasible": [training_record(e, None) for e in result.infeasible],
+                                  "layouts_tried": result.tried}), args.output)
     elif args.format == "csv":
         write_text(to_csv(recs), args.output)
     else:

@@ -11,9 +11,9 @@ from typing import Any
 
 from siliconsim.cli.args import add_format
 from siliconsim.errors import InputError
-from siliconsim.report.render import fmt, print_rich, table, to_csv, to_json, write_text
+from siliconsim.report.render import fmt, json_document, print_rich, table, to_csv, write_text
 from siliconsim.validation.runner import run_suite
-from siliconsim.validation.suite import DATA, DEFAULT_SUITE, SUITES, load_cases
+from siliconsim.validation.suite import DATA, DEFAULT_SUITE, SUITES, check_catalog_ids, load_cases
 from siliconsim.validation.summary import row_record, summarize
 from siliconsim.validation.training_runner import run_training_suite, summarize_training, training_row_record
 from siliconsim.validation.training_suite import DEFAULT_TRAINING_SUITE, is_training_suite, load_training_cases
@@ -96,7 +96,11 @@ def _suites(args: argparse.Namespace) -> tuple[list[Path], list[Path], list[Path
 def _inference(paths: list[Path]) -> tuple[list[dict[str, Any]], dict[str, Any]] | None:
     if not paths:
         return None
-    cases = [c for p in paths for c in load_cases(p)]
+    cases = []
+    for p in paths:
+        suite = load_cases(p)
+        check_catalog_ids(suite, p)  # unknown ids are an error here, not rows at 0% coverage
+        cases += suite
     progress, bar = _progress()
     try:
         results = run_suite(cases, progress=progress)
@@ -146,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     if training is not None:
         out["training"] = {"rows": training[0], "summary": training[1]}
     if args.format == "json":
-        write_text(to_json(out), args.output)
+        write_text(json_document(out), args.output)
     elif args.format == "csv":
         write_text(to_csv([r for part in (inference, power, training) if part for r in part[0]]), args.output)
     else:

@@ -10,6 +10,7 @@ matches. Files are parsed once per process and cached.
 from __future__ import annotations
 
 import functools
+import math
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -56,6 +57,8 @@ def sourced(entry: Any, expect: str, where: str) -> Sourced:
     if not isinstance(source, str) or not source.strip():
         raise CatalogError(f"{where}.source: expected a non-empty string")
     value = parse_quantity(entry["value"], expect, where=f"{where}.value")
+    if not (math.isfinite(value) and value >= 0):
+        raise CatalogError(f"{where}.value: {entry['value']!r}, expected a finite quantity >= 0")
     return Sourced(value, basis, source)
 
 
@@ -95,11 +98,17 @@ class _Reader:
         self.provenance[dotted] = s
         return s.value
 
-    def table(self, dotted: str, expect: str) -> dict[str, float]:
-        tab = self.node(dotted, required=False) or {}
+    def subtable(self, dotted: str) -> dict[str, Any]:
+        """An optional table: {} when absent, CatalogError when present but not a table."""
+        tab = self.node(dotted, required=False)
+        if tab is None:
+            return {}
         if not isinstance(tab, dict):
-            raise CatalogError(f"{self.where(dotted)}: expected a table")
-        return {k: self.qty(f"{dotted}.{k}", expect) for k in tab}  # type: ignore[misc]
+            raise CatalogError(f"{self.where(dotted)}: expected a table, got {tab!r}"[:200])
+        return tab
+
+    def table(self, dotted: str, expect: str) -> dict[str, float]:
+        return {k: self.qty(f"{dotted}.{k}", expect) for k in self.subtable(dotted)}  # type: ignore[misc]
 
 
 def _check_meta(r: _Reader, expected_id: str) -> None:
@@ -132,10 +141,14 @@ def load_link(link_id: str) -> Link:
     if algo not in ("ring", "tree", "oneshot"):
         raise CatalogError(f"{r.where('link.algorithm')}: {algo!r} is not one of ring, tree, oneshot")
     eff = r.qty("link.efficiency", "dimensionless", required=False)
+    bandwidth = r.qty("link.bandwidth", "bytes_per_s")
+    if not bandwidth or not (eff is None or 0 < eff <= 1):
+        raise CatalogError(f"{path.name}: link.bandwidth = {bandwidth:g} and link.efficiency = {eff}; expected "
+                           "a bandwidth > 0 and an efficiency in (0, 1]")
     return Link(
         id=link_id,
         name=r.text("meta.name"),
-        bandwidth_bytes_per_s=r.qty("link.bandwidth", "bytes_per_s"),  # type: ignore[arg-type]
+        bandwidth_bytes_per_s=bandwidth,  # type: ignore[arg-type]
         latency_s=r.qty("link.latency", "s"),  # type: ignore[arg-type]
         algorithm=algo,
         efficiency=eff if eff is not None else 0.8,
@@ -156,10 +169,15 @@ def load_system(system_id: str) -> System:
     path = _path("systems", system_id, "system")
     r = _Reader(path, read_toml(path))
     _check_meta(r, system_id)
+    return system_from(r, system_id, r.text("meta.name"))
+
+
+def system_from(r: _Reader, system_id: str, name: str) -> System:
+    """Build a System from the ``[system]`` table of a systems file or of a user's chip file."""
     out_id = r.text("system.scale_out_link", required=False)
     return System(
         id=system_id,
-        name=r.text("meta.name"),
+        name=name,
         chips_per_node=_count(r, "system.chips_per_node"),
         scale_up_domain=_count(r, "system.scale_up_domain"),
         scale_up=load_link(r.text("system.scale_up_link")),
@@ -187,7 +205,7 @@ def _memory(r: _Reader) -> tuple[MemoryTier, ...]:
 
 def _microarch(r: _Reader) -> dict[str, float]:
     """Family-specific microarchitecture numbers. Keys end in their unit (``_hz``, ``_bytes``...)."""
-    tab = r.node("microarch", required=False) or {}
+    tab = r.subtable("microarch")
     dims = {"_hz": "hz", "_bytes": "bytes", "_s": "s", "_cycles": "cycles", "_w": "w",
             "_bytes_per_s": "bytes_per_s", "_flop_per_s": "flop_per_s"}
     out = {}
@@ -208,7 +226,7 @@ def _calibrated(chip_id: str, provenance: dict[str, Sourced]) -> dict[str, float
     if not path.is_file():
         return {}
     r = _Reader(path, read_toml(path))
-    tab = r.node("efficiency", required=False) or {}
+    tab = r.subtable("efficiency")
     out = {}
     for k in tab:
         if k not in EFFICIENCY_DIMS:
@@ -221,6 +239,24 @@ def _calibrated(chip_id: str, provenance: dict[str, Sourced]) -> dict[str, float
     return out
 
 
+# Quantities the step models divide by: zero would be a division by zero, not a slow chip.
+_NONZERO_SUFFIXES = (".capacity", ".bandwidth")
+
+
+def _check_rates(r: _Reader, efficiency: dict[str, float]) -> None:
+    """Peaks, capacities, bandwidths, microarchitecture numbers and efficiency fractions are > 0;
+    compute and memory efficiencies are fractions of peak, so at most 1."""
+    for dotted, s in r.provenance.items():
+        nonzero = dotted.startswith(("compute.dense.", "microarch.")) or dotted.endswith(_NONZERO_SUFFIXES)
+        if nonzero and s.value <= 0:
+            raise CatalogError(f"{r.where(dotted)}: {s.value:g}, expected a quantity > 0")
+    for key in ("compute", "memory", "moe"):
+        v = efficiency.get(key)
+        if v is not None and not (0 < v <= (1.0 if key != "moe" else math.inf)):
+            bound = "in (0, 1] (a fraction of peak)" if key != "moe" else "> 0"
+            raise CatalogError(f"{r.path.name}: efficiency.{key} = {v:g}, expected a value {bound}")
+
+
 def clear_caches() -> None:
     """Forget parsed files (after `siliconsim calibrate` rewrites calibration data)."""
     for fn in (load_chip, load_link, load_system):
@@ -229,22 +265,34 @@ def clear_caches() -> None:
 
 @functools.cache
 def load_chip(chip_id: str) -> Chip:
+    """A catalog chip by id. (A user's chip file, or ``--set`` what-ifs: ``hardware.custom``.)"""
     path = _path("chips", chip_id, "hardware")
     r = _Reader(path, read_toml(path))
     _check_meta(r, chip_id)
+    return chip_from(r, chip_id, calibration_id=chip_id)
+
+
+def chip_from(r: _Reader, chip_id: str, *, calibration_id: str | None, system: System | None = None,
+              keep: frozenset[str] = frozenset(), what_if: tuple[str, ...] = ()) -> Chip:
+    """Build a Chip from a parsed chip file. ``calibration_id``: whose fitted efficiencies
+    (``data/calibration/<id>.toml``) override the file's priors, except the keys in ``keep``
+    (efficiencies the user set by hand); ``system``: defaults to the catalog system ``meta.system``."""
     family = r.text("meta.family")
     if family not in FAMILIES:
         raise CatalogError(f"{r.where('meta.family')}: {family!r} is not one of {', '.join(FAMILIES)}")
     dense = r.table("compute.dense", "flop_per_s")
     if not dense:
         raise CatalogError(f"{r.path.name}: 'compute.dense' must give at least one dtype's peak")
-    eff_tab = r.node("efficiency", required=False) or {}
+    eff_tab = r.subtable("efficiency")
     unknown = set(eff_tab) - set(EFFICIENCY_DIMS)
     if unknown:
         raise CatalogError(f"{r.path.name}: unknown efficiency key(s) {sorted(unknown)}; "
                            f"expected {sorted(EFFICIENCY_DIMS)}")
     efficiency = {k: r.qty(f"efficiency.{k}", EFFICIENCY_DIMS[k]) for k in eff_tab}
-    efficiency.update(_calibrated(chip_id, r.provenance))
+    if calibration_id is not None:
+        fitted = _calibrated(calibration_id, r.provenance)
+        efficiency.update({k: v for k, v in fitted.items() if f"efficiency.{k}" not in keep})
+    _check_rates(r, efficiency)
     return Chip(
         id=chip_id,
         name=r.text("meta.name"),
@@ -256,13 +304,14 @@ def load_chip(chip_id: str) -> Chip:
         memory=_memory(r),
         tdp_w=r.qty("power.tdp", "w"),  # type: ignore[arg-type]
         price_usd=r.qty("cost.price", "usd"),  # type: ignore[arg-type]
-        system=load_system(r.text("meta.system")),
+        system=system or load_system(r.text("meta.system")),
         die_area_m2=r.qty("physical.die_area", "m2", required=False),
         efficiency=efficiency,  # type: ignore[arg-type]
         microarch=_microarch(r),
         provenance=r.provenance,
         sources=tuple(r.node("meta.sources")),
         notes=r.text("meta.notes", required=False),
+        what_if=what_if,
     )
 
 

@@ -95,6 +95,9 @@ class Chip:
     provenance: Mapping[str, Sourced] = field(default_factory=dict)
     sources: tuple[str, ...] = ()
     notes: str = ""
+    # What-if changes from the catalog part (``--set`` overrides, or the user's chip file); empty
+    # for a catalog chip. A what-if chip's id ends in ``*``.
+    what_if: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("dense_flop_per_s", "headline_flop_per_s", "efficiency", "microarch", "provenance"):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
@@ -41,9 +42,7 @@ class _Cfg:
         v = self.doc.get(key, default)
         if v is None:
             raise CatalogError(f"{self.where}: missing field '{key}'")
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or int(v) != v:
-            raise CatalogError(f"{self.where}: field '{key}' = {v!r}, expected a whole number >= 0")
-        return int(v)
+        return _whole(v, key, self.where, minimum=0)
 
     def bool(self, key: str, default: bool = False) -> bool:
         v = self.doc.get(key, default)
@@ -287,9 +286,12 @@ def spec_from_config(doc: Any, model_id: str, where: str) -> ModelSpec:
     if isinstance(doc.get("text_config"), dict):
         doc = _text_config(doc)
         arch = doc.get("model_type", arch)
+    _validate_config(doc, arch, where)
     if arch not in ARCHITECTURES:
         raise CatalogError(f"{where}: model_type {arch!r} is not supported; supported: {', '.join(sorted(ARCHITECTURES))}")
-    return ARCHITECTURES[arch](_Cfg(doc, where), model_id, arch)
+    spec = ARCHITECTURES[arch](_Cfg(doc, where), model_id, arch)
+    _validate_spec(spec, where)
+    return spec
 
 
 def read_json(path: Path) -> Any:
@@ -297,6 +299,11 @@ def read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise CatalogError(f"{path.name}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except UnicodeDecodeError as exc:
+        raise CatalogError(f"{path.name}: expected UTF-8 JSON text, found byte 0x{exc.object[exc.start]:02x} "
+                           f"at offset {exc.start}") from None
+    except RecursionError:
+        raise CatalogError(f"{path.name}: JSON nested too deeply to be a config.json") from None
     except OSError as exc:
         raise CatalogError(f"{path}: cannot read: {exc.strerror}") from None
 
@@ -319,3 +326,98 @@ def load_model(ref: str) -> ModelSpec:
     if not p.is_file():
         raise UnknownIdError("model", ref, model_ids())
     return spec_from_config(read_json(p), ref, p.name)
+
+
+# ---- validation --------------------------------------------------------------------------
+# Checks kept apart from the per-architecture parsers above: ``_validate_config`` runs on the
+# raw dict before any parser (types and ranges of the fields the parsers read), and
+# ``_validate_spec`` on the derived spec (consistency: GQA grouping, expert counts). Each
+# error names the file, the field, the value and what was expected.
+
+MAX_SIZE = 2**31 - 1  # no transformer dimension, layer or expert count comes near int32's range
+
+# Fields that, when present (and not null), must be whole numbers >= 1 ...
+_POSITIVE = ("hidden_size", "num_attention_heads", "num_hidden_layers", "vocab_size", "intermediate_size",
+             "num_key_value_heads", "num_kv_heads", "head_dim", "num_local_experts", "num_experts",
+             "n_routed_experts", "num_experts_per_tok", "moe_intermediate_size", "ffn_hidden_size",
+             "intermediate_size_mlp", "kv_lora_rank", "qk_rope_head_dim", "v_head_dim",
+             "n_embd", "n_layer", "n_head", "n_inner")  # the last four: GPT-2-family names
+# ... or >= 0 (0 meaning "none" or "off" for these).
+_NON_NEGATIVE = ("first_k_dense_replace", "n_shared_experts", "num_nextn_predict_layers", "decoder_sparse_step",
+                 "moe_layer_freq", "interleave_moe_layer_step", "attention_chunk_size", "no_rope_layer_interval",
+                 "max_window_layers", "shared_expert_intermediate_size", "q_lora_rank", "qk_nope_head_dim",
+                 "max_position_embeddings", "sliding_window", "n_positions")
+_INT_LISTS = ("mlp_only_layers", "moe_layers", "no_rope_layers")
+
+
+def _whole(v: Any, key: str, where: str, *, minimum: int) -> int:
+    """``v`` as an int if it is a finite whole number in [minimum, MAX_SIZE], else CatalogError."""
+    ok = (not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+          and minimum <= v <= MAX_SIZE and int(v) == v)
+    if not ok:
+        number = isinstance(v, (int, float)) and not isinstance(v, bool)
+        expected = (f"a finite whole number >= {minimum}" if number and not math.isfinite(v)
+                    else f"a whole number <= {MAX_SIZE}" if number and v > MAX_SIZE else f"a whole number >= {minimum}")
+        raise CatalogError(f"{where}: field '{key}' = {_short(v)}, expected {expected}")
+    return int(v)
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _validate_config(doc: dict[str, Any], arch: Any, where: str) -> None:
+    """Types and ranges of the raw config fields the parsers read."""
+    if not isinstance(arch, str):
+        raise CatalogError(f"{where}: field 'model_type' = {_short(arch)}, expected a string such as 'llama'")
+    for keys, minimum in ((_POSITIVE, 1), (_NON_NEGATIVE, 0)):
+        for key in keys:
+            if doc.get(key) is not None:
+                _whole(doc[key], key, where, minimum=minimum)
+    for key in _INT_LISTS:
+        v = doc.get(key)
+        if v is not None and not (isinstance(v, list) and all(not isinstance(x, bool) and isinstance(x, int)
+                                                               and 0 <= x <= MAX_SIZE for x in v)):
+            raise CatalogError(f"{where}: field '{key}' = {_short(v)}, expected a list of layer indices (whole numbers >= 0)")
+    types = doc.get("layer_types")
+    if types is not None and not (isinstance(types, list) and all(isinstance(t, str) for t in types)):
+        raise CatalogError(f"{where}: field 'layer_types' = {_short(types)}, expected a list of strings")
+    _validate_quantization(doc.get("quantization_config"), where)
+
+
+def _validate_quantization(q: Any, where: str) -> None:
+    if q is None:
+        return
+    if not isinstance(q, dict):
+        raise CatalogError(f"{where}: field 'quantization_config' = {_short(q)}, expected an object")
+    groups, ignore = q.get("config_groups"), q.get("ignore")
+    if groups is not None and not (isinstance(groups, dict) and all(isinstance(g, dict) for g in groups.values())):
+        raise CatalogError(f"{where}: field 'quantization_config.config_groups' = {_short(groups)}, "
+                           "expected an object of objects")
+    if groups and any(g.get("weights") is not None and not isinstance(g["weights"], dict) for g in groups.values()):
+        raise CatalogError(f"{where}: field 'quantization_config.config_groups.*.weights', expected an object")
+    if ignore is not None and not isinstance(ignore, list):
+        raise CatalogError(f"{where}: field 'quantization_config.ignore' = {_short(ignore)}, expected a list")
+
+
+def _validate_spec(spec: ModelSpec, where: str) -> None:
+    """Consistency of the derived spec: sizes, attention grouping, widths, expert routing."""
+    for name, v in (("hidden size", spec.d_model), ("layers", spec.n_layers), ("attention heads", spec.n_heads),
+                    ("key/value heads", spec.n_kv_heads), ("vocab_size", spec.vocab_size)):
+        if v < 1:
+            raise CatalogError(f"{where}: {name} = {v}, expected a whole number >= 1")
+    if spec.n_heads % spec.n_kv_heads:
+        raise CatalogError(f"{where}: num_key_value_heads = {spec.n_kv_heads} does not divide "
+                           f"num_attention_heads = {spec.n_heads}; expected a divisor (grouped-query attention)")
+    if spec.head_dim < 1:
+        raise CatalogError(f"{where}: head_dim = {spec.head_dim} (hidden_size / num_attention_heads), expected >= 1")
+    for g in spec.groups:
+        if g.d_ff < 1:
+            raise CatalogError(f"{where}: MLP width {g.d_ff} ({'moe_' if g.moe else ''}intermediate_size), "
+                               "expected a whole number >= 1")
+        if g.moe and not 1 <= g.experts_per_token <= g.n_experts:
+            raise CatalogError(f"{where}: num_experts_per_tok = {g.experts_per_token} with {g.n_experts} routed "
+                               "experts, expected between 1 and the number of experts")
+        if g.window is not None and g.window < 1:
+            raise CatalogError(f"{where}: attention window {g.window}, expected >= 1")

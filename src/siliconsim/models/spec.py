@@ -204,6 +204,15 @@ class ModelSpec:
         b = bytes_per_element(dtype)
         return min(b, bytes_per_element(self.quantized_experts)) if self.quantized_experts else b
 
+    def weights_label(self, dtype: str | None = None) -> str:
+        """Weight precision as served at ``dtype`` (default: the native one): ``bf16+mxfp4``
+        when the checkpoint keeps quantized experts narrower than ``dtype``."""
+        dtype = dtype or self.native_dtype
+        q = self.quantized_experts
+        if q and BYTES_PER_ELEMENT[q] < BYTES_PER_ELEMENT.get(dtype, 2.0):
+            return f"{dtype}+{q}"
+        return dtype
+
     def decode_read_bytes(self, dtype: str) -> float:
         """Weight bytes one decode token reads at batch 1: each layer's active weights (only the
         routed experts of MoE layers) and the LM head; the input embedding is a row lookup.
@@ -288,6 +297,16 @@ class ModelSpec:
                 pairs = prompt_tokens * prompt_tokens / 2.0
             attn += g.count * pairs * self.attn_flop_per_query_key(absorbed=False)
         return matmul + attn + 2.0 * self.d_model * self.vocab_size
+
+
+def context_warning(model: ModelSpec, context_tokens: float) -> str:
+    """A warning when ``context_tokens`` (prompt + output) exceeds the model's maximum context
+    (``max_position_embeddings``), else "". Such a request is legal to estimate (the formulas
+    extrapolate) but no deployment of the model serves it."""
+    if model.max_context and context_tokens > model.max_context:
+        return (f"context of {context_tokens:,.0f} tokens exceeds {model.id}'s maximum of {model.max_context:,} "
+                "(max_position_embeddings); the figures extrapolate past what the model serves")
+    return ""
 
 
 def _minimum(a, b):

@@ -17,7 +17,9 @@ from typing import Any
 from siliconsim.accounting import Accounting, CostAssumptions, account
 from siliconsim.accounting.pricing import Pricing
 from siliconsim.errors import CatalogError
-from siliconsim.hardware.catalog import load_chip, read_toml
+from siliconsim.hardware.catalog import read_toml
+from siliconsim.hardware.custom import resolve_chip
+from siliconsim.hardware.spec import Chip
 from siliconsim.inference import Estimate, Scenario, estimate
 from siliconsim.models.spec import ModelSpec
 from siliconsim.serving.approx import operating_point
@@ -56,6 +58,7 @@ class Row:
     accounting: Accounting | None
     loaded: Estimate | None = None
     note: str = ""  # how the priced operating point was chosen
+    what_if: tuple[str, ...] = ()  # the chip's what-if changes (Chip.what_if)
 
     @property
     def request_latency_s(self) -> float:
@@ -63,12 +66,13 @@ class Row:
         return e.ttft_s + (e.scenario.output_tokens - 1) * e.tpot_s
 
 
-def evaluate(model: ModelSpec, hardware_id: str, scenario: Scenario, *, chips: int | None = None,
+def evaluate(model: ModelSpec, hardware: str | Chip, scenario: Scenario, *, chips: int | None = None,
              dtype: str | None = None, assumptions: CostAssumptions | None = None, slo: str | None = None,
              speculation: Any = None, pricing: Pricing | None = None) -> Row:
     """Estimate one system; account for it at the scenario itself or, with ``slo`` (a workload
     preset), at the highest-throughput batch whose closed-form p99s meet that preset's SLO."""
-    chip = load_chip(hardware_id)
+    chip = resolve_chip(hardware)  # a catalog id, a chip file, or a built (what-if) Chip
+    hardware_id = chip.id
     if speculation is not None:
         from siliconsim.speculative import speculative_estimate
 
@@ -76,12 +80,12 @@ def evaluate(model: ModelSpec, hardware_id: str, scenario: Scenario, *, chips: i
     else:
         est = estimate(model, chip, scenario, chips=chips, dtype=dtype)
     if not est.feasible or est.decode is None or est.deployment is None:
-        return Row(hardware_id, est, None)
+        return Row(hardware_id, est, None, what_if=chip.what_if)
     point, note = est, f"priced at the requested batch {scenario.batch:g}"
     if slo is not None:
         point, note = _slo_point(model, est, slo)
     acct = price(point, assumptions, pricing)
-    return Row(hardware_id, est, acct, point if slo is not None else None, note)
+    return Row(hardware_id, est, acct, point if slo is not None else None, note, chip.what_if)
 
 
 def _slo_point(model: ModelSpec, est: Estimate, slo: str) -> tuple[Estimate, str]:
@@ -105,7 +109,7 @@ def price(point: Estimate, assumptions: CostAssumptions | None = None, pricing: 
                    pricing=pricing, prefill_share=point.ttft_s / cycle, input_per_output=sc.input_tokens / sc.output_tokens)
 
 
-def compare(model: ModelSpec, hardware_ids: list[str], scenario: Scenario, *, dtype: str | None = None,
+def compare(model: ModelSpec, hardware_ids: list[str | Chip], scenario: Scenario, *, dtype: str | None = None,
             assumptions: CostAssumptions | None = None, slo: str | None = None, pricing: Pricing | None = None,
             progress: Any = None) -> list[Row]:
     """One row per system; feasible rows first, fastest request first."""

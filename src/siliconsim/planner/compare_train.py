@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from siliconsim.errors import InputError, SiliconsimError
-from siliconsim.hardware.catalog import load_chip
+from siliconsim.hardware.custom import resolve_chip
 from siliconsim.hardware.spec import Chip
 from siliconsim.models.spec import ModelSpec
 from siliconsim.perf.ops import model_flop_per_token
@@ -169,7 +169,7 @@ def _power(t: _Timer, grid: list[int], power_w: float, power_of: Callable[[Train
     return None, f"no feasible layout within {power_w / 1e6:g} MW ({t.reason})"
 
 
-def compare_training(model: ModelSpec, systems: Sequence[str], *, tokens: float, seq_len: int, global_batch: int,
+def compare_training(model: ModelSpec, systems: Sequence[str | Chip], *, tokens: float, seq_len: int, global_batch: int,
                      target: Target, dtype: str = "bf16",
                      power_of: Callable[[TrainEstimate], float] | None = None) -> list[TrainRow]:
     """One row per system, in the order given (``power_of``: watts of an estimate's cluster,
@@ -178,7 +178,7 @@ def compare_training(model: ModelSpec, systems: Sequence[str], *, tokens: float,
         raise InputError("--tokens: the training comparison needs a token budget > 0")
     rows = []
     for hw in systems:
-        chip = load_chip(hw)
+        chip = resolve_chip(hw)
         job = TrainingJob(model=model, chip=chip, chips=1, seq_len=seq_len, global_batch=global_batch,
                           dtype=dtype, tokens=tokens)
         t = _Timer(job)
@@ -194,5 +194,5 @@ def compare_training(model: ModelSpec, systems: Sequence[str], *, tokens: float,
             est, why = _power(t, grid, target.power_w, power_of)
         else:
             est, why = _deadline(t, grid, target.deadline_s)  # type: ignore[arg-type]
-        rows.append(TrainRow(hw, est, why, t.tried))
+        rows.append(TrainRow(chip.id, est, why, t.tried))
     return rows

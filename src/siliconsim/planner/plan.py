@@ -27,7 +27,7 @@ from siliconsim.planner.space import Problem, precisions
 from siliconsim.serving.approx import serving_constants
 from siliconsim.workloads import RequestSet, generate, load_preset, make_requests, read_trace, rescale, take
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = 1  # the integer every other JSON output carries (report.render.SCHEMA_VERSION)
 ALTERNATIVES = 5
 SIM_REQUESTS = 600
 

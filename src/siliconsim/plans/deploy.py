@@ -64,10 +64,7 @@ class Deployment:
     @property
     def weights_label(self) -> str:
         """Weight precision as served: ``bf16+mxfp4`` when a checkpoint keeps quantized experts."""
-        q = self.model.quantized_experts
-        if q and BYTES_PER_ELEMENT[q] < BYTES_PER_ELEMENT.get(self.dtype, 2.0):
-            return f"{self.dtype}+{q}"
-        return self.dtype
+        return self.model.weights_label(self.dtype)
 
     def describe(self) -> str:
         rep = f"{self.replicas}× " if self.replicas > 1 else ""

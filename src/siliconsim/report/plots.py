@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any
 
 from siliconsim.errors import InputError
+from siliconsim.report.files import resolve_target, write_atomic
 
 COLORS = {"compute_s": "#4C72B0", "memory_s": "#DD8452", "network_s": "#55A868", "overhead_s": "#8172B3"}
 LABELS = {"compute_s": "compute", "memory_s": "memory", "network_s": "network", "overhead_s": "overhead"}
@@ -23,33 +23,52 @@ def _pyplot() -> Any:
     return plt
 
 
+def plot_format(path: str) -> str:
+    """The image format for ``path`` from its extension; raise InputError (before anything is
+    computed or printed) when matplotlib is missing, the extension is not an image format it
+    writes, or the path is not a writable regular file."""
+    _pyplot()
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    ext = os.path.splitext(path)[1].lstrip(".").lower()
+    if ext not in formats:
+        raise InputError(f"--plot {path}: expected a file ending in one of .{', .'.join(sorted(formats))}, "
+                         f"got {('.' + ext) if ext else 'no extension'}")
+    resolve_target(path)
+    return ext
+
+
 def _save(fig: Any, path: str) -> None:
-    """Write the figure atomically (temp file in the same folder, then rename)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    suffix = os.path.splitext(path)[1] or ".png"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".siliconsim-", suffix=suffix)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=130, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Write the figure safely (regular files only, temp file in the same folder, fsync, rename)."""
+    fmt = plot_format(path)
+    write_atomic(path, lambda fh: fig.savefig(fh, format=fmt, dpi=130, bbox_inches="tight"))
+
+
+def bar_stacks(labels: list[str], breakdowns: list[dict[str, float]]) -> tuple[list[str], dict[str, list[float]]]:
+    """Labels sorted by their bar's total (ms per output token, shortest first) and, per cause
+    that is non-zero somewhere, its milliseconds in that order."""
+    order = sorted(range(len(labels)), key=lambda i: sum(breakdowns[i].get(k, 0.0) for k in COLORS))
+    stacks = {k: [breakdowns[i].get(k, 0.0) * 1e3 for i in order] for k in COLORS}
+    return [labels[i] for i in order], {k: v for k, v in stacks.items() if any(x > 0 for x in v)}
 
 
 def breakdown_bars(labels: list[str], breakdowns: list[dict[str, float]], title: str, path: str) -> None:
-    """Stacked horizontal bars: milliseconds per output token by cause, one bar per system."""
+    """Stacked horizontal bars: milliseconds per output token by cause, one bar per system,
+    shortest bar on top (the bars are ordered by the quantity they plot). Causes that are zero
+    for every system get no legend entry."""
     plt = _pyplot()
+    labels, stacks = bar_stacks(labels, breakdowns)
     fig, ax = plt.subplots(figsize=(9, 0.45 * len(labels) + 1.5))
     left = [0.0] * len(labels)
-    for key in ("compute_s", "memory_s", "network_s", "overhead_s"):
-        vals = [b.get(key, 0.0) * 1e3 for b in breakdowns]
+    for key, vals in stacks.items():
         ax.barh(labels, vals, left=left, color=COLORS[key], label=LABELS[key])
         left = [a + v for a, v in zip(left, vals)]
     ax.invert_yaxis()
-    ax.set_xlabel("ms per output token (decode step at batch 1)")
+    ax.set_xlabel("ms per output token (decode step at the compared batch)")
     ax.set_title(title, fontsize=10)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=4, fontsize=8, frameon=False)
+    if stacks:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=len(stacks), fontsize=8, frameon=False)
     _save(fig, path)
     plt.close(fig)
 
@@ -120,3 +139,30 @@ def pareto_fronts(fronts: dict[str, list[tuple[float, float]]], best: tuple[floa
         _save(fig, path)
     finally:
         plt.close(fig)
+
+
+def interactivity_curves(records: list[dict[str, Any]], title: str, path: str) -> None:
+    """Output tokens/s per chip (y) against tokens/s per user (x), one line per system, with the
+    validation error band shaded; points labelled with their concurrency."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    systems = list(dict.fromkeys(r["hardware"] for r in records if r.get("feasible")))
+    for hw in systems:
+        pts = [r for r in records if r["hardware"] == hw and r.get("feasible")]
+        x = [r["output_tok_s_per_user"] for r in pts]
+        y = [r["output_tok_s_per_chip"] for r in pts]
+        line, = ax.plot(x, y, marker="o", markersize=3, label=f"{hw} ({pts[0]['layout']})")
+        ax.fill_between(x, [r["output_tok_s_per_chip_range"]["low"] for r in pts],
+                        [r["output_tok_s_per_chip_range"]["high"] for r in pts], color=line.get_color(), alpha=0.12)
+        for r in pts[:: max(1, len(pts) // 5)]:
+            ax.annotate(f"N={r['concurrency']}", (r["output_tok_s_per_user"], r["output_tok_s_per_chip"]), fontsize=7,
+                        xytext=(3, 3), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("output tokens/s per user (1 / TPOT)")
+    ax.set_ylabel("output tokens/s per chip")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    _save(fig, path)
+    plt.close(fig)

@@ -8,9 +8,10 @@ import json
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from siliconsim.report.files import write_text_file
 
 
 def _clean(v: Any) -> Any:
@@ -26,8 +27,24 @@ def _clean(v: Any) -> Any:
     return v
 
 
+# Version of the JSON interface: every ``--format json`` output is one object whose first key is
+# ``schema_version``. Bump it when a key is renamed or removed or changes meaning; adding keys
+# does not bump it.
+SCHEMA_VERSION = 1
+
+
 def to_json(obj: Any) -> str:
     return json.dumps(_clean(obj), indent=2, sort_keys=False) + "\n"
+
+
+def json_document(payload: Mapping[str, Any] | Sequence[Any], warnings: Sequence[str] = ()) -> str:
+    """The JSON text of a command's output: an object with ``schema_version`` first, then the
+    payload's keys (a list becomes ``results``), and ``warnings`` when there are any."""
+    body = dict(payload) if isinstance(payload, Mapping) else {"results": list(payload)}
+    doc = {"schema_version": SCHEMA_VERSION, **body}
+    if warnings:
+        doc["warnings"] = list(warnings)
+    return to_json(doc)
 
 
 def _flatten(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -56,33 +73,79 @@ def to_csv(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def write_text(text: str, path: str | None) -> None:
-    """Write to stdout, or atomically to ``path`` (temp file in the same folder, then rename)."""
+    """Write to stdout, or safely to ``path`` (regular files only, atomic, fsync'ed: ``report.files``)."""
     if not path:
         sys.stdout.write(text)
         return
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".siliconsim-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_text_file(path, text)
+
+
+def print_warnings(warnings: Sequence[str]) -> None:
+    """Each warning as one line on stderr (the output itself stays machine-readable)."""
+    for w in warnings:
+        print(f"siliconsim: warning: {w}", file=sys.stderr)
 
 
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, caption: str | None = None,
-          justify_right: Sequence[int] = ()) -> Any:
-    """Build a rich Table (imported lazily: the library never needs rich)."""
+          justify_right: Sequence[int] = (), widths: Sequence[int] | None = None) -> Any:
+    """Build a rich Table (imported lazily: the library never needs rich); ``widths`` fixes each
+    column's width (see ``fit_columns``)."""
     from rich.table import Table
 
     t = Table(title=title, caption=caption, header_style="bold", title_justify="left", caption_justify="left")
     for i, c in enumerate(columns):
-        t.add_column(c, justify="right" if i in justify_right else "left", overflow="fold", no_wrap=(i == 0))
+        numeric = i in justify_right
+        t.add_column(c, justify="right" if numeric else "left", overflow="fold", no_wrap=(i == 0),
+                     width=widths[i] if widths else None)
     for r in rows:
         t.add_row(*[str(x) for x in r])
     return t
+
+
+def _widest_word(cells: Any) -> int:
+    """Width of the longest space-free piece of any cell, so a number is never split."""
+    return max((len(w) for c in cells for w in str(c).split()), default=1)
+
+
+def fit_columns(columns: Sequence[str], rows: Sequence[Sequence[Any]], justify_right: Sequence[int],
+                width: int | None, drop_order: Sequence[str], min_text: int = 8) -> tuple[list[int], list[int] | None]:
+    """The columns to show in ``width`` characters, and their widths (None: rich may size them).
+
+    A numeric (right-justified) column is never narrower than its longest word, so no number is
+    split; a text column wraps at spaces down to ``min_text``. When even those widths do not fit
+    (3 characters of padding and border per column, plus 1), columns are dropped in
+    ``drop_order``; the first column always stays. Spare width goes to the columns that wrap."""
+    from rich.text import Text
+
+    plain = [[Text.from_markup(str(r[i])).plain for r in rows] for i in range(len(columns))]
+    natural = [max([len(c) for c in cells] + [len(columns[i])]) for i, cells in enumerate(plain)]
+    words = [_widest_word(cells + [columns[i]]) for i, cells in enumerate(plain)]
+    least = [w if i in justify_right or i == 0 else min(w, max(min_text, _widest_word([columns[i]])))
+             for i, w in enumerate(words)]
+    keep = list(range(len(columns)))
+    total = lambda ws: sum(w + 3 for w in ws) + 1  # noqa: E731
+    if width is None or total(natural[i] for i in keep) <= width:
+        return keep, None
+    for name in drop_order:
+        if total(least[i] for i in keep) <= width:
+            break
+        keep = [i for i in keep if columns[i] != name or i == 0]
+    widths = [least[i] for i in keep]
+    spare = width - total(widths)
+    for n, i in enumerate(keep):
+        extra = max(0, min(spare, natural[i] - widths[n]))
+        widths[n] += extra
+        spare -= extra
+    return keep, widths
+
+
+def console_width(*, to_file: bool = False) -> int | None:
+    """Width for rich: ``COLUMNS`` when set; else the terminal's (None lets rich ask it); else
+    160 for pipes and files."""
+    cols = os.environ.get("COLUMNS", "")
+    if cols.isdigit() and int(cols) > 0:
+        return int(cols)
+    return None if sys.stdout.isatty() and not to_file else 160
 
 
 def print_rich(*renderables: Any, path: str | None = None) -> None:
@@ -90,12 +153,12 @@ def print_rich(*renderables: Any, path: str | None = None) -> None:
 
     if path:
         buf = io.StringIO()
-        console = Console(file=buf, width=160, force_terminal=False)
+        console = Console(file=buf, width=console_width(to_file=True), force_terminal=False)
         for r in renderables:
             console.print(r)
         write_text(buf.getvalue(), path)
         return
-    console = Console() if sys.stdout.isatty() else Console(width=160)
+    console = Console(width=console_width())
     for r in renderables:
         console.print(r)
 

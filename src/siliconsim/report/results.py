@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from siliconsim.accounting import Accounting
@@ -38,6 +39,19 @@ def with_range(value: float, bar: dict[str, Any] | None, unit: str = "", scale: 
     return f"{text} ({fmt_short(lo)}–{fmt_short(hi)}{mark})"
 
 
+def whole_tokens(n: float) -> int | None:
+    """A token capacity as the whole tokens it holds (None when unbounded)."""
+    return int(math.floor(n)) if math.isfinite(n) else None
+
+
+def slo_text(slo_ttft_ms: float | None, slo_tpot_ms: float | None) -> str:
+    """'TTFT ≤ 500 ms, TPOT ≤ 50 ms', or what goodput means when no SLO was given."""
+    from siliconsim.report.render import fmt
+
+    parts = [f"{name} ≤ {fmt(v)} ms" for name, v in (("TTFT", slo_ttft_ms), ("TPOT", slo_tpot_ms)) if v is not None]
+    return ", ".join(parts) if parts else "no SLO given, so every completed request counts"
+
+
 def estimate_record(est: Estimate, acct: Accounting | None) -> dict[str, Any]:
     """The JSON schema of ``siliconsim estimate --format json``."""
     dep = est.deployment
@@ -62,7 +76,7 @@ def estimate_record(est: Estimate, acct: Accounting | None) -> dict[str, Any]:
         "breakdown": est.breakdown(),
         "prefill_breakdown": est.prefill.breakdown() if est.prefill is not None else None,
         "memory_per_chip": dep.memory.as_dict() if dep else None,
-        "kv_capacity_tokens": dep.kv_capacity_tokens if dep else NAN,
+        "kv_capacity_tokens": whole_tokens(dep.kv_capacity_tokens) if dep else None,
         "power_w": acct.power_w if acct else NAN,
         "energy_j_per_token": acct.energy_j_per_token if acct else NAN,
         "usd_per_million_tokens": acct.usd_per_million_tokens if acct else NAN,
@@ -73,8 +87,18 @@ def estimate_record(est: Estimate, acct: Accounting | None) -> dict[str, Any]:
         "capex_usd": acct.capex_usd if acct else NAN,
     }
     rec["error_bars"] = error_bars(est, rec) if est.feasible else {}
+    rec["roofline"] = _roofline(dep) if dep else None
     rec.update(est.extras)
     return rec
+
+
+def _roofline(dep: Any) -> dict[str, float]:
+    """Per-chip ceilings of a roofline: dense peak at the deployment's matmul type and the
+    bandwidth of the memory that holds the weights (HBM, else on-chip SRAM)."""
+    chip = dep.chip
+    tier = chip.tier("hbm") or chip.tier("sram") or chip.memory[0]
+    return {"peak_flop_per_s": chip.peak_flop_per_s(dep.dtype), "bandwidth_bytes_per_s": tier.bandwidth_bytes_per_s,
+            "memory": tier.name}
 
 
 def breakdown_shares(b: dict[str, float]) -> str:

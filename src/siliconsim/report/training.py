@@ -10,7 +10,6 @@ from siliconsim.perf.step import StepCost
 from siliconsim.training.estimate import TrainEstimate
 from siliconsim.training.params import speed_interval
 
-SCHEMA_VERSION = 1
 BREAKDOWN_LABELS = {
     "compute_s": "compute", "memory_s": "memory-bound", "tp_comm_s": "TP comm", "dp_comm_s": "DP comm",
     "cp_comm_s": "CP comm", "ep_comm_s": "EP comm", "pp_bubble_s": "pipeline bubble", "optimizer_s": "optimizer",
@@ -68,7 +67,7 @@ def training_record(est: TrainEstimate, acct: TrainingAccounting | None) -> dict
     """The JSON schema of ``siliconsim train --format json`` (one estimate)."""
     job = est.job
     rec: dict[str, Any] = {
-        "model": job.model.id, "hardware": job.chip.id, "chips": job.chips, "framework": est.framework,
+        "model": job.model.id, "hardware": job.chip.id, "what_if": list(job.chip.what_if), "chips": job.chips, "framework": est.framework,
         "dtype": job.dtype, "seq_len": job.seq_len, "global_batch": job.global_batch,
         "tokens_per_step": job.tokens_per_step, "lora_rank": job.lora_rank or None,
         "feasible": est.feasible, "reason": est.reason,

@@ -14,9 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from siliconsim.errors import InputError
 from siliconsim.serving.result import SimResult
 
 PERCENTILES = (50, 90, 99)
+MAX_SERIES_POINTS = 100_000  # bins of the JSON time series; more bins than steps say nothing new
 
 
 def weighted_percentile(values: np.ndarray, counts: np.ndarray, q: float) -> float:
@@ -128,6 +130,8 @@ def timeseries(r: SimResult, points: int = 100) -> dict[str, list[float]]:
 
     Each step is counted in the bin of its midpoint (steps are far shorter than a bin).
     """
+    if not 1 <= points <= MAX_SERIES_POINTS:
+        raise InputError(f"--series-points {points}: expected a whole number between 1 and {MAX_SERIES_POINTS:,}")
     end = float(r.end_s)
     if r.step_s.size == 0 or end <= 0:
         return {"t_s": [], "running": [], "kv_occupancy": []}

@@ -38,6 +38,8 @@ def build_requests(spec: WorkloadSpec) -> tuple[RequestSet, Preset | None]:
     """The requests of ``spec`` and the preset they follow (a trace's matching preset, if any)."""
     if (spec.preset is None) == (spec.trace is None):
         raise InputError("workload: expected exactly one of --workload PRESET or --trace FILE")
+    if isinstance(spec.seed, bool) or not isinstance(spec.seed, (int, np.integer)) or spec.seed < 0:
+        raise InputError(f"--seed {spec.seed}: expected a whole number >= 0")
     if spec.preset is not None:
         preset = load_preset(spec.preset)
         count = spec.requests if spec.requests or spec.duration_s else DEFAULT_REQUESTS
@@ -62,10 +64,23 @@ def workload_record(rs: RequestSet, spec: WorkloadSpec) -> dict[str, Any]:
             "mean_cached_tokens": float(rs.cached_tokens.mean())}
 
 
+def check_fleet(system: ServedSystem, config: ServeConfig) -> None:
+    """Raise InputError when the replicas need more chips than the system scales to (the catalog's
+    sourced ``max_chips``); the simulator holds every replica in memory."""
+    dep = system.deployment
+    replicas = sum(config.pools)
+    limit = dep.chip.system.max_chips
+    if replicas * dep.par.chips > limit:
+        raise InputError(f"--replicas {replicas:,}: {replicas:,} replicas of {dep.par.chips} chip(s) exceed the "
+                         f"{limit:,} chips {dep.chip.system.id} scales to; expected at most "
+                         f"{max(limit // dep.par.chips, 1):,} replicas")
+
+
 def run_study(system: ServedSystem, rs: RequestSet, config: ServeConfig, *, slo_ttft_s: float | None,
               slo_tpot_s: float | None, series_points: int = 100,
               progress: Callable[[int, int], None] | None = None) -> tuple[dict[str, Any], SimResult, dict[str, float]]:
     """Simulate and summarize. Returns (deterministic record, raw result, wall-clock figures)."""
+    check_fleet(system, config)
     model = system.step_model
     t0 = time.perf_counter()
     result = simulate(model, rs, config, progress=progress)
@@ -77,7 +92,7 @@ def run_study(system: ServedSystem, rs: RequestSet, config: ServeConfig, *, slo_
     record = {
         "model": dep.model.id, "hardware": dep.chip.id, "deployment": dep.describe(),
         "chips_per_replica": dep.par.chips, "replicas": prefill + decode, "total_chips": dep.par.chips * (prefill + decode),
-        "kv_capacity_tokens": model.kv_capacity_tokens,
+        "kv_capacity_tokens": int(model.kv_capacity_tokens) if np.isfinite(model.kv_capacity_tokens) else None,
         "config": {**asdict(config), "max_batch": config.effective_max_batch(model.max_batch),
                    "chunk_tokens": config.chunk()},
         "metrics": metrics,

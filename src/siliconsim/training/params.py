@@ -146,7 +146,8 @@ def clear_caches() -> None:
 
 
 def family_of(chip_id: str) -> str:
-    fam = chip_families().get(chip_id)
+    """The training family of a catalog chip; a what-if (``h100-sxm*``) is in its part's family."""
+    fam = chip_families().get(chip_id.removesuffix("*"))
     if fam is None:
         raise CatalogError(f"efficiency.toml: chip {chip_id!r} belongs to no training family "
                            f"(families: {', '.join(efficiency_priors())})")

@@ -23,8 +23,22 @@ from siliconsim.validation.workload import lengths
 Overrides = Mapping[str, Mapping[str, float]]  # chip id -> {efficiency key: value}
 
 
+class Scored:
+    """Signed and log error of a row result from its ``predicted`` value and ``case.value``
+    (shared by the inference and training runners)."""
+
+    @property
+    def error_pct(self) -> float:
+        """Signed error, predicted relative to measured, in percent."""
+        return (self.predicted / self.case.value - 1.0) * 100.0 if self.covered else math.nan  # type: ignore[attr-defined]
+
+    @property
+    def log_error(self) -> float:
+        return math.log(self.predicted / self.case.value) if self.covered else math.nan  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
-class RowResult:
+class RowResult(Scored):
     case: Case
     prediction: Prediction
     vendor: str
@@ -40,14 +54,6 @@ class RowResult:
     def predicted(self) -> float:
         return self.prediction.value if self.covered else math.nan
 
-    @property
-    def error_pct(self) -> float:
-        """Signed error, predicted relative to measured, in percent."""
-        return (self.predicted / self.case.value - 1.0) * 100.0 if self.covered else math.nan
-
-    @property
-    def log_error(self) -> float:
-        return math.log(self.predicted / self.case.value) if self.covered else math.nan
 
     @property
     def exceeds_bound(self) -> bool:

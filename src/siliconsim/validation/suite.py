@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
-from siliconsim.errors import InputError
+from siliconsim.errors import InputError, UnknownIdError
+from siliconsim.hardware.catalog import load_chip
+from siliconsim.models.catalog import load_model
 
+_C = TypeVar("_C")
 DATA = Path(str(resources.files("siliconsim.validation") / "data"))
 DEFAULT_SUITE = DATA / "dev.csv"
 
@@ -133,21 +138,53 @@ def _case(row: _Row) -> Case:
 def load_cases(path: str | Path | None = None) -> list[Case]:
     """Every row of the suite at ``path``, or of a packaged suite by name (``SUITES``; default ``dev``)."""
     path = DATA / SUITES[str(path)] if str(path) in SUITES else Path(path) if path else DEFAULT_SUITE
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise InputError(f"{path.name}: header lacks column(s) {', '.join(missing)}")
-        cases, seen = [], set()
-        for cells in reader:
-            where = f"{path.name} line {reader.line_num} ({(cells.get('id') or '?').strip()})"
-            if None in cells or any(cells[c] is None for c in COLUMNS):
-                raise InputError(f"{where}: expected {len(reader.fieldnames or [])} cells per row")
-            case = _case(_Row(where, cells))
-            if case.id in seen:
-                raise InputError(f"{where}, column id: duplicate id {case.id!r}")
-            seen.add(case.id)
-            cases.append(case)
+    return read_suite(path, COLUMNS, _case)
+
+
+def read_suite(path: Path, columns: tuple[str, ...], parse: Callable[[_Row], _C]) -> list[_C]:
+    """Every row of the CSV at ``path`` parsed by ``parse``; InputError names the file (and the
+    line, id and column) on non-UTF-8 bytes, malformed CSV, missing columns, a short row, a
+    duplicate id or no rows at all. Shared by the inference and training suites."""
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            cases = _read_rows(csv.DictReader(fh), path, columns, parse)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path.name}: expected UTF-8 CSV text, found byte 0x{exc.object[exc.start]:02x} "
+                         f"at offset {exc.start}") from None
+    except csv.Error as exc:
+        raise InputError(f"{path.name}: malformed CSV: {exc}") from None
     if not cases:
         raise InputError(f"{path.name}: no rows")
     return cases
+
+
+def _read_rows(reader: csv.DictReader, path: Path, columns: tuple[str, ...], parse: Callable[[_Row], _C]) -> list[_C]:
+    missing = [c for c in columns if c not in (reader.fieldnames or [])]
+    if missing:
+        raise InputError(f"{path.name}: header lacks column(s) {', '.join(missing)}")
+    cases, seen = [], set()
+    for cells in reader:
+        where = f"{path.name} line {reader.line_num} ({(cells.get('id') or '?').strip()})"
+        if None in cells or any(cells[c] is None for c in columns):
+            raise InputError(f"{where}: expected {len(reader.fieldnames or [])} cells per row")
+        case = parse(_Row(where, cells))
+        if case.id in seen:  # type: ignore[attr-defined]
+            raise InputError(f"{where}, column id: duplicate id {case.id!r}")  # type: ignore[attr-defined]
+        seen.add(case.id)  # type: ignore[attr-defined]
+        cases.append(case)
+    return cases
+
+
+def check_catalog_ids(cases: list[Case], path: str | Path | None = None) -> None:
+    """Raise InputError on the first row whose hardware or model id is not in the catalog.
+
+    ``run_suite`` lists such rows as not predicted (it never skips a row); the command line
+    refuses them instead, since a suite whose rows cannot be predicted scores nothing.
+    """
+    name = Path(path).name if path else DEFAULT_SUITE.name
+    for case in cases:
+        for column, load in (("hardware", load_chip), ("model", load_model)):
+            try:
+                load(getattr(case, column))
+            except UnknownIdError as exc:
+                raise InputError(f"{name}: row {case.id}, column {column}: {exc}") from None

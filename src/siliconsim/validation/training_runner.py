@@ -26,6 +26,7 @@ from siliconsim.training.params import efficiency, family_of, framework
 from siliconsim.training.search import Pins
 from siliconsim.training.step import step_breakdown
 from siliconsim.training.wafer import plan_wafer_training, software_line
+from siliconsim.validation.runner import Scored
 from siliconsim.validation.training_benchmarks import Recipe, benchmark_for, recipe_for, time_to_train_s
 from siliconsim.validation.training_suite import TrainingCase, published_pins
 
@@ -36,7 +37,7 @@ DEFAULT_BATCH_PER_CHIP = 4  # assumed sequences per chip when a row states no gl
 
 
 @dataclass(frozen=True)
-class TrainingRowResult:
+class TrainingRowResult(Scored):
     case: TrainingCase
     predicted: float
     reason: str = ""
@@ -50,13 +51,6 @@ class TrainingRowResult:
     def covered(self) -> bool:
         return math.isfinite(self.predicted)
 
-    @property
-    def error_pct(self) -> float:
-        return (self.predicted / self.case.value - 1.0) * 100.0 if self.covered else math.nan
-
-    @property
-    def log_error(self) -> float:
-        return math.log(self.predicted / self.case.value) if self.covered else math.nan
 
 
 def _model(ref: str, models_dir: Path | None) -> tuple[ModelSpec, int]:

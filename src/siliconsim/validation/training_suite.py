@@ -11,14 +11,12 @@ a layout is taken to name every dimension it uses: TP, PP, CP and EP it does not
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from siliconsim.errors import InputError
 from siliconsim.training.search import Pins
-from siliconsim.validation.suite import DATA, TRUST, _Row
+from siliconsim.validation.suite import DATA, TRUST, _Row, read_suite
 
 DEFAULT_TRAINING_SUITE = DATA / "training-dev.csv"
 TRAINING_COLUMNS = ("id", "vendor", "hardware", "chips", "model", "model_config_source", "precision",
@@ -94,25 +92,7 @@ def _case(row: _Row) -> TrainingCase:
 
 def load_training_cases(path: str | Path | None = None) -> list[TrainingCase]:
     """Every row of the training suite at ``path`` (default: the packaged ``training-dev.csv``)."""
-    path = Path(path) if path else DEFAULT_TRAINING_SUITE
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in TRAINING_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise InputError(f"{path.name}: header lacks column(s) {', '.join(missing)}")
-        cases, seen = [], set()
-        for cells in reader:
-            where = f"{path.name} line {reader.line_num} ({(cells.get('id') or '?').strip()})"
-            if None in cells or any(cells[c] is None for c in TRAINING_COLUMNS):
-                raise InputError(f"{where}: expected {len(reader.fieldnames or [])} cells per row")
-            case = _case(_Row(where, cells))
-            if case.id in seen:
-                raise InputError(f"{where}, column id: duplicate id {case.id!r}")
-            seen.add(case.id)
-            cases.append(case)
-    if not cases:
-        raise InputError(f"{path.name}: no rows")
-    return cases
+    return read_suite(Path(path) if path else DEFAULT_TRAINING_SUITE, TRAINING_COLUMNS, _case)
 
 
 _SIZE = re.compile(r"\b(TP|PP|DP|CP|VP|EP|MBS|GA)\s*=\s*(\d+)")

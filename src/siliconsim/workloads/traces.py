@@ -4,7 +4,8 @@
 Formats (chosen by the first line, or by ``.jsonl``/``.json`` extension):
 
 - Azure (Patel et al., Splitwise, ISCA 2024): header ``TIMESTAMP,ContextTokens,GeneratedTokens``,
-  timestamps like ``2023-11-16 18:17:03.9799600``; times become seconds after the first row.
+  timestamps like ``2023-11-16 18:17:03.9799600``; times become seconds after the first row. A
+  timestamp without an offset is UTC; an offset (``+05:00``, ``Z``) is honoured.
 - Plain CSV: header ``arrival_s,input_tokens,output_tokens`` (seconds, any origin).
 - JSONL: one object per line with the keys ``arrival_s``, ``input_tokens``, ``output_tokens``.
 
@@ -15,6 +16,7 @@ raises InputError naming the file, the line number, the value and what was expec
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -28,6 +30,9 @@ DATA = Path(str(resources.files("siliconsim.workloads") / "data"))
 NAMED_TRACES: dict[str, str] = {"azure-code": "azure-code.csv"}
 AZURE_HEADER = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
 PLAIN_HEADER = ("arrival_s", "input_tokens", "output_tokens")
+MAX_TIME_S = 1e10  # about 317 years: POSIX seconds up to the year 2286, or any relative clock
+MAX_TOKENS = 10**9  # per request; a thousand times the longest context any catalog model serves
+_STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})?$")
 
 
 def trace_path(ref: str) -> Path:
@@ -104,20 +109,23 @@ def _row(parse_time, t: str, i: str, o: str, name: str, lineno: int, line: str) 
     except ValueError:
         raise InputError(f"{name}:{lineno}: expected time,input_tokens,output_tokens "
                          f"(whole token counts), got {line[:80]!r}") from None
-    if not np.isfinite(time_s) or time_s < 0:
-        raise InputError(f"{name}:{lineno}: expected a finite time >= 0, got {t.strip()!r}")
-    if inp < 1 or out < 1:
-        raise InputError(f"{name}:{lineno}: expected input_tokens >= 1 and output_tokens >= 1, got {inp}, {out}")
+    if not (np.isfinite(time_s) and 0 <= time_s <= MAX_TIME_S):
+        raise InputError(f"{name}:{lineno}: expected a time between 0 and {MAX_TIME_S:,.0f} s, got {t.strip()[:40]!r}")
+    if not (1 <= inp <= MAX_TOKENS and 1 <= out <= MAX_TOKENS):
+        raise InputError(f"{name}:{lineno}: expected input_tokens and output_tokens between 1 and {MAX_TOKENS:,}, "
+                         f"got {inp}, {out}")
     return time_s, inp, out
 
 
 def _azure_time(stamp: str) -> float:
-    """``2023-11-16 18:17:03.9799600`` -> POSIX seconds (naive, as UTC; 7 fractional digits)."""
-    whole, _, frac = stamp.partition(".")
-    if frac and not frac.isdigit():
+    """``2023-11-16 18:17:03.9799600`` -> POSIX seconds. Naive stamps are UTC; an offset
+    (``+05:00`` or ``Z``) is applied, never dropped. Any number of fractional digits."""
+    m = _STAMP.match(stamp)
+    if not m:
         raise ValueError(stamp)
-    base = datetime.fromisoformat(whole).replace(tzinfo=timezone.utc).timestamp()
-    return base + (float("0." + frac) if frac else 0.0)
+    whole, frac, offset = m.groups()
+    dt = datetime.fromisoformat(whole + ("+00:00" if offset in (None, "Z") else offset))
+    return dt.timestamp() + (float("0." + frac) if frac else 0.0)
 
 
 def rescale(rs: RequestSet, rate_per_s: float) -> RequestSet:
