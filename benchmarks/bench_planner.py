@@ -87,6 +87,31 @@ def load() -> float:
     return os.getloadavg()[0]
 
 
+def tree_cpu_s() -> float:
+    """CPU seconds used so far by this process and its live descendants (a local Ray cluster's
+    daemons and workers), from /proc; 0 where there is no /proc. CPU over wall time is how many
+    cores the run got: on a shared machine, the ceiling of any speed-up."""
+    ticks, parent, used = os.sysconf("SC_CLK_TCK"), {}, {}
+    try:
+        pids = [int(d) for d in os.listdir("/proc") if d.isdigit()]
+    except OSError:
+        return 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        parent[pid], used[pid] = int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks
+    me, total = os.getpid(), 0.0
+    for pid, cpu in used.items():
+        p = pid
+        while p > 1 and p != me:
+            p = parent.get(p, 0)
+        total += cpu if p == me else 0.0
+    return total
+
+
 def bench_ray(configs: int, repeats: int) -> None:
     """In-process, Ray 1 worker and Ray 2 workers on the same sweep, interleaved (module doc)."""
     times: dict[str, list[float]] = {"in-process": [], "Ray, 1 worker": [], "Ray, 2 workers": []}
@@ -99,14 +124,18 @@ def bench_ray(configs: int, repeats: int) -> None:
                     t0 = time.perf_counter()
                     ex.start()
                     start = time.perf_counter() - t0
+                    cpu = tree_cpu_s()
                     dt, n = bench_search(configs, ex)
+                    cpu = tree_cpu_s() - cpu
                 started = f", cluster start {start:.1f} s (not counted)"
             else:
+                cpu = tree_cpu_s()
                 dt, n = bench_search(configs, LocalExecutor(1))
+                cpu = tree_cpu_s() - cpu
                 started = ""
             times[name].append(dt)
-            print(f"run {r + 1} {name:>14}: {n:,} configurations in {dt:6.1f} s{started}; "
-                  f"load {before:.2f} -> {load():.2f}", flush=True)
+            print(f"run {r + 1} {name:>14}: {n:,} configurations in {dt:6.1f} s using {cpu / dt:.2f} cores "
+                  f"({cpu:.0f} CPU s){started}; load {before:.2f} -> {load():.2f}", flush=True)
     med = {k: statistics.median(v) for k, v in times.items()}
     for k, v in times.items():
         print(f"{k:>14}: median {med[k]:.1f} s, min {min(v):.1f} s over {len(v)} runs")
