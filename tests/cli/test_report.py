@@ -101,3 +101,10 @@ def test_plan_front_keeps_only_plans_no_other_beats_on_both():
 
     plans = [{"tok_s_per_user": t, "usd_per_mtok_output": c} for t, c in ((10, 1), (20, 3), (15, 4), (30, 2), (5, 0.5))]
     assert [(p["tok_s_per_user"], p["usd_per_mtok_output"]) for p in _front(plans)] == [(5, 0.5), (10, 1), (30, 2)]
+
+
+def test_curve_report_draws_throughput_against_interactivity(capsys, tmp_path):
+    text, refs = report(capsys, tmp_path, "curve", "-m", "llama-3.1-8b", "-H", "h100-sxm", "b200", "--concurrency", "1,8")
+    assert refs.fetching == [] and refs.svgs == 1
+    assert "output tokens/s per chip" in text and "output tokens/s per user (1/TPOT)" in text
+    assert {r["hardware"] for r in refs.record["results"]} == {"h100-sxm", "b200"}

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from siliconsim.cli.args import add_format, positive_int
+from siliconsim.cli.args import add_format, add_what_if, hardware_list, positive_int
 from siliconsim.errors import InputError
-from siliconsim.hardware.catalog import load_chip
+from siliconsim.hardware.spec import Chip
 from siliconsim.inference import Scenario, estimate, interactivity_curve
 from siliconsim.models.catalog import load_model
 from siliconsim.report.render import fmt, fmt_short, json_document, print_rich, table, to_csv, write_text
@@ -27,7 +27,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "tokens/s per chip against output tokens/s per user (1/TPOT), the axes of the "
                                    "InferenceX benchmark, with the validation error band.")
     p.add_argument("--model", "-m", required=True, metavar="ID|PATH", help="model id or path to a HF config.json")
-    p.add_argument("--hardware", "-H", required=True, nargs="+", metavar="ID", help="one or more hardware ids")
+    p.add_argument("--hardware", "-H", required=True, nargs="+", metavar="ID|FILE",
+                   help="one or more hardware ids or chip TOML files")
+    add_what_if(p)
     p.add_argument("--chips", type=positive_int, metavar="N", help="chips per replica (default: smallest feasible)")
     p.add_argument("--dtype", choices=DTYPES, help="weight precision (default: the model's native type)")
     p.add_argument("--input-tokens", type=positive_int, default=1024, metavar="N", help="prompt length (default 1024)")
@@ -49,13 +51,13 @@ def _concurrency(text: str) -> tuple[int, ...]:
     return tuple(sorted(set(vals)))
 
 
-def curve_records(model_ref: str, hardware: list[str], concurrency: tuple[int, ...], input_tokens: int,
+def curve_records(model_ref: str, hardware: list[Chip], concurrency: tuple[int, ...], input_tokens: int,
                   output_tokens: int, chips: int | None = None, dtype: str | None = None) -> list[dict[str, Any]]:
     """One record per system and concurrency (SI-named keys); infeasible systems carry a reason."""
     model = load_model(model_ref)
     out: list[dict[str, Any]] = []
-    for hw in hardware:
-        chip = load_chip(hw)
+    for chip in hardware:
+        hw = chip.id
         est = estimate(model, chip, Scenario(1, input_tokens, output_tokens), chips=chips, dtype=dtype)
         dep = est.deployment
         if dep is None:
@@ -92,7 +94,7 @@ def _rows(recs: list[dict[str, Any]]) -> list[list[str]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    recs = curve_records(args.model, args.hardware, args.concurrency, args.input_tokens, args.output_tokens,
+    recs = curve_records(args.model, hardware_list(args), args.concurrency, args.input_tokens, args.output_tokens,
                          args.chips, args.dtype)
     if not any(r.get("feasible") for r in recs):
         raise InputError("no system can serve the model at any of the concurrencies: "

@@ -6,10 +6,10 @@ import argparse
 import sys
 from typing import Any
 
-from siliconsim.cli.args import FORMATS, positive_float, positive_int, seed
+from siliconsim.cli.args import FORMATS, add_what_if, positive_float, positive_int, seed
 from siliconsim.cli.costs import add_cost_options, cost_assumptions, pricing
 from siliconsim.errors import InputError
-from siliconsim.hardware.catalog import chip_ids, load_chip
+from siliconsim.hardware.catalog import chip_ids
 from siliconsim.models.catalog import load_model
 from siliconsim.report.render import fmt, json_document, print_rich, table, to_csv, write_text
 
@@ -32,7 +32,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s = p.add_mutually_exclusive_group()
     s.add_argument("--tpot-p99-ms", type=positive_float, metavar="Y", help="p99 TPOT limit (default: the preset's)")
     s.add_argument("--min-tok-s-per-user", type=positive_float, metavar="U", help="p99 TPOT limit as 1000/U ms")
-    p.add_argument("--hardware", "-H", nargs="+", metavar="ID", help="hardware ids, or 'all' (default: compare's list)")
+    p.add_argument("--hardware", "-H", nargs="+", metavar="ID|FILE",
+                   help="hardware ids or chip TOML files, or 'all' (default: compare's list)")
+    add_what_if(p)
     p.add_argument("--max-chips", type=positive_int, default=4096, metavar="N", help="chips in the whole fleet at most")
     p.add_argument("--objective", choices=("cost", "chips", "power"), default="cost",
                    help="what the best plan minimises: $/Mtok, chips or power (default cost)")
@@ -55,18 +57,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", metavar="FILE.png", help="also draw the Pareto fronts")
 
 
-def _hardware(ids: list[str] | None) -> tuple[str, ...]:
+def _hardware(ids: list[str] | None, what_if: list[str]) -> tuple[str, ...]:
+    """Catalog ids or chip TOML paths; with ``--set``, the what-if variant of the first one
+    (written ``ref*``) follows it."""
+    from siliconsim.hardware.custom import resolve_chip
     from siliconsim.planner.compare import compare_defaults
 
     if not ids:
-        return compare_defaults().systems
-    if ids == ["all"]:
-        return tuple(chip_ids())
-    known = set(chip_ids())
-    for hw in ids:
-        if hw not in known:
-            load_chip(hw)  # raises the catalog's one-line error with close matches
-    return tuple(dict.fromkeys(ids))
+        out = list(compare_defaults().systems)
+    elif ids == ["all"]:
+        out = list(chip_ids())
+    else:
+        out = list(dict.fromkeys(ids))
+        for hw in out:
+            resolve_chip(hw)  # unknown ids and malformed chip files: the catalog's one-line error
+    if what_if:
+        resolve_chip(out[0], what_if)  # bad --set keys fail here, not in a worker
+        out.insert(1, f"{out[0]}*")
+    return tuple(out)
 
 
 def _problem(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -84,10 +92,11 @@ def _problem(args: argparse.Namespace) -> tuple[Any, Any]:
             if args.min_tok_s_per_user else preset.slo_tpot_s)
     ttft = args.ttft_p99_ms * 1e-3 if args.ttft_p99_ms else preset.slo_ttft_s
     load_model(args.model)
-    problem = Problem(args.model, _hardware(args.hardware), d.input_tokens, d.output_tokens, args.rate, ttft, tpot,
+    problem = Problem(args.model, _hardware(args.hardware, args.what_if), d.input_tokens, d.output_tokens, args.rate, ttft, tpot,
                       max_chips=args.max_chips, pricing=pricing(args),
                       assumptions=cost_assumptions(args), chip_power_limit_w=args.chip_power_limit_w,
-                      long_input_tokens=d.long_input_tokens, short_output_tokens=d.short_output_tokens)
+                      long_input_tokens=d.long_input_tokens, short_output_tokens=d.short_output_tokens,
+                      what_if=tuple(args.what_if))
     return problem, d
 
 

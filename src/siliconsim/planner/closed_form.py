@@ -33,7 +33,6 @@ import numpy as np
 
 from siliconsim.accounting.power import chip_power, host_power_w
 from siliconsim.accounting.pricing import token_prices, usd_per_chip_hour
-from siliconsim.hardware.catalog import load_chip
 from siliconsim.models.catalog import load_model
 from siliconsim.perf.step import StepCost, Work
 from siliconsim.planner.space import Problem, Task, planner_constants
@@ -74,7 +73,7 @@ def _speculation(dep: Deployment, b: np.ndarray, ctx: float) -> tuple[float, Ste
 
 def evaluate(problem: Problem, task: Task) -> TaskResult:
     """Every batch of ``task`` under ``problem``'s demand; keeps the points meeting both p99 SLOs."""
-    model, chip = load_model(problem.model), load_chip(task.hardware)
+    model, chip = load_model(problem.model), problem.chip(task.hardware)
     dep = fit_layout(model, chip, task.par, task.dtype, default_kv_dtype(task.dtype), problem.context_tokens)
     if isinstance(dep, str):
         return TaskResult(task.key, reason=dep)

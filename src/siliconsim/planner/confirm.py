@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from siliconsim.hardware.catalog import load_chip
 from siliconsim.models.catalog import load_model
 from siliconsim.planner.space import Problem, Task
 from siliconsim.plans import default_kv_dtype, fit_layout
@@ -79,7 +78,7 @@ def confirm(problem: Problem, point: dict[str, Any], requests: RequestSet,
         return Confirmation(False, False, note="not simulated: the serving simulator does not model MTP speculation")
     if problem.chip_power_limit_w is not None:
         return Confirmation(False, False, note="not simulated: the serving simulator does not model power caps")
-    model, chip = load_model(problem.model), load_chip(task.hardware)
+    model, chip = load_model(problem.model), problem.chip(task.hardware)
     context = float((requests.input_tokens + requests.output_tokens).max())
     dep = fit_layout(model, chip, task.par, task.dtype, default_kv_dtype(task.dtype), context)
     if isinstance(dep, str):

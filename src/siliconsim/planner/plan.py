@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from siliconsim.accounting.pricing import sanity_warning, usd_per_chip_hour
-from siliconsim.hardware.catalog import load_chip
 from siliconsim.planner.checkpoint import Checkpoint
 from siliconsim.planner.confirm import Confirmation, confirm_sized
 from siliconsim.planner.executors import Executor
@@ -187,8 +186,8 @@ def _too_small(problem: Problem, hw: str) -> str:
     from siliconsim.plans import plan_deployment
 
     model = load_model(problem.model)
-    smallest = plan_deployment(model, load_chip(hw), context_tokens=problem.context_tokens,
-                               dtype=precisions(model, load_chip(hw))[-1])
+    smallest = plan_deployment(model, problem.chip(hw), context_tokens=problem.context_tokens,
+                               dtype=precisions(model, problem.chip(hw))[-1])
     if not smallest.feasible:
         return smallest.reason
     n = smallest.deployment.par.chips  # type: ignore[union-attr]
@@ -204,7 +203,7 @@ def _assumptions(problem: Problem) -> list[str]:
              "(serving/data/serving.toml)",
              f"pricing: {problem.pricing.describe()}"]
     for hw in problem.hardware:
-        chip = load_chip(hw)
+        chip = problem.chip(hw)
         lines.append("  " + usd_per_chip_hour(chip, problem.pricing, a, chip.tdp_w)[1])
     lines.append(f"power: chip idle {a.idle_power_fraction:.0%} of TDP rising to TDP with utilisation; host share "
                  "from the system catalog; power_w at the wall, facility_power_w = power_w x PUE "

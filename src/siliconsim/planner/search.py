@@ -12,7 +12,6 @@ import math
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from siliconsim.hardware.catalog import load_chip
 from siliconsim.models.catalog import load_model
 from siliconsim.planner.checkpoint import Checkpoint
 from siliconsim.planner.executors import Executor, LocalExecutor
@@ -45,7 +44,7 @@ class NearSmallest:
         model = load_model(problem.model)
         out = []
         for t in tasks(problem):
-            smallest = _smallest(model, t.hardware, t.dtype, problem.context_tokens)
+            smallest = _smallest(problem, model, t.hardware, t.dtype)
             if smallest is not None and t.par.chips <= self.factor * smallest:
                 out.append(t)
         return out
@@ -54,10 +53,11 @@ class NearSmallest:
 _SMALLEST: dict[tuple, int | None] = {}
 
 
-def _smallest(model: Any, hw: str, dtype: str, context: float) -> int | None:
-    key = (model.id, hw, dtype, context)
+def _smallest(problem: Problem, model: Any, hw: str, dtype: str) -> int | None:
+    context = problem.context_tokens
+    key = (model.id, hw, problem.what_if, dtype, context)
     if key not in _SMALLEST:
-        plan = plan_deployment(model, load_chip(hw), dtype=dtype, context_tokens=context)
+        plan = plan_deployment(model, problem.chip(hw), dtype=dtype, context_tokens=context)
         _SMALLEST[key] = plan.deployment.par.chips if plan.feasible else None  # type: ignore[union-attr]
     return _SMALLEST[key]
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from siliconsim.accounting import CostAssumptions, default_assumptions
 from siliconsim.accounting.pricing import Pricing
 from siliconsim.errors import InputError
-from siliconsim.hardware.catalog import load_chip, read_toml, sourced
+from siliconsim.hardware.catalog import read_toml, sourced
 from siliconsim.hardware.spec import Chip
 from siliconsim.models.catalog import load_model
 from siliconsim.models.spec import BYTES_PER_ELEMENT, ModelSpec
@@ -52,6 +52,12 @@ class Problem:
     modes: tuple[str, ...] = MODES
     long_input_tokens: float | None = None  # p99 prompt (default: the mean): sizes the prefill stall
     short_output_tokens: float | None = None  # p10 output (default: the mean): who feels a stall most
+    what_if: tuple[str, ...] = ()  # --set KEY=VALUE changes for the hardware written "ref*"
+
+    def chip(self, hardware: str) -> Chip:
+        """The chip behind a hardware entry: a catalog id, a chip TOML path, or ``ref*``, the
+        what-if variant of ``ref`` with this problem's ``--set`` changes (resolved in each worker)."""
+        return _chip(hardware[:-1], self.what_if) if hardware.endswith("*") else _chip(hardware, ())
 
     def __post_init__(self) -> None:
         for name in ("input_tokens", "output_tokens", "rate_per_s", "ttft_p99_s", "tpot_p99_s", "max_chips"):
@@ -114,7 +120,7 @@ def precisions(model: ModelSpec, chip: Chip) -> list[str]:
 
 def hardware_tasks(problem: Problem, hardware_id: str) -> list[Task]:
     """Every task of one hardware (layouts no larger than ``max_chips``); [] when none exists."""
-    model, chip = load_model(problem.model), load_chip(hardware_id)
+    model, chip = load_model(problem.model), problem.chip(hardware_id)
     family = get_family(chip.family)
     if family is None:
         return []
@@ -127,3 +133,10 @@ def hardware_tasks(problem: Problem, hardware_id: str) -> list[Task]:
 def tasks(problem: Problem) -> list[Task]:
     """All tasks in a stable order (hardware as given, then layout, precision, mode, speculation)."""
     return [t for hw in problem.hardware for t in hardware_tasks(problem, hw)]
+
+
+@functools.lru_cache(maxsize=64)
+def _chip(ref: str, what_if: tuple[str, ...]) -> Chip:
+    from siliconsim.hardware.custom import resolve_chip
+
+    return resolve_chip(ref, what_if)

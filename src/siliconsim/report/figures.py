@@ -3,10 +3,8 @@
 ``BUILDERS`` maps a command name to ``build(record, argv) -> Document``. The record is exactly
 what ``siliconsim <command> --format json`` writes, so a builder needs nothing but that JSON.
 
-Adding a command (``curve``, issue 13): write ``build_curve(record, argv)`` here returning a
-Document (a latency-throughput curve is a ``lines`` Figure with x = tok/s per user and y =
-aggregate tok/s, as the plan's Pareto front is) and add it to ``BUILDERS``; ``siliconsim report
-curve ...`` then works without other changes.
+Adding a command: write ``build_<command>(record, argv)`` here returning a Document and add it
+to ``BUILDERS``; ``siliconsim report <command> ...`` then works without other changes.
 """
 
 from __future__ import annotations
@@ -204,7 +202,36 @@ def build_plan(record: Any, argv: tuple[str, ...]) -> Document:
                     (fig,), tuple(record.get("assumptions", ())) + _warnings(record), record)
 
 
+def build_curve(record: Any, argv: tuple[str, ...]) -> Document:
+    """Throughput per chip against interactivity over a concurrency sweep, one line per system."""
+    rows = [r for r in record.get("results", []) if r.get("feasible")]
+    systems = list(dict.fromkeys(r["hardware"] for r in rows))
+    lines = tuple(series(f"{hw} ({next(r['layout'] for r in rows if r['hardware'] == hw)})",
+                         [r["output_tok_s_per_user"] for r in rows if r["hardware"] == hw],
+                         [r["output_tok_s_per_chip"] for r in rows if r["hardware"] == hw]) for hw in systems)
+    fig = Figure("lines", "output tokens/s per chip against tokens/s per user", "output tokens/s per user (1/TPOT)",
+                 "output tokens/s per chip", lines)
+    cols = (Column("system"), Column("concurrency"), Column("tok/s per user", "tok/s"), Column("low", "tok/s"),
+            Column("high", "tok/s"), Column("tok/s per chip", "tok/s"), Column("low", "tok/s"), Column("high", "tok/s"),
+            Column("TTFT", "ms"), Column("TPOT", "ms"))
+    table_rows = tuple((r["hardware"], r["concurrency"], r["output_tok_s_per_user"],
+                        r["output_tok_s_per_user_range"]["low"], r["output_tok_s_per_user_range"]["high"],
+                        r["output_tok_s_per_chip"], r["output_tok_s_per_chip_range"]["low"],
+                        r["output_tok_s_per_chip_range"]["high"], _ms(r["ttft_s"]), _ms(r["tpot_s"])) for r in rows)
+    skipped = tuple((r["hardware"], r.get("concurrency", "–"), r["reason"]) for r in record.get("results", [])
+                    if not r.get("feasible"))
+    tables = (Table("concurrency sweep", cols, table_rows),)
+    if skipped:
+        tables += (Table("not feasible", (Column("system"), Column("concurrency"), Column("reason")), skipped),)
+    model = rows[0]["model"] if rows else "?"
+    title = f"curve {model} · {record.get('input_tokens')} in / {record.get('output_tokens')} out"
+    assumptions = ("Closed loop: N requests in flight on one replica, each a prefill then its decode steps; "
+                   "tok/s per user = 1/TPOT.", ERROR_BAR_NOTE) + _warnings(record)
+    return Document(title, "curve", argv, __version__, tables, (fig,), assumptions, record)
+
+
 BUILDERS: dict[str, Callable[[Any, tuple[str, ...]], Document]] = {
+    "curve": build_curve,
     "plan": build_plan,
     "compare": build_compare,
     "estimate": build_compare,

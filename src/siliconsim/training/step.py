@@ -19,7 +19,6 @@ import functools
 from dataclasses import dataclass, fields, replace
 
 from siliconsim.hardware.catalog import read_toml, sourced
-from siliconsim.hardware.spec import Chip
 from siliconsim.models.spec import LayerGroup
 from siliconsim.perf.collectives import group_collective_s, p2p_s
 from siliconsim.perf.ops import Op, head_ops, layer_collectives, layer_op, layer_ops

@@ -56,7 +56,7 @@ def benchmarks() -> dict[str, Benchmark]:
 def benchmark_for(case) -> Benchmark:
     """The MLPerf benchmark a time-to-train row ran (by its model id); only MLPerf rows have one."""
     if case.trust != "mlperf":
-        raise InputError(f"time to train outside MLPerf needs the run's token budget, which the row does not give")
+        raise InputError("time to train outside MLPerf needs the run's token budget, which the row does not give")
     for b in benchmarks().values():
         if case.model in b.models:
             return b
