@@ -44,6 +44,7 @@ from siliconsim.perf.step import Parallel, StepCost, Work
 MESH_KEYS = ("usable_x", "usable_y", "sram_per_pe_bytes", "simd_fp16_lanes", "clock_hz", "sram_bytes_per_cycle",
              "hop_latency_cycles", "relay_latency_cycles", "io_bandwidth_bytes_per_s", "io_latency_s")
 ACT_BYTES = 2.0  # activations and hidden state cross the mesh and the I/O in 16-bit
+DECODE_MEMO_DEPLOYMENTS = 64  # deployments whose decode costs WaferFamily remembers (then it forgets all)
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,8 @@ class WaferFamily:
 
     def __init__(self) -> None:
         self.k = dict(family_constants("wafer"))
+        # decode costs already computed, per deployment: (batch, context) -> column of a (5, n) table
+        self._decode_memo: dict[tuple, tuple[dict[tuple[float, float], int], list[np.ndarray]]] = {}
 
     # ---- memory -------------------------------------------------------------------------
     def weights_per_chip_bytes(self, model: ModelSpec, par: Parallel, dtype: str) -> float:
@@ -269,13 +272,46 @@ class WaferFamily:
         pre = np.asarray(work.prefill_tokens, dtype=float)
         dec = np.asarray(work.decode_batch, dtype=float)
         streaming = bool(getattr(par, "streaming", False))
-        cost = self._decode(model, mesh, par.pp, dec, np.asarray(work.decode_context, dtype=float),
-                            dtype, kv_dtype, streaming).scaled(np.greater(dec, 0))
+        cost = self._decode_memoized(model, mesh, par.pp, dec, np.asarray(work.decode_context, dtype=float),
+                                     dtype, kv_dtype, streaming).scaled(np.greater(dec, 0))
         if np.any(pre > 0):
             p = self._prefill(model, chip, mesh, par.pp, pre, np.asarray(work.prefill_context, dtype=float),
                               dtype, kv_dtype, streaming)
             cost = cost.plus(p.scaled(np.greater(pre, 0)))
         return cost
+
+    def _decode_memoized(self, model: ModelSpec, mesh: Mesh, pp: int, b: Any, context: Any, dtype: str,
+                         kv_dtype: str, streaming: bool) -> StepCost:
+        """:meth:`_decode`, each (batch, context) element computed once per deployment.
+
+        The decode cost is elementwise in (batch, context) and searches every region tiling, so
+        it dominates a serving simulation, which asks for the same batches again and again with
+        different prompt work. Misses are computed together in one :meth:`_decode` call; the
+        numbers are those of :meth:`_decode` bit for bit (elementwise IEEE arithmetic does not
+        depend on an element's neighbours)."""
+        b, context = np.broadcast_arrays(b, context)
+        shape = b.shape
+        memo = self._decode_memo.get((model, mesh, pp, dtype, kv_dtype, streaming))
+        if memo is None:
+            if len(self._decode_memo) >= DECODE_MEMO_DEPLOYMENTS:
+                self._decode_memo.clear()
+            memo = self._decode_memo.setdefault((model, mesh, pp, dtype, kv_dtype, streaming), ({}, []))
+        index, tables = memo
+        keys = list(zip(b.ravel().tolist(), context.ravel().tolist()))
+        missing = list(dict.fromkeys(key for key in keys if key not in index))
+        if missing:
+            mb, mc = np.array(missing, dtype=float).T
+            cost = self._decode(model, mesh, pp, mb, mc, dtype, kv_dtype, streaming)
+            table = np.array([np.broadcast_to(x, mb.shape) for x in (cost.compute_s, cost.memory_s, cost.network_s,
+                                                                      cost.overhead_s, cost.interval_s)], float)
+            base = sum(t.shape[1] for t in tables)
+            tables.append(table)
+            if len(tables) > 1:
+                tables[:] = [np.concatenate(tables, axis=1)]
+            index.update((key, base + j) for j, key in enumerate(missing))
+        cols = np.fromiter((index[key] for key in keys), dtype=np.intp, count=len(keys))
+        rows = tables[0][:, cols]
+        return StepCost(*(row.reshape(shape) for row in rows))
 
     def _decode(self, model: ModelSpec, mesh: Mesh, pp: int, b: Any, context: Any, dtype: str, kv_dtype: str,
                 streaming: bool) -> StepCost:
