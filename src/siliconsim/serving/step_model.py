@@ -70,6 +70,7 @@ class LinearStepModel:
         return ASSUMED_KV_LINK_LATENCY_S + tokens * self.kv_bytes_per_token / self.link_bytes_per_s
 
 
+DECODE_BLOCK = 32  # decode-only rows filled together (see DeploymentStepModel._decode_block)
 GRID_STEPS_PER_OCTAVE = 4
 GRID_EXACT_BELOW = 64
 GRID_MAX_OCTAVE = 22  # 4M tokens
@@ -111,6 +112,7 @@ class DeploymentStepModel:
         self._work = Work
         self._rows: dict[tuple[int, int, float], np.ndarray] = {}  # (p index, pc index, batch) -> times over GRID
         self._memo: dict[tuple[float, float, float, float], float] = {}
+        self._batches: set[float] = set()  # batch sizes whose decode-only rows are filled or being filled
         self.calls = 0
         self.kv_capacity_tokens = float(deployment.kv_capacity_tokens)
         self.max_batch = int(deployment.max_batch)
@@ -132,9 +134,23 @@ class DeploymentStepModel:
         pb, cb, db = grid_bracket(p), grid_bracket(pc) if p else zero, grid_bracket(dc) if b else zero
         corners = [((pi, ci, float(b)), pw * cw) for pi, pw in ((pb[0], 1.0 - pb[2]), (pb[1], pb[2]))
                    for ci, cw in ((cb[0], 1.0 - cb[2]), (cb[1], cb[2])) if pw * cw]
-        self._fill([key for key, _ in corners if key not in self._rows])
+        missing = [key for key, _ in corners if key not in self._rows]
+        if missing and b not in self._batches:
+            missing += self._decode_block(b)
+        self._fill(missing)
         rows = self._rows
         return sum(w * ((1.0 - db[2]) * rows[key][db[0]] + db[2] * rows[key][db[1]]) for key, w in corners)
+
+    def _decode_block(self, b: float) -> list[tuple[int, int, float]]:
+        """The decode-only rows of the ``DECODE_BLOCK`` batch sizes around a batch seen for the
+        first time, to fill in the same call: a run meets most batch sizes near one it met, and a
+        family that remembers decode costs (``perf/wafer.py``) then times later prompt steps of
+        those batches without searching its layouts again."""
+        lo = int(b) // DECODE_BLOCK * DECODE_BLOCK
+        batches = [float(x) for x in range(lo, min(lo + DECODE_BLOCK, self.max_batch + 1))]
+        self._batches.update(batches)
+        self._batches.add(b)
+        return [(0, 0, x) for x in batches if (0, 0, x) not in self._rows and x != b]
 
     def _fill(self, keys: list[tuple[int, int, float]]) -> None:
         """Evaluate the cost model for ``keys`` over every decode context of the grid, in one call."""
