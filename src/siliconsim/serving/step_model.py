@@ -80,6 +80,10 @@ GRID = np.concatenate((np.arange(GRID_EXACT_BELOW, dtype=float),
                                / GRID_STEPS_PER_OCTAVE)))
 
 
+_GRID_FLOATS = GRID.tolist()  # the same values as Python floats (scalar arithmetic on them is faster)
+_ZERO = (0, 0, 0.0)
+
+
 def grid_bracket(x: float) -> tuple[int, int, float]:
     """Indices of the GRID points around ``x`` and the weight of the upper one.
 
@@ -92,7 +96,7 @@ def grid_bracket(x: float) -> tuple[int, int, float]:
         return i, i, 0.0
     k = min(int(math.log2(x) * GRID_STEPS_PER_OCTAVE), GRID_MAX_OCTAVE * GRID_STEPS_PER_OCTAVE - 1)
     i = GRID_EXACT_BELOW + k - 6 * GRID_STEPS_PER_OCTAVE
-    lo, hi = GRID[i], GRID[i + 1]
+    lo, hi = _GRID_FLOATS[i], _GRID_FLOATS[i + 1]
     return i, i + 1, (x - lo) / (hi - lo)
 
 
@@ -110,7 +114,7 @@ class DeploymentStepModel:
 
         self._dep = deployment
         self._work = Work
-        self._rows: dict[tuple[int, int, float], np.ndarray] = {}  # (p index, pc index, batch) -> times over GRID
+        self._rows: dict[tuple[int, int, float], list[float]] = {}  # (p index, pc index, batch) -> times over GRID
         self._memo: dict[tuple[float, float, float, float], float] = {}
         self._batches: set[float] = set()  # batch sizes whose decode-only rows are filled or being filled
         self.calls = 0
@@ -121,6 +125,8 @@ class DeploymentStepModel:
 
     def step_time_s(self, prefill_tokens: float, prefill_context: float, decode_batch: float,
                     decode_context: float) -> float:
+        if not prefill_tokens:  # decode only: one row, cheaper to interpolate than to memoize
+            return self._interpolated(0, 0.0, decode_batch, decode_context)
         key = (prefill_tokens, prefill_context, decode_batch, decode_context)
         t = self._memo.get(key)
         if t is None:
@@ -130,27 +136,33 @@ class DeploymentStepModel:
 
     def _interpolated(self, p: float, pc: float, b: float, dc: float) -> float:
         """Multilinear interpolation over the grid corners around (p, pc, dc)."""
-        zero = (0, 0, 0.0)
-        pb, cb, db = grid_bracket(p), grid_bracket(pc) if p else zero, grid_bracket(dc) if b else zero
+        rows = self._rows
+        di, dj, dw = grid_bracket(dc) if b else _ZERO
+        if not p:  # decode only: one row, weight 1 (the general sum below gives the same bits)
+            key = (0, 0, float(b))
+            row = rows.get(key)
+            if row is None:
+                self._fill_missing([key], b)
+                row = rows[key]
+            return (1.0 - dw) * row[di] + dw * row[dj]
+        pb, cb = grid_bracket(p), grid_bracket(pc)
         corners = [((pi, ci, float(b)), pw * cw) for pi, pw in ((pb[0], 1.0 - pb[2]), (pb[1], pb[2]))
                    for ci, cw in ((cb[0], 1.0 - cb[2]), (cb[1], cb[2])) if pw * cw]
-        missing = [key for key, _ in corners if key not in self._rows]
-        if missing and b not in self._batches:
-            missing += self._decode_block(b)
-        self._fill(missing)
-        rows = self._rows
-        return sum(w * ((1.0 - db[2]) * rows[key][db[0]] + db[2] * rows[key][db[1]]) for key, w in corners)
+        self._fill_missing([key for key, _ in corners if key not in rows], b)
+        return sum(w * ((1.0 - dw) * rows[key][di] + dw * rows[key][dj]) for key, w in corners)
 
-    def _decode_block(self, b: float) -> list[tuple[int, int, float]]:
-        """The decode-only rows of the ``DECODE_BLOCK`` batch sizes around a batch seen for the
-        first time, to fill in the same call: a run meets most batch sizes near one it met, and a
-        family that remembers decode costs (``perf/wafer.py``) then times later prompt steps of
-        those batches without searching its layouts again."""
-        lo = int(b) // DECODE_BLOCK * DECODE_BLOCK
-        batches = [float(x) for x in range(lo, min(lo + DECODE_BLOCK, self.max_batch + 1))]
-        self._batches.update(batches)
-        self._batches.add(b)
-        return [(0, 0, x) for x in batches if (0, 0, x) not in self._rows and x != b]
+    def _fill_missing(self, missing: list[tuple[int, int, float]], b: float) -> None:
+        """Fill ``missing`` rows, with the decode-only rows of the ``DECODE_BLOCK`` batch sizes
+        around ``b`` in the same call if ``b`` is new: a run meets most batch sizes near one it
+        met, and a family that remembers decode costs (``perf/wafer.py``) then times later prompt
+        steps of those batches without searching its layouts again."""
+        if missing and b not in self._batches:
+            lo = int(b) // DECODE_BLOCK * DECODE_BLOCK
+            batches = [float(x) for x in range(lo, min(lo + DECODE_BLOCK, self.max_batch + 1))]
+            self._batches.update(batches)
+            self._batches.add(b)
+            missing = missing + [(0, 0, x) for x in batches if (0, 0, x) not in self._rows and (0, 0, x) not in missing]
+        self._fill(missing)
 
     def _fill(self, keys: list[tuple[int, int, float]]) -> None:
         """Evaluate the cost model for ``keys`` over every decode context of the grid, in one call."""
@@ -164,7 +176,7 @@ class DeploymentStepModel:
         times = np.broadcast_to(np.asarray(self._dep.step(self._work(p, pc, b, dc)).latency_s, float), (p.size,))
         self.calls += 1
         for j, key in enumerate(keys):
-            self._rows[key] = times[j * n:(j + 1) * n].copy()
+            self._rows[key] = times[j * n:(j + 1) * n].tolist()  # Python floats: same bits, faster scalar arithmetic
 
     def kv_transfer_s(self, tokens: float) -> float:
         bytes_ = float(self._dep.model.kv_bytes(tokens, self._kv_dtype))
