@@ -204,7 +204,7 @@ class Engine:
         t0.append(now)
         dts.append(dt)
         seqs.append(n + len(rep.step_chunks))
-        kvs.append(kv.next_step_tokens() if n else kv.used_tokens())
+        kvs.append(kv.prefill_tokens + kv.base_sum + kv.decoding * (kv.steps + 1 if n else kv.steps))  # next_step_tokens / used_tokens
         reps.append(rep.idx)
         rep.busy = True
         return ((now + dt, STEP_END, rep),)

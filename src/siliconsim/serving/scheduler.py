@@ -34,7 +34,9 @@ class ChunkedScheduler:
         self.chunk_tokens = chunk_tokens  # 0: whole prompts only
 
     def compose(self, rep: Replica, now: float) -> bool:
-        rep.preempt_to_fit()
+        kv = rep.kv
+        if kv.prefill_tokens + kv.base_sum + kv.decoding * (kv.steps + 1) > kv.capacity_tokens:
+            rep.preempt_to_fit()  # (the test is KVLedger.next_step_tokens, inlined: it runs every step)
         chunks: list[tuple[Req, int]] = []
         left = self.token_budget - rep.kv.decoding
         for req in rep.prefilling:

@@ -126,7 +126,11 @@ class DeploymentStepModel:
     def step_time_s(self, prefill_tokens: float, prefill_context: float, decode_batch: float,
                     decode_context: float) -> float:
         if not prefill_tokens:  # decode only: one row, cheaper to interpolate than to memoize
-            return self._interpolated(0, 0.0, decode_batch, decode_context)
+            row = self._rows.get((0, 0, float(decode_batch)))
+            if row is None or not decode_batch:
+                return self._interpolated(0, 0.0, decode_batch, decode_context)
+            di, dj, dw = grid_bracket(decode_context)  # as in _interpolated, inlined: the hot path
+            return (1.0 - dw) * row[di] + dw * row[dj]
         key = (prefill_tokens, prefill_context, decode_batch, decode_context)
         t = self._memo.get(key)
         if t is None:
