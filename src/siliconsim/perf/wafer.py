@@ -298,8 +298,9 @@ class WaferFamily:
             memo = self._decode_memo.setdefault((model, mesh, pp, dtype, kv_dtype, streaming), ({}, []))
         index, tables = memo
         keys = list(zip(b.ravel().tolist(), context.ravel().tolist()))
-        missing = list(dict.fromkeys(key for key in keys if key not in index))
-        if missing:
+        cols = list(map(index.get, keys))
+        if None in cols:
+            missing = list(dict.fromkeys(key for key, col in zip(keys, cols) if col is None))
             mb, mc = np.array(missing, dtype=float).T
             cost = self._decode(model, mesh, pp, mb, mc, dtype, kv_dtype, streaming)
             table = np.array([np.broadcast_to(x, mb.shape) for x in (cost.compute_s, cost.memory_s, cost.network_s,
@@ -309,8 +310,8 @@ class WaferFamily:
             if len(tables) > 1:
                 tables[:] = [np.concatenate(tables, axis=1)]
             index.update((key, base + j) for j, key in enumerate(missing))
-        cols = np.fromiter((index[key] for key in keys), dtype=np.intp, count=len(keys))
-        rows = tables[0][:, cols]
+            cols = list(map(index.__getitem__, keys))
+        rows = tables[0][:, np.array(cols, dtype=np.intp)]
         return StepCost(*(row.reshape(shape) for row in rows))
 
     def _decode(self, model: ModelSpec, mesh: Mesh, pp: int, b: Any, context: Any, dtype: str, kv_dtype: str,
