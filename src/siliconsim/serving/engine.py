@@ -84,15 +84,24 @@ class Engine:
         pop, push = heapq.heappop, heapq.heappush
         while heap:
             t, prio, s, payload = pop(heap)
-            self.now = t
-            if log is not None:
-                log.append((t, prio, s))
-            for ft, fp, fpay in handlers[prio](payload):
-                push(heap, (ft, fp, seq, fpay))
-                seq += 1
-            self.events += 1
-            if progress is not None and not self.events & 4095:
-                progress(self.settled, total)
+            while True:
+                self.now = t
+                if log is not None:
+                    log.append((t, prio, s))
+                follow = handlers[prio](payload)
+                self.events += 1
+                if progress is not None and not self.events & 4095:
+                    progress(self.settled, total)
+                if len(follow) == 1:  # a lone follow-up that sorts before the heap's head is the next
+                    ft, fp, fpay = follow[0]  # event (its seq is the largest): run it without the heap
+                    if not heap or (ft, fp) < (heap[0][0], heap[0][1]):
+                        t, prio, s, payload = ft, fp, seq, fpay
+                        seq += 1
+                        continue
+                for ft, fp, fpay in follow:
+                    push(heap, (ft, fp, seq, fpay))
+                    seq += 1
+                break
         if progress is not None:
             progress(self.settled, total)
         return build_result(self)
