@@ -66,7 +66,7 @@ class Engine:
         self.next_turn = np.full(len(requests), -1, np.int64)
         children = np.flatnonzero(requests.parent >= 0)
         self.next_turn[requests.parent[children]] = children
-        self.steps: tuple[list, list, list, list, list] = ([], [], [], [], [])  # t0, dt, seqs, kv, replica
+        self.steps: list[tuple[float, float, int, int, int]] = []  # (t0, dt, seqs, kv, replica) per step
         self.events = 0
         self.settled = 0
         self.pending: list[Req] = []  # held by the batcher (dispatch window)
@@ -209,12 +209,9 @@ class Engine:
         kv = rep.kv
         dctx = (kv.base_sum / n + kv.steps + 1) if n else 0.0
         dt = self.model.step_time_s(tokens, keys / tokens if tokens else 0.0, n, dctx)
-        t0, dts, seqs, kvs, reps = self.steps
-        t0.append(now)
-        dts.append(dt)
-        seqs.append(n + len(rep.step_chunks))
-        kvs.append(kv.prefill_tokens + kv.base_sum + kv.decoding * (kv.steps + 1 if n else kv.steps))  # next_step_tokens / used_tokens
-        reps.append(rep.idx)
+        # KV held: KVLedger.next_step_tokens if it decodes, else used_tokens (inlined: the hot path)
+        self.steps.append((now, dt, n + len(rep.step_chunks),
+                           kv.prefill_tokens + kv.base_sum + kv.decoding * (kv.steps + 1 if n else kv.steps), rep.idx))
         rep.busy = True
         return ((now + dt, STEP_END, rep),)
 

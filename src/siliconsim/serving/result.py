@@ -56,7 +56,7 @@ def build_result(engine: Any) -> SimResult:
     reasons = Counter(r.reason.split(":")[0] for r in reqs if r.state == REJECTED)
     itl_v = [v for rep in engine.replicas for v in rep.itl_values]
     itl_c = [c for rep in engine.replicas for c in rep.itl_counts]
-    t0, dt, seqs, kv, rep_idx = engine.steps
+    t0, dt, seqs, kv, rep_idx = zip(*engine.steps) if engine.steps else ((),) * 5
     return SimResult(
         arrival_s=arrival, first_token_s=times("first_token_s"), finish_s=times("finish_s"), sched_s=times("sched_s"),
         input_tokens=np.array([r.prompt for r in reqs], np.int64),
