@@ -3,15 +3,19 @@
 This is how serving sweeps such as InferenceX are measured (vLLM's ``benchmark_serving.py`` with
 ``--max-concurrency N --request-rate inf``): every request's prompt and output lengths are drawn
 uniformly in ``[0.8, 1.0] x nominal`` (``RANDOM_RANGE_RATIO = 0.8``), outputs run to their drawn
-length (ignore-EOS), ``2 N`` warm-up requests precede ``10 N`` measured ones.
+length (ignore-EOS). The client runs ``2 N`` warm-up requests, then measures ``10 N`` requests
+that start as ``N`` at once; warm-up only warms the engine (caches, compiled graphs), which a
+model does not have, so the measured phase alone is simulated, burst start and final drain included.
 
 Two ways to predict such a run, on one replica (a ``plans`` Deployment):
 
 * ``simulate_closed_loop``: the discrete-event engine (``serving.engine``) with ``N`` request
   chains of zero think time (a finished request's slot takes the next prompt at once), lengths
-  drawn as above; medians and throughput over the measured requests after warm-up.
-* ``closed_loop_point``: a closed form. With ``B = min(N, max batch, KV-cache capacity /
-  (I + O))`` requests in service, one request's cycle is ``P_B + O * D_B``: the prefill of the
+  drawn as above; medians over the requests and output throughput over the whole run, as the
+  benchmark reports them.
+* ``closed_loop_point``: a closed form of the steady state. With ``B = min(N, max batch,
+  KV-cache capacity / (I + O / 2))`` requests in service (engines allocate KV as tokens are
+  made and admit on what is held now, so a request holds ``I + O / 2`` on average), one request's cycle is ``P_B + O * D_B``: the prefill of the
   ``B`` prompts it shares the engine with (paid once per ``O`` decode steps, as chunked prefill
   interleaves it) and ``O`` decode steps at batch ``B`` and mean context ``I + O / 2``. Output
   throughput is ``B * O / cycle``; TTFT in service is the request's own prefill plus one decode
@@ -37,7 +41,7 @@ from siliconsim.serving.step_model import DeploymentStepModel
 from siliconsim.workloads.requests import RequestSet, make_requests
 
 RANGE_RATIO = 0.8  # benchmark_serving.py --random-range-ratio as InferenceX sets it (benchmarks/benchmark_lib.sh)
-WARMUP_PER_SLOT = 2  # InferenceX: 2 x concurrency warm-up prompts
+WARMUP_PER_SLOT = 2  # InferenceX: 2 x concurrency warm-up prompts (a separate phase, not simulated)
 MEASURED_PER_SLOT = 10  # InferenceX: 10 x concurrency prompts
 
 
@@ -75,7 +79,7 @@ def closed_loop_point(dep: Any, concurrency: int, input_tokens: float, output_to
     cfg = config or ServeConfig()
     i, o, n = float(input_tokens), float(output_tokens), int(concurrency)
     nan = float("nan")
-    fit = int(dep.kv_capacity_tokens // (i + o)) if np.isfinite(dep.kv_capacity_tokens) else n
+    fit = int(dep.kv_capacity_tokens // (i + o / 2)) if np.isfinite(dep.kv_capacity_tokens) else n
     b = min(n, cfg.effective_max_batch(dep.max_batch), fit)
     if b < 1:
         return ClosedLoopPoint(n, 0.0, nan, nan, nan, o)
@@ -91,7 +95,7 @@ def closed_loop_point(dep: Any, concurrency: int, input_tokens: float, output_to
 
 
 def closed_loop_requests(concurrency: int, input_tokens: float, output_tokens: float, *,
-                         rng: np.random.Generator, per_slot: int = WARMUP_PER_SLOT + MEASURED_PER_SLOT) -> RequestSet:
+                         rng: np.random.Generator, per_slot: int = MEASURED_PER_SLOT) -> RequestSet:
     """``concurrency`` chains of ``per_slot`` requests each; a request arrives the moment the one
     before it in its chain completes. Lengths uniform in ``[0.8, 1.0] x nominal`` with the given
     means (nominal = mean / 0.9). Request ``k * concurrency + s`` is the ``k``-th of chain ``s``."""
@@ -110,27 +114,17 @@ def closed_loop_requests(concurrency: int, input_tokens: float, output_tokens: f
 
 def simulate_closed_loop(dep: Any, concurrency: int, input_tokens: float, output_tokens: float, *,
                          seed: int = 0, config: ServeConfig | None = None) -> ClosedLoopPoint:
-    """The engine's run of the closed loop (see module doc): medians and output throughput over
-    the ``10 N`` requests after the ``2 N`` warm-up ones."""
+    """The engine's run of the measured phase (see module doc): median TTFT and TPOT over the
+    ``10 N`` requests, output tokens over the time from the first arrival to the last completion."""
     n = int(concurrency)
     reqs = closed_loop_requests(n, input_tokens, output_tokens, rng=np.random.default_rng(seed))
     res = simulate(DeploymentStepModel(dep, dep.kv_dtype), reqs, config or ServeConfig())
-    measured = np.zeros(len(reqs), bool)
-    measured[WARMUP_PER_SLOT * n:] = True
-    ok = res.completed & measured
+    ok = res.completed
     if not ok.any():
         nan = float("nan")
         return ClosedLoopPoint(n, 0.0, nan, nan, nan, float(output_tokens))
-    sub = _subset(res, ok)
-    lat = latencies_s(sub)
+    lat = latencies_s(res)
     duration = float(np.max(res.finish_s[ok]) - np.min(res.arrival_s[ok]))
-    tokens = float(res.output_tokens[ok].sum())
-    return ClosedLoopPoint(n, float("nan"), tokens / duration, float(np.nanmedian(lat["tpot"])),
+    busy = float(np.median(res.step_seqs)) if len(res.step_seqs) else 0.0
+    return ClosedLoopPoint(n, busy, float(res.output_tokens[ok].sum()) / duration, float(np.nanmedian(lat["tpot"])),
                            float(np.median(lat["ttft"])), float(output_tokens))
-
-
-def _subset(res: Any, keep: np.ndarray) -> Any:
-    """``res`` with only the ``keep`` requests marked completed (latencies_s reads ``completed``)."""
-    from dataclasses import replace
-
-    return replace(res, completed=res.completed & keep)
