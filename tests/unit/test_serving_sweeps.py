@@ -21,13 +21,11 @@ from siliconsim.validation.workload import lengths
 SWEEPS = DATA / SUITES["concurrency"]
 
 
-def _rows(tmp_path, ids, edit=None):
-    lines = SWEEPS.read_text(encoding="utf-8").splitlines()
-    keep = [lines[0]] + [ln for ln in lines[1:] if ln.split(",", 1)[0] in ids]
-    if edit:
-        keep = [edit(ln) for ln in keep]
+def _rows(tmp_path, ids):
+    """A suite file of the sweep rows ``ids`` (header kept)."""
+    header, *body = SWEEPS.read_text(encoding="utf-8").splitlines()
     path = tmp_path / "sweeps.csv"
-    path.write_text("\n".join(keep) + "\n", encoding="utf-8")
+    path.write_text("\n".join([header, *(ln for ln in body if ln[:ln.index(",")] in ids)]) + "\n", encoding="utf-8")
     return path
 
 
