@@ -15,9 +15,10 @@ Two ways to predict such a run, on one replica (a ``plans`` Deployment):
   benchmark reports them.
 * ``closed_loop_point``: a closed form of the steady state. With ``B = min(N, max batch,
   KV-cache capacity / (I + O / 2))`` requests in service (engines allocate KV as tokens are
-  made and admit on what is held now, so a request holds ``I + O / 2`` on average), one request's cycle is ``P_B + O * D_B``: the prefill of the
-  ``B`` prompts it shares the engine with (paid once per ``O`` decode steps, as chunked prefill
-  interleaves it) and ``O`` decode steps at batch ``B`` and mean context ``I + O / 2``. Output
+  made and admit on what is held now, so a request holds ``I + O / 2`` on average), one
+  request's cycle is ``P_B + O * D_B``: the prefill of the ``B`` prompts it shares the engine
+  with (paid once per ``O`` decode steps, as chunked prefill interleaves it) and ``O`` decode
+  steps at batch ``B`` and mean context ``I + O / 2``. Output
   throughput is ``B * O / cycle``; TTFT in service is the request's own prefill plus one decode
   step (it is chunked in between steps of the running batch); TPOT is the rest of the cycle over
   ``O - 1`` tokens. Requests beyond ``B`` wait for a slot, so by Little's law the end-to-end

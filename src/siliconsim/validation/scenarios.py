@@ -125,7 +125,8 @@ def closed_loop(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Predic
         return Prediction(reason=point)
     dep, op = point
     if not op.feasible:
-        return Prediction(reason=f"the KV cache of {dep.describe()} holds no {ln.input_tokens + ln.output_tokens:.0f}-token request")
+        context = ln.input_tokens + ln.output_tokens
+        return Prediction(reason=f"the KV cache of {dep.describe()} holds no {context:.0f}-token request")
     value = {"aggregate_output_tok_s": op.output_tok_s, "output_tok_s_per_user": 1.0 / op.tpot_s,
              "tpot_median_ms": op.tpot_s * 1e3, "ttft_median_ms": op.ttft_s * 1e3,
              "tpot_mean_ms": op.tpot_s * 1e3, "ttft_mean_ms": op.ttft_s * 1e3}.get(case.metric, NAN)
@@ -139,7 +140,8 @@ def closed_loop(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Predic
 _POINTS: dict[tuple[Any, ...], tuple[ModelSpec, Chip, tuple[Deployment, ClosedLoopPoint] | str]] = {}
 
 
-def _closed_loop_point(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> tuple[Deployment, ClosedLoopPoint] | str:
+def _closed_loop_point(case: Case, model: ModelSpec, chip: Chip,
+                       ln: Lengths) -> tuple[Deployment, ClosedLoopPoint] | str:
     """One sweep point is shared by its four metric rows, so it is computed once per setup (the
     same model and chip objects: calibration's efficiency overrides make new chips)."""
     key = (case.hardware, case.chips, case.model, case.weight_dtype, case.concurrency, case.tp, case.ep,

@@ -41,7 +41,8 @@ METRICS = {  # metric -> unit
     "energy_j_per_output_token": "J/tok",
 }
 POWER_METRICS = ("system_power_w", "energy_j_per_output_token")
-SUITES = {"dev": "dev.csv", "power": "power-dev.csv", "concurrency": "inferencex-dev.csv"}  # packaged suites by name (``--cases power``)
+# packaged suites by name (``--cases power``)
+SUITES = {"dev": "dev.csv", "power": "power-dev.csv", "concurrency": "inferencex-dev.csv"}
 DTYPES = ("bf16", "fp16", "fp8", "fp4", "int8", "int4")
 SPECULATIVE = ("none", "eagle3", "mtp", "specdec", "unknown-spec")
 TRUST = ("mlperf", "vendor-benchmark", "independent", "vendor-claim", "academic")
