@@ -154,19 +154,3 @@ def max_throughput(model: ModelSpec, chip: Chip, input_tokens: float, output_tok
     return estimate(model, chip, Scenario(best, input_tokens, output_tokens), chips=dep.par.chips, dtype=dep.dtype,
                     kv_dtype=dep.kv_dtype, replicas=replicas)
 
-
-def interactivity_curve(dep: Deployment, concurrency: Any, input_tokens: float, output_tokens: float) -> dict[str, np.ndarray]:
-    """Output tokens/s per chip against tokens/s per user over a closed-loop concurrency sweep:
-    ``N`` requests in flight on one replica, each alternating a prefill of ``input_tokens`` and
-    ``output_tokens`` decode steps (the InferenceX axes: interactivity = 1 / TPOT, throughput per
-    GPU = N x output / cycle / chips, where a cycle holds all N prefills and the decode steps).
-    Points whose KV cache does not fit are NaN."""
-    n = np.asarray(concurrency, dtype=float)
-    out = sweep(dep, n, np.full_like(n, input_tokens), np.full_like(n, output_tokens))
-    alone = sweep(dep, np.ones(1), np.full(1, float(input_tokens)), np.full(1, float(output_tokens)))["ttft_s"][0]
-    # a request arriving in steady state is prefilled on its own between decode steps (chunked
-    # prefill), so its first token waits its own prefill plus about one decode step of the batch
-    ttft = np.where(np.isfinite(out["tpot_s"]), alone + out["tpot_s"], np.nan)
-    return {"concurrency": n, "ttft_s": ttft, "tpot_s": out["tpot_s"],
-            "output_tok_s_per_user": 1.0 / out["tpot_s"],
-            "output_tok_s_per_chip": out["aggregate_output_tok_s"] / dep.par.chips}

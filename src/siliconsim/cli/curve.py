@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import math
 from typing import Any
 
-import numpy as np
 
 from siliconsim.cli.args import add_format, add_what_if, hardware_list, positive_int
 from siliconsim.errors import InputError
 from siliconsim.hardware.spec import Chip
-from siliconsim.inference import Scenario, estimate, interactivity_curve
+from siliconsim.inference import Scenario, estimate
+from siliconsim.serving.closed_loop import closed_loop_point
 from siliconsim.models.catalog import load_model
 from siliconsim.report.render import fmt, fmt_short, json_document, print_rich, table, to_csv, write_text
 from siliconsim.validation.errorbars import interval
@@ -63,18 +62,18 @@ def curve_records(model_ref: str, hardware: list[Chip], concurrency: tuple[int, 
         if dep is None:
             out.append({"hardware": hw, "feasible": False, "reason": est.plan.reason})
             continue
-        c = interactivity_curve(dep, np.asarray(concurrency, dtype=float), input_tokens, output_tokens)
         bars = {k: interval(chip.id, chip.family, model.id, m) for k, m in
                 (("output_tok_s_per_user", "output_tok_s_per_user"), ("output_tok_s_per_chip", "aggregate_output_tok_s"))}
-        for i, n in enumerate(concurrency):
+        for n in concurrency:
+            pt = closed_loop_point(dep, n, input_tokens, output_tokens)
+            values = {"output_tok_s_per_user": 1.0 / pt.tpot_s, "output_tok_s_per_chip": pt.output_tok_s / dep.par.chips}
             rec: dict[str, Any] = {"hardware": hw, "model": model.id, "chips": dep.par.chips, "layout": dep.describe(),
-                                   "concurrency": n, "feasible": bool(math.isfinite(c["tpot_s"][i])),
-                                   "reason": "" if math.isfinite(c["tpot_s"][i]) else "KV cache does not fit",
-                                   "ttft_s": float(c["ttft_s"][i]), "tpot_s": float(c["tpot_s"][i])}
+                                   "concurrency": n, "in_service": pt.in_service, "feasible": pt.feasible,
+                                   "reason": "" if pt.feasible else "the KV cache holds no request",
+                                   "ttft_s": pt.ttft_s, "tpot_s": pt.tpot_s}
             for key, iv in bars.items():
-                v = float(c[key][i])
-                low, high = iv.bounds(v)
-                rec[key] = v
+                low, high = iv.bounds(values[key])
+                rec[key] = values[key]
                 rec[f"{key}_range"] = {"low": low, "high": high, "basis": iv.basis}
             out.append(rec)
     return out
@@ -106,9 +105,10 @@ def run(args: argparse.Namespace) -> int:
         write_text(to_csv(recs), args.output)
     else:
         title = f"{recs[0].get('model', args.model)} · {args.input_tokens} in / {args.output_tokens} out · closed-loop concurrency"
-        cap = ("tok/s/user = 1/TPOT; tok/s per chip = N x output / (the N prefills + output decode steps) / chips per "
-               "replica; TTFT = a request's own prefill + one decode step; ranges: 10th-90th percentile of the "
-               "leave-one-group-out validation error (`siliconsim validate`)")
+        cap = ("closed form of serving/closed_loop.py (the one `validate` scores on the InferenceX sweeps): tok/s/user "
+               "= 1/TPOT; tok/s per chip = the replica's output tok/s / its chips; TTFT includes waiting for a slot "
+               "beyond the engine's batch or KV capacity; ranges: 10th-90th percentile of the leave-one-group-out "
+               "validation error (`siliconsim validate`)")
         print_rich(table(title, ["system", "N", "tok/s per user", "tok/s per chip", "TTFT ms", "TPOT ms"], _rows(recs),
                          caption=cap, justify_right=(1, 2, 3, 4, 5)), path=args.output)
     if args.plot:

@@ -13,8 +13,8 @@ from siliconsim.cli.args import add_format
 from siliconsim.errors import InputError
 from siliconsim.report.render import fmt, json_document, print_rich, table, to_csv, write_text
 from siliconsim.validation.runner import run_suite
-from siliconsim.validation.suite import DATA, DEFAULT_SUITE, SUITES, check_catalog_ids, load_cases
-from siliconsim.validation.summary import row_record, summarize
+from siliconsim.validation.suite import DATA, DEFAULT_SUITE, LAYOUT_COLUMNS, SUITES, check_catalog_ids, load_cases
+from siliconsim.validation.summary import row_record, summarize, summarize_concurrency
 from siliconsim.validation.training_runner import run_training_suite, summarize_training, training_row_record
 from siliconsim.validation.training_suite import DEFAULT_TRAINING_SUITE, is_training_suite, load_training_cases
 
@@ -24,10 +24,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Predict every row of the validation suite; report signed error per row and "
                                    "median/mean absolute error by vendor, metric, scenario and trust class.")
     p.add_argument("--cases", metavar="FILE", action="append",
-                   help=f"suite CSV, inference (dev.csv schema), power (dev.csv schema plus chip_power_limit_w) or "
-                        f"training (training-dev.csv schema), recognised by its columns, or a shipped suite by name "
+                   help=f"suite CSV, inference (dev.csv schema), power (dev.csv schema plus chip_power_limit_w), "
+                        f"serving sweeps (dev.csv schema plus {', '.join(LAYOUT_COLUMNS)}) or training "
+                        f"(training-dev.csv schema), recognised by its columns, or a shipped suite by name "
                         f"({', '.join(SUITES)}); repeat for several (default: every shipped suite: {DEFAULT_SUITE.name}, "
-                        f"{SUITES['power']} and {DEFAULT_TRAINING_SUITE.name})")
+                        f"{SUITES['power']}, {SUITES['concurrency']} and {DEFAULT_TRAINING_SUITE.name})")
     p.add_argument("--models", metavar="DIR", help="resolve model ids from DIR/ID.json before the catalog")
     add_format(p)
 
@@ -74,13 +75,14 @@ def _render_table_parts(records: list[dict[str, Any]], summary: dict[str, Any]) 
     return parts
 
 
-def _suites(args: argparse.Namespace) -> tuple[list[Path], list[Path], list[Path]]:
-    """(inference, training, power suites) to run, each recognised by its header. Power suites
-    are inference suites with a ``chip_power_limit_w`` column; they are scored on their own, so the
-    inference headline stays the dev suite's."""
+def _suites(args: argparse.Namespace) -> tuple[list[Path], list[Path], list[Path], list[Path]]:
+    """(inference, training, power, serving-sweep suites) to run, each recognised by its header.
+    Power suites are inference suites with a ``chip_power_limit_w`` column, sweep suites ones with
+    the layout columns (``LAYOUT_COLUMNS``); both are scored on their own, so the inference
+    headline stays the dev suite's."""
     if not args.cases:
-        return [DEFAULT_SUITE], [DEFAULT_TRAINING_SUITE], [DATA / SUITES["power"]]
-    inference, training, power = [], [], []
+        return [DEFAULT_SUITE], [DEFAULT_TRAINING_SUITE], [DATA / SUITES["power"]], [DATA / SUITES["concurrency"]]
+    inference, training, power, sweeps = [], [], [], []
     for f in args.cases:
         path = DATA / SUITES[f] if f in SUITES else Path(f)
         try:
@@ -88,12 +90,14 @@ def _suites(args: argparse.Namespace) -> tuple[list[Path], list[Path], list[Path
                 header = next(csv.reader(fh), [])
         except UnicodeDecodeError:
             raise InputError(f"{path}: not a UTF-8 CSV file") from None
-        kind = training if is_training_suite(header) else power if "chip_power_limit_w" in header else inference
+        kind = (training if is_training_suite(header) else power if "chip_power_limit_w" in header
+                else sweeps if any(c in header for c in LAYOUT_COLUMNS) else inference)
         kind.append(path)
-    return inference, training, power
+    return inference, training, power, sweeps
 
 
-def _inference(paths: list[Path]) -> tuple[list[dict[str, Any]], dict[str, Any]] | None:
+def _inference(paths: list[Path], summary: Callable[..., dict[str, Any]] = summarize
+               ) -> tuple[list[dict[str, Any]], dict[str, Any]] | None:
     if not paths:
         return None
     cases = []
@@ -107,7 +111,7 @@ def _inference(paths: list[Path]) -> tuple[list[dict[str, Any]], dict[str, Any]]
     finally:
         if bar is not None:
             bar.stop()
-    return [row_record(r) for r in results], summarize(results)
+    return [row_record(r) for r in results], summary(results)
 
 
 def _training(paths: list[Path], models: Path | None) -> tuple[list[dict[str, Any]], dict[str, Any]] | None:
@@ -134,8 +138,19 @@ def _render_training(records: list[dict[str, Any]], summary: dict[str, Any]) -> 
     return parts
 
 
+def _render_sweeps(records: list[dict[str, Any]], summary: dict[str, Any]) -> list[Any]:
+    parts: list[Any] = ["[bold]serving-sweep suite[/] (closed-loop concurrency runs, closed form of "
+                        "serving.closed_loop; scored on its own)"]
+    parts += _render_table_parts(records, summary)
+    for key in ("by_hardware_engine", "by_hardware_engine_metric"):
+        parts.append(_group_table("serving sweeps " + key.replace("_", " "), summary[key]))
+    parts.append(f"serving sweeps: {summary['published_layout_rows']} predicted rows on their published layout "
+                 f"(tp, ep, dp_attention), {summary['planner_layout_rows']} on the planner's")
+    return parts
+
+
 def run(args: argparse.Namespace) -> int:
-    inference_paths, training_paths, power_paths = _suites(args)
+    inference_paths, training_paths, power_paths, sweep_paths = _suites(args)
     models = Path(args.models) if args.models else None
     if models is not None and not models.is_dir():
         raise InputError(f"--models {args.models}: not a directory of ID.json configs")
@@ -146,19 +161,24 @@ def run(args: argparse.Namespace) -> int:
     power = _inference(power_paths)
     if power is not None:
         out["power"] = {"rows": power[0], "summary": power[1]}
+    sweeps = _inference(sweep_paths, summarize_concurrency)
+    if sweeps is not None:
+        out["concurrency"] = {"rows": sweeps[0], "summary": sweeps[1]}
     training = _training(training_paths, models)
     if training is not None:
         out["training"] = {"rows": training[0], "summary": training[1]}
     if args.format == "json":
         write_text(json_document(out), args.output)
     elif args.format == "csv":
-        write_text(to_csv([r for part in (inference, power, training) if part for r in part[0]]), args.output)
+        write_text(to_csv([r for part in (inference, power, sweeps, training) if part for r in part[0]]), args.output)
     else:
         parts: list[Any] = []
         if inference is not None:
             parts.append(_render_table_parts(*inference))
         if power is not None:
             parts.append(["[bold]power suite[/] (MLPerf wall power; scored on its own)"] + _render_table_parts(*power))
+        if sweeps is not None:
+            parts.append(_render_sweeps(*sweeps))
         if training is not None:
             parts.extend(_render_training(*training))
         print_rich(*[x for p in parts for x in (p if isinstance(p, list) else [p])], path=args.output)

@@ -132,45 +132,55 @@ def _passes(lay: Layout) -> tuple[float, float]:
 
 def _op_time(tally: _Tally, job: TrainingJob, lay: Layout, op: Op, layers: float, tokens: float,
              rates: _Rates, fw: Framework, g: LayerGroup) -> None:
-    k = constants()
-    act = k["activation_bytes"]
-    sp = lay.sequence_parallel and lay.tp > 1
-    fwd, sel = _passes(lay)
+    """Forward, backward and recomputed seconds of ``layers`` layers' ``op`` for one micro-batch."""
     if op.kind in ("matmul", "experts"):
-        split = lay.tp if op.tp_split else 1
-        on_chip = op.params / split / (lay.ep if op.kind == "experts" else 1)
-        flop = op.flop_per_token * tokens / split
-        bytes_ = on_chip * rates.weight_bytes + op.act_elements * tokens * act / split
-        rate = rates.head_flop_per_s if op.name == "lm_head" else rates.matmul_flop_per_s
-        if op.kind == "experts":
-            rate *= rates.moe
-        bwd = 1.0 if job.lora_rank else op.backward_factor()  # frozen base weights: no weight gradient
-        tally.roof(layers * flop / rate, layers * bytes_ / rates.bandwidth_bytes_per_s, fwd, False)
-        tally.roof(layers * flop / rate, layers * bytes_ / rates.bandwidth_bytes_per_s, bwd, True)
-        if rates.weight_bytes < 2.0 and op.name != "lm_head":  # fp8/fp4 GEMMs cast their inputs first
-            cast = layers * op.act_elements * tokens * k["low_precision_cast_bytes"] / split / rates.bandwidth_bytes_per_s
-            tally.roof(0.0, cast, fwd, False)
-            tally.roof(0.0, cast, 1.0, True)
+        _matmul_time(tally, job, lay, op, layers, tokens, rates)
     elif op.kind == "attention":
-        keys = _keys_per_query(job, g, fw.flash_attention)
-        flop = op.flop_per_pair * keys * tokens / lay.tp
-        t_c = layers * flop / rates.attention_flop_per_s
-        if fw.flash_attention:
-            bwd_factor, t_f, t_b = k["flash_backward_factor"], 0.0, 0.0
-        else:  # scores, softmax and dropout tensors written to HBM (memory-bound, own kernels)
-            scores = job.model.n_heads * keys * tokens / lay.tp * layers
-            bwd_factor = 2.0
-            t_f = scores * k["softmax_forward_bytes_per_score"] / rates.bandwidth_bytes_per_s
-            t_b = scores * k["softmax_backward_bytes_per_score"] / rates.bandwidth_bytes_per_s
-        tally.roof(t_c, 0.0, fwd + sel, False)
-        tally.roof(0.0, t_f, fwd + sel, False)
-        tally.roof(bwd_factor * t_c, 0.0, 1.0, True)
-        tally.roof(0.0, t_b, 1.0, True)
+        _attention_time(tally, job, lay, op, layers, tokens, rates, fw, g)
     else:  # elementwise: memory-bound, split by TP only when sharded or sequence-parallel
-        split = lay.tp if (op.tp_split or sp) else 1
-        t = layers * op.act_elements * tokens * act / split / rates.bandwidth_bytes_per_s
-        tally.roof(0.0, t, fwd, False)
+        split = lay.tp if (op.tp_split or (lay.sequence_parallel and lay.tp > 1)) else 1
+        t = layers * op.act_elements * tokens * constants()["activation_bytes"] / split / rates.bandwidth_bytes_per_s
+        tally.roof(0.0, t, _passes(lay)[0], False)
         tally.roof(0.0, op.backward_factor() * t, 1.0, True)
+
+
+def _matmul_time(tally: _Tally, job: TrainingJob, lay: Layout, op: Op, layers: float, tokens: float,
+                 rates: _Rates) -> None:
+    k = constants()
+    fwd, _ = _passes(lay)
+    split = lay.tp if op.tp_split else 1
+    on_chip = op.params / split / (lay.ep if op.kind == "experts" else 1)
+    flop = op.flop_per_token * tokens / split
+    bytes_ = on_chip * rates.weight_bytes + op.act_elements * tokens * k["activation_bytes"] / split
+    rate = rates.head_flop_per_s if op.name == "lm_head" else rates.matmul_flop_per_s
+    if op.kind == "experts":
+        rate *= rates.moe
+    bwd = 1.0 if job.lora_rank else op.backward_factor()  # frozen base weights: no weight gradient
+    tally.roof(layers * flop / rate, layers * bytes_ / rates.bandwidth_bytes_per_s, fwd, False)
+    tally.roof(layers * flop / rate, layers * bytes_ / rates.bandwidth_bytes_per_s, bwd, True)
+    if rates.weight_bytes < 2.0 and op.name != "lm_head":  # fp8/fp4 GEMMs cast their inputs first
+        cast = layers * op.act_elements * tokens * k["low_precision_cast_bytes"] / split / rates.bandwidth_bytes_per_s
+        tally.roof(0.0, cast, fwd, False)
+        tally.roof(0.0, cast, 1.0, True)
+
+
+def _attention_time(tally: _Tally, job: TrainingJob, lay: Layout, op: Op, layers: float, tokens: float,
+                    rates: _Rates, fw: Framework, g: LayerGroup) -> None:
+    k = constants()
+    fwd, sel = _passes(lay)
+    keys = _keys_per_query(job, g, fw.flash_attention)
+    t_c = layers * op.flop_per_pair * keys * tokens / lay.tp / rates.attention_flop_per_s
+    if fw.flash_attention:
+        bwd_factor, t_f, t_b = k["flash_backward_factor"], 0.0, 0.0
+    else:  # scores, softmax and dropout tensors written to HBM (memory-bound, own kernels)
+        scores = job.model.n_heads * keys * tokens / lay.tp * layers
+        bwd_factor = 2.0
+        t_f = scores * k["softmax_forward_bytes_per_score"] / rates.bandwidth_bytes_per_s
+        t_b = scores * k["softmax_backward_bytes_per_score"] / rates.bandwidth_bytes_per_s
+    tally.roof(t_c, 0.0, fwd + sel, False)
+    tally.roof(0.0, t_f, fwd + sel, False)
+    tally.roof(bwd_factor * t_c, 0.0, 1.0, True)
+    tally.roof(0.0, t_b, 1.0, True)
 
 
 def _layer_comm(tally: _Tally, job: TrainingJob, lay: Layout, g: LayerGroup, layers: float, tokens: float,

@@ -6,8 +6,12 @@
 * ``offline``: ``chips`` is the whole submission. The planner (``planner.layouts.best_split``)
   tries every replica size ``n`` that divides it and fits the model, with ``chips // n``
   data-parallel replicas, each at its throughput-optimal batch (``inference.max_throughput``); the best layout is the prediction.
-* ``concurrency``: one batch of ``concurrency`` requests on ``chips`` run to completion (the
-  static-batching TensorRT-LLM tables; for a closed loop it is the same steady state).
+* ``concurrency``: serving-sweep rows (``Case.closed_loop``: a layout or engine column, or a
+  median metric) are closed-loop runs with ``concurrency`` requests in flight, predicted by
+  ``serving.closed_loop.closed_loop_point`` on the published layout (``tp``, ``ep``,
+  ``dp_attention``) or, without one, the planner's layout on ``chips``; disaggregated rows are
+  not predicted yet. Other rows: one batch of ``concurrency`` requests on ``chips`` run to
+  completion (the static-batching TensorRT-LLM tables).
 * ``server``/``interactive``: the same layout search over ``serving.approx.operating_point``, fed by
   the submitter's stack where ``serving.toml`` names one for the chip and scenario (a stack that fixes
   the replica size replaces the search).
@@ -25,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -34,9 +39,11 @@ from siliconsim.hardware.spec import Chip
 from siliconsim.inference import Estimate, Scenario, estimate, max_throughput
 from siliconsim.models.spec import ModelSpec
 from siliconsim.planner.layouts import best_split
-from siliconsim.plans import Plan, plan_deployment
+from siliconsim.perf.step import Parallel
+from siliconsim.plans import Deployment, Plan, default_kv_dtype, fit_layout, plan_deployment
 from siliconsim.speculative import speculative_estimate
 from siliconsim.serving.approx import continuous_batching, operating_point, stack_for
+from siliconsim.serving.closed_loop import ClosedLoopPoint, closed_loop_point
 from siliconsim.validation.speculation import speculation_for
 from siliconsim.validation.suite import POWER_METRICS, Case
 from siliconsim.validation.workload import Lengths
@@ -88,9 +95,67 @@ def speculative_single_stream(case: Case, model: ModelSpec, chip: Chip, sc: Scen
 
 
 def concurrency(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
+    if case.closed_loop:
+        return closed_loop(case, model, chip, ln)
     est = estimate(model, chip, Scenario(case.concurrency or 1, ln.input_tokens, ln.output_tokens),
                    chips=case.chips, dtype=case.weight_dtype)
     return _from_estimate(est, case.metric, case.chips is None)
+
+
+def serving_layout(case: Case, model: ModelSpec, chip: Chip, context_tokens: float) -> Deployment | str:
+    """The row's published layout (``tp``, ``ep``, ``dp_attention``) fitted on its chips, or the
+    planner's choice on ``chips`` when the row publishes none; a string says why nothing fits."""
+    dtype = case.weight_dtype
+    if case.tp is None:
+        plan = plan_deployment(model, chip, chips=case.chips, dtype=dtype, context_tokens=context_tokens)
+        return plan.deployment if plan.feasible else plan.reason  # type: ignore[return-value]
+    par = Parallel(tp=case.tp, ep=case.ep or 1, attn_dp=bool(case.dp_attention))
+    if case.chips is not None and par.chips != case.chips:
+        return f"published layout {par.describe()} uses {par.chips} chips, the row has {case.chips}"
+    return fit_layout(model, chip, par, dtype, default_kv_dtype(dtype), context_tokens)
+
+
+def closed_loop(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
+    """A serving-sweep row: ``concurrency`` requests in flight on the published layout (or the
+    planner's), by the closed form of ``serving.closed_loop`` (checked against the engine in tests)."""
+    if case.prefill_chips or case.decode_chips:
+        return Prediction(reason="disaggregated prefill/decode pools are not modelled yet")
+    point = _closed_loop_point(case, model, chip, ln)
+    if isinstance(point, str):
+        return Prediction(reason=point)
+    dep, op = point
+    if not op.feasible:
+        context = ln.input_tokens + ln.output_tokens
+        return Prediction(reason=f"the KV cache of {dep.describe()} holds no {context:.0f}-token request")
+    value = {"aggregate_output_tok_s": op.output_tok_s, "output_tok_s_per_user": 1.0 / op.tpot_s,
+             "tpot_median_ms": op.tpot_s * 1e3, "ttft_median_ms": op.ttft_s * 1e3,
+             "tpot_mean_ms": op.tpot_s * 1e3, "ttft_mean_ms": op.ttft_s * 1e3}.get(case.metric, NAN)
+    if not math.isfinite(value):
+        return Prediction(reason=f"metric {case.metric} not predicted for a closed-loop concurrency run")
+    source = "published layout" if case.tp is not None else "planner's layout"
+    queued = f", {op.concurrency - op.in_service:.0f} waiting for a slot" if op.in_service < op.concurrency else ""
+    return Prediction(value, layout=f"{dep.describe()} ({source}); closed loop x{op.concurrency}{queued}")
+
+
+_POINTS: dict[tuple[Any, ...], tuple[ModelSpec, Chip, tuple[Deployment, ClosedLoopPoint] | str]] = {}
+
+
+def _closed_loop_point(case: Case, model: ModelSpec, chip: Chip,
+                       ln: Lengths) -> tuple[Deployment, ClosedLoopPoint] | str:
+    """One sweep point is shared by its four metric rows, so it is computed once per setup (the
+    same model and chip objects: calibration's efficiency overrides make new chips)."""
+    key = (case.hardware, case.chips, case.model, case.weight_dtype, case.concurrency, case.tp, case.ep,
+           case.dp_attention, ln.input_tokens, ln.output_tokens)
+    hit = _POINTS.get(key)
+    if hit is not None and hit[0] is model and hit[1] is chip:
+        return hit[2]
+    dep = serving_layout(case, model, chip, ln.input_tokens + ln.output_tokens)
+    out = dep if isinstance(dep, str) else (dep, closed_loop_point(dep, case.concurrency or 1, ln.input_tokens,
+                                                                    ln.output_tokens))
+    if len(_POINTS) > 4096:
+        _POINTS.clear()
+    _POINTS[key] = (model, chip, out)
+    return out
 
 
 Scored = tuple[float, Prediction]  # (aggregate throughput of the layout, prediction of the row's metric)

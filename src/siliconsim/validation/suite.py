@@ -26,6 +26,8 @@ DEFAULT_SUITE = DATA / "dev.csv"
 COLUMNS = ("id", "hardware", "chips", "model", "weight_dtype", "scenario", "input_tokens", "output_tokens",
            "concurrency", "ttft_limit_ms", "tpot_limit_ms", "speculative", "metric", "value", "unit",
            "source_url", "notes")
+# Optional columns of serving-sweep suites (``inferencex-dev.csv``): the published layout and engine.
+LAYOUT_COLUMNS = ("tp", "ep", "dp_attention", "prefill_chips", "decode_chips", "engine")
 SCENARIOS = ("single_stream", "offline", "server", "interactive", "concurrency")
 METRICS = {  # metric -> unit
     "aggregate_output_tok_s": "tok/s",
@@ -33,11 +35,14 @@ METRICS = {  # metric -> unit
     "ttft_ms": "ms",
     "ttft_mean_ms": "ms",
     "tpot_mean_ms": "ms",
+    "tpot_median_ms": "ms",
+    "ttft_median_ms": "ms",
     "system_power_w": "W",
     "energy_j_per_output_token": "J/tok",
 }
 POWER_METRICS = ("system_power_w", "energy_j_per_output_token")
-SUITES = {"dev": "dev.csv", "power": "power-dev.csv"}  # packaged suites by name (``--cases power``)
+# packaged suites by name (``--cases power``)
+SUITES = {"dev": "dev.csv", "power": "power-dev.csv", "concurrency": "inferencex-dev.csv"}
 DTYPES = ("bf16", "fp16", "fp8", "fp4", "int8", "int4")
 SPECULATIVE = ("none", "eagle3", "mtp", "specdec", "unknown-spec")
 TRUST = ("mlperf", "vendor-benchmark", "independent", "vendor-claim", "academic")
@@ -65,6 +70,13 @@ class Case:
     source_url: str
     notes: str
     chip_power_limit_w: float | None = None  # the run's accelerator power cap (optional column)
+    # the published serving layout and engine (optional columns, see LAYOUT_COLUMNS)
+    tp: int | None = None
+    ep: int | None = None
+    dp_attention: bool | None = None
+    prefill_chips: int | None = None
+    decode_chips: int | None = None
+    engine: str = ""
 
     @property
     def trust(self) -> str:
@@ -74,6 +86,13 @@ class Case:
     @property
     def is_speculative(self) -> bool:
         return self.speculative != "none"
+
+    @property
+    def closed_loop(self) -> bool:
+        """A serving-sweep row (any layout column set): predicted as a closed-loop run with
+        ``concurrency`` requests in flight, not as one static batch."""
+        return self.scenario == "concurrency" and (
+            bool(self.engine) or self.tp is not None or self.metric in ("tpot_median_ms", "ttft_median_ms"))
 
     @property
     def group(self) -> tuple[str, str]:
@@ -132,7 +151,22 @@ def _case(row: _Row) -> Case:
         tpot_limit_ms=row.number("tpot_limit_ms"), speculative=row.text("speculative", SPECULATIVE),
         metric=metric, value=row.number("value", required=True), unit=unit,  # type: ignore[arg-type]
         source_url=row.cells["source_url"].strip(), notes=notes,
-        chip_power_limit_w=row.number("chip_power_limit_w") if "chip_power_limit_w" in row.cells else None)
+        chip_power_limit_w=row.number("chip_power_limit_w") if "chip_power_limit_w" in row.cells else None,
+        **_layout(row))
+
+
+def _layout(row: _Row) -> dict[str, object]:
+    """The optional layout columns (absent or empty: None, engine "")."""
+    out: dict[str, object] = {}
+    for column in ("tp", "ep", "prefill_chips", "decode_chips"):
+        v = row.number(column, whole=True) if column in row.cells else None
+        out[column] = int(v) if v else None
+    flag = row.cells.get("dp_attention", "").strip()
+    if flag not in ("", "0", "1"):
+        raise row.fail("dp_attention", "0, 1 or empty")
+    out["dp_attention"] = None if not flag else flag == "1"
+    out["engine"] = row.cells.get("engine", "").strip()
+    return out
 
 
 def load_cases(path: str | Path | None = None) -> list[Case]:

@@ -77,3 +77,18 @@ def row_record(r: RowResult) -> dict[str, Any]:
             "metric": r.case.metric, "predicted": r.predicted, "measured": r.case.value,
             "error_pct": r.error_pct, "status": r.status, "reason": r.reason, "layout": r.prediction.layout,
             "chips_chosen": r.prediction.chips_chosen, "assumption": r.assumption}
+
+
+def summarize_concurrency(results: Sequence[RowResult]) -> dict[str, Any]:
+    """The summary of a serving-sweep suite (``inferencex-dev.csv``), scored apart from the dev
+    headline: the usual breakdowns plus median |error| per (hardware, engine) and per metric within
+    it, and how many rows ran on their published layout. No parameter is fitted on these rows, so
+    leave-one-(hardware, engine)-group-out error is the plain error."""
+    out = summarize(results)
+    head = headline_rows(results)
+    out["by_hardware_engine"] = breakdown(head, lambda r: f"{r.case.hardware} {r.case.engine or '?'}")
+    out["by_hardware_engine_metric"] = breakdown(
+        head, lambda r: f"{r.case.hardware} {r.case.engine or '?'} {r.case.metric}")
+    out["published_layout_rows"] = sum(r.case.tp is not None for r in results if r.covered)
+    out["planner_layout_rows"] = sum(r.case.tp is None for r in results if r.covered)
+    return out
