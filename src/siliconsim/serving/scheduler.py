@@ -37,6 +37,10 @@ class ChunkedScheduler:
         kv = rep.kv
         if kv.prefill_tokens + kv.base_sum + kv.decoding * (kv.steps + 1) > kv.capacity_tokens:
             rep.preempt_to_fit()  # (the test is KVLedger.next_step_tokens, inlined: it runs every step)
+        if not rep.prefilling and not rep.waiting:  # decode only (what the loop below finds, sooner)
+            rep.step_chunks = []
+            rep.step_decode = kv.decoding
+            return rep.step_decode > 0
         chunks: list[tuple[Req, int]] = []
         left = self.token_budget - rep.kv.decoding
         for req in rep.prefilling:
