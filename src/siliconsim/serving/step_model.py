@@ -70,7 +70,7 @@ class LinearStepModel:
         return ASSUMED_KV_LINK_LATENCY_S + tokens * self.kv_bytes_per_token / self.link_bytes_per_s
 
 
-DECODE_BLOCK = 32  # decode-only rows filled together (see DeploymentStepModel._decode_block)
+DECODE_BLOCK = 32  # decode-only rows filled together (see DeploymentStepModel._fill_missing)
 GRID_STEPS_PER_OCTAVE = 4
 GRID_EXACT_BELOW = 64
 GRID_MAX_OCTAVE = 22  # 4M tokens
