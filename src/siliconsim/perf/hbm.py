@@ -239,7 +239,8 @@ def _num(x: Any) -> Any:
     return float(x) if isinstance(x, (int, float)) else np.asarray(x, dtype=float)
 
 
-def _powers_of_two(limit: int) -> list[int]:
+def powers_of_two(limit: int) -> list[int]:
+    """1, 2, 4, ... up to ``limit`` (parallel-degree candidates)."""
     out, n = [], 1
     while n <= limit:
         out.append(n)
@@ -257,10 +258,10 @@ def hbm_candidates(model: ModelSpec, chip: Chip, chips: int | None) -> list[Para
 def _candidates(n_layers: int, n_heads: int, moe: bool, domain: int, max_chips: int,
                 chips: int | None) -> tuple[Parallel, ...]:
     """``hbm_candidates`` from exactly the numbers it depends on (cached: a scalar estimate calls it)."""
-    sizes = [chips] if chips else sorted(set(_powers_of_two(max_chips)) | {domain})
+    sizes = [chips] if chips else sorted(set(powers_of_two(max_chips)) | {domain})
     out = []
     for n in sizes:
-        for tp in _powers_of_two(min(n, domain)):
+        for tp in powers_of_two(min(n, domain)):
             pp = n // tp
             if tp * pp != n or pp > n_layers or n_heads % tp:
                 continue

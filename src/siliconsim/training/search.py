@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
 
 from siliconsim.errors import InputError
+from siliconsim.perf.hbm import powers_of_two
 from siliconsim.training.estimate import TrainEstimate, estimate_training
 from siliconsim.training.job import RECOMPUTE, Layout, TrainingJob, check_layout
 from siliconsim.training.params import Efficiency, Framework
@@ -59,14 +60,6 @@ class Pins:
                       sequence_parallel=True if self.sequence_parallel is None else self.sequence_parallel)
 
 
-def _pow2(limit: int) -> list[int]:
-    out, n = [], 1
-    while n <= limit:
-        out.append(n)
-        n *= 2
-    return out
-
-
 def _choices(pinned: int | None, options: list[int]) -> list[int]:
     return [pinned] if pinned is not None else options
 
@@ -79,8 +72,8 @@ def candidates(job: TrainingJob, pins: Pins, fw: Framework) -> Iterator[Layout]:
                                                           if not (fw.flash_attention and r == "selective")]
     zeros = _choices(pins.zero, [1, 2, 3])
     sp = True if pins.sequence_parallel is None else pins.sequence_parallel
-    for tp in _choices(pins.tp, [t for t in _pow2(min(n, job.domain_chips)) if m.n_heads % t == 0]):
-        cps = [c for c in _pow2(min(MAX_CP, n // tp)) if c == 1 or (job.seq_len % (2 * c) == 0
+    for tp in _choices(pins.tp, [t for t in powers_of_two(min(n, job.domain_chips)) if m.n_heads % t == 0]):
+        cps = [c for c in powers_of_two(min(MAX_CP, n // tp)) if c == 1 or (job.seq_len % (2 * c) == 0
                                                                        and job.seq_len // c >= MIN_CP_TOKENS)]
         for cp in _choices(pins.cp, cps):
             rest = n // (tp * cp) if n % (tp * cp) == 0 else 0
@@ -92,7 +85,7 @@ def candidates(job: TrainingJob, pins: Pins, fw: Framework) -> Iterator[Layout]:
                 if pins.dp is not None and pins.dp != dp or job.global_batch % dp:
                     continue
                 vps = [v for v in VIRTUAL_STAGES if v == 1 or (pp > 1 and m.n_layers % (pp * v) == 0)]
-                eps = [e for e in _pow2(dp * cp) if e == 1 or (experts and experts % e == 0)] if experts else [1]
+                eps = [e for e in powers_of_two(dp * cp) if e == 1 or (experts and experts % e == 0)] if experts else [1]
                 per_rank = job.global_batch // dp
                 for vp in _choices(pins.vp, vps):
                     for ep in _choices(pins.ep, eps):
