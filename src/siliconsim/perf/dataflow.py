@@ -15,8 +15,14 @@ SRAM-only (Groq; ../reference/wafer-scale-modeling.md section 5):
   tokens the touched experts are spread over the layer's chips and run side by side.
 
 Tiered (SN40L, Prabhakar et al., arXiv 2405.07518): weights and KV in HBM, tensor parallel over
-the sockets of a rack (two all-reduces per layer on the inter-RDU network), pipeline across racks.
-With ``--chips`` too small for HBM, DDR holds the overflow and its bandwidth becomes the bound.
+the sockets of a rack (two all-reduces per layer on the inter-RDU network, two more per MoE layer
+for the expert dispatch and combine, as on Groq), pipeline across racks. The SN40L compiler fuses
+a whole decoder into one kernel and turns the calls of consecutive layers into one pipelined
+loop (arXiv 2405.07518 section 5; SambaNova's SC'24 talk reports over 75% of peak during token
+generation on 8 and 16 sockets), so the HBM weight stream runs on while a layer's matmuls and
+reductions wait for each other: a step is the longer of the weight stream and that dependent
+chain, not their sum. With ``--chips`` too small for HBM, DDR holds the overflow and its
+bandwidth becomes the bound.
 
 Both pipeline concurrent micro-batches like the wafer family (batch-1 latency is the sum over
 stages; aggregate throughput approaches ``stages x`` the per-user rate). Both take a layer's
@@ -244,12 +250,18 @@ class DataflowFamily:
                 + sampled * lm_head_op(model).flop_per_token)
         t_c = flop / (par.tp * _eff(chip, "compute") * chip.peak_flop_per_s(dtype))
         msg = b * model.d_model * self.k["activation_bytes"]
-        net = model.n_layers * self.k["tp_allreduces_per_layer"] * allreduce_s(chip.system.scale_up, par.tp, msg)
+        moe_layers = sum(g.count for g in model.groups if g.moe)
+        reductions = model.n_layers * self.k["tp_allreduces_per_layer"] + moe_layers * self.k["moe_extra_hops"]
+        net = reductions * allreduce_s(chip.system.scale_up, par.tp, msg) + 0.0 * tokens
         if par.pp > 1:
             link = chip.system.scale_out or chip.system.scale_up
             net = net + (par.pp - 1) * p2p_s(link, msg)
-        compute, memory = np.where(t_c >= t_mem, t_c, 0.0), np.where(t_c >= t_mem, 0.0, t_mem)
-        parts = [compute, memory, net + 0.0 * tokens, _eff_or(chip, "step_overhead") + 0.0 * tokens]
+        # The fused decoder kernel streams the weights from HBM while the dependent chain of
+        # matmuls and reductions runs (see tiered_overlap): the longer of the two is the step.
+        chain = t_c + net
+        bound = chain >= t_mem
+        parts = [np.where(bound, t_c, 0.0), np.where(bound, 0.0, t_mem), np.where(bound, net, 0.0),
+                 _eff_or(chip, "step_overhead") + 0.0 * tokens]
         return pipeline_cost(parts, sum(parts) / par.pp, par.pp, m)
 
     # ---- bounds -------------------------------------------------------------------------

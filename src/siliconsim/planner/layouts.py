@@ -47,3 +47,20 @@ def best_split(model: ModelSpec, chip: Chip, total: int, dtype: str, context: fl
     scored = [evaluate(n, total // n) for n in sizes]
     good = [s for s in scored if math.isfinite(s[0])]
     return max(good, key=lambda s: s[0]) if good else scored[-1]
+
+
+def serving_unit_chips(model: ModelSpec, chip: Chip, dtype: str | None, context: float) -> int | Plan:
+    """Chips of the smallest whole number of nodes that holds ``model``: the vendor's unit of
+    deployment, for a per-user speed measured on a service that publishes no chip count.
+
+    Services hand a model whole nodes of their system (``chips_per_node`` in the system catalog:
+    a 16-socket SambaRack, an 8-GPU HGX board, an 8-chip GroqNode, one CS-3), not the fewest
+    chips whose memory holds it: SambaNova serves Llama-3.1-405B and DeepSeek-R1 on one 16-RDU
+    rack (see ``hardware/data/systems/sambanova-sn40l-16.toml``). Returns the infeasible ``Plan``
+    when no system holds the model.
+    """
+    plan = plan_deployment(model, chip, dtype=dtype, context_tokens=context)
+    if not plan.feasible:
+        return plan
+    node = chip.system.chips_per_node
+    return math.ceil(plan.deployment.par.chips / node) * node  # type: ignore[union-attr]

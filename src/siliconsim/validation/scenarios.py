@@ -1,6 +1,8 @@
 """Predict one suite row: map its scenario and metric onto the closed-form estimates.
 
-* ``single_stream``: batch 1 on ``chips`` (or the smallest system that holds the model);
+* ``single_stream``: batch 1 on ``chips``; a row without a chip count measured a service, so it
+  runs on the vendor's unit of deployment, the fewest whole nodes of the chip's system that hold
+  the model (``planner.layouts.serving_unit_chips``);
   ``output_tok_s_per_user = 1 / TPOT``, ``ttft_ms = TTFT``. A row that names a speculative
   technique is predicted with that technique's defaults (``validation.speculation``).
 * ``offline``: ``chips`` is the whole submission. The planner (``planner.layouts.best_split``)
@@ -38,7 +40,7 @@ from siliconsim.accounting.power import ServingPower, serving_power
 from siliconsim.hardware.spec import Chip
 from siliconsim.inference import Estimate, Scenario, estimate, max_throughput
 from siliconsim.models.spec import ModelSpec
-from siliconsim.planner.layouts import best_split
+from siliconsim.planner.layouts import best_split, serving_unit_chips
 from siliconsim.perf.step import Parallel
 from siliconsim.plans import Deployment, Plan, default_kv_dtype, fit_layout, plan_deployment
 from siliconsim.speculative import speculative_estimate
@@ -76,18 +78,25 @@ def _from_estimate(est: Estimate, metric: str, chosen: bool = False) -> Predicti
 def single_stream(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
     out = 1.0 if case.metric == "ttft_ms" else ln.output_tokens
     sc = Scenario(1, ln.input_tokens, out)
+    chips = case.chips
+    if chips is None:  # a service's speed: the vendor's unit of deployment (whole nodes)
+        unit = serving_unit_chips(model, chip, case.weight_dtype, sc.context_tokens)
+        if isinstance(unit, Plan):
+            return Prediction(reason=unit.reason or "infeasible")
+        chips = unit
     if case.is_speculative:
-        return speculative_single_stream(case, model, chip, sc)
-    est = estimate(model, chip, sc, chips=case.chips, dtype=case.weight_dtype)
+        return speculative_single_stream(case, model, chip, sc, chips)
+    est = estimate(model, chip, sc, chips=chips, dtype=case.weight_dtype)
     return _from_estimate(est, case.metric, case.chips is None)
 
 
-def speculative_single_stream(case: Case, model: ModelSpec, chip: Chip, sc: Scenario) -> Prediction:
+def speculative_single_stream(case: Case, model: ModelSpec, chip: Chip, sc: Scenario,
+                              chips: int | None) -> Prediction:
     """A row that names a speculative technique: its defaults (``validation.speculation``)."""
     spec, what = speculation_for(case.speculative, model)
     if spec is None:
         return Prediction(reason=what)
-    est = speculative_estimate(model, chip, sc, spec, chips=case.chips, dtype=case.weight_dtype)
+    est = speculative_estimate(model, chip, sc, spec, chips=chips, dtype=case.weight_dtype)
     if est.feasible and not math.isfinite(est.tpot_s):
         return Prediction(reason=est.extras["speculative"]["reason"])
     pred = _from_estimate(est, case.metric, case.chips is None)
