@@ -70,7 +70,7 @@ def _render_table_parts(records: list[dict[str, Any]], summary: dict[str, Any]) 
     parts.append(f"[bold]headline[/]: median |error| {_pct(summary['median_ape_pct'])}, mean |error| "
                  f"{_pct(summary['mean_ape_pct'])} over {summary['headline_rows']} rows; coverage "
                  f"{summary['coverage_pct']:.1f}% ({summary['predicted']}/{summary['rows']}); chip count chosen "
-                 f"(smallest system that holds the model) for {len(summary['chips_chosen'])} rows")
+                 f"(single stream: the vendor's unit of whole nodes; else the smallest system that holds the model) for {len(summary['chips_chosen'])} rows")
     parts.extend(f"assumed: {a}" for a in summary["assumptions"])
     return parts
 

@@ -145,9 +145,9 @@ class DataflowFamily:
 
     def _tiered_candidates(self, model: ModelSpec, chip: Chip, chips: int | None) -> list[Parallel]:
         dom = chip.system.scale_up_domain
-        if chips:
+        if chips:  # DDR takes the overflow only when HBM cannot hold the model on these chips
             tp = math.gcd(chips, dom)
-            return [DataflowLayout(tp=tp, pp=chips // tp, spill=True)]
+            return [DataflowLayout(tp=tp, pp=chips // tp), DataflowLayout(tp=tp, pp=chips // tp, spill=True)]
         out: list[Parallel] = []
         n = 1
         while n <= chip.system.max_chips:

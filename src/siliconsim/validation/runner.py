@@ -17,6 +17,7 @@ from siliconsim.hardware.spec import Chip
 from siliconsim.models.catalog import load_model
 from siliconsim.validation.bounds import Bound, bound
 from siliconsim.validation.scenarios import Prediction, predict
+from siliconsim.validation.speculation import as_served
 from siliconsim.validation.suite import Case
 from siliconsim.validation.workload import lengths
 
@@ -70,7 +71,7 @@ class RowResult(Scored):
         if self.exceeds_bound:
             assert self.bound is not None
             side = "above" if self.bound.upper else "below"
-            where = " on the chosen smallest system (the row gives no chip count)" if self.case.chips is None else ""
+            where = " on the chosen system (the row gives no chip count)" if self.case.chips is None else ""
             return (f"measured {self.case.value:g} is {side} the datasheet bound {self.bound.value:.4g}{where} "
                     f"({self.bound.basis})")
         return self.prediction.reason
@@ -101,9 +102,10 @@ def run_case(case: Case, overrides: Overrides | None = None, cache: dict[str, Ch
     except SiliconsimError as exc:
         return RowResult(case, Prediction(reason=str(exc)), "unknown", "unknown")
     ln = lengths(case)
-    pred = predict(case, model, chip, ln)
+    served = as_served(case)[0]  # the decoding its service documents, where the row names none
+    pred = predict(served, model, chip, ln)
     used = _chips_used(case, pred)
-    bnd = bound(case, model, chip, ln, used) if used else None
+    bnd = bound(served, model, chip, ln, used) if used else None
     return RowResult(case, pred, chip.vendor, chip.family, ln.assumption, bnd)
 
 

@@ -2,9 +2,10 @@
 
 * ``single_stream``: batch 1 on ``chips``; a row without a chip count measured a service, so it
   runs on the vendor's unit of deployment, the fewest whole nodes of the chip's system that hold
-  the model (``planner.layouts.serving_unit_chips``);
-  ``output_tok_s_per_user = 1 / TPOT``, ``ttft_ms = TTFT``. A row that names a speculative
-  technique is predicted with that technique's defaults (``validation.speculation``).
+  the model (``planner.layouts.serving_unit_chips``). A row that names a speculative technique,
+  or whose service's vendor documents one for the model (``validation.speculation.as_served``),
+  is predicted with that technique's defaults (``validation.speculation``).
+  ``output_tok_s_per_user = 1 / TPOT``, ``ttft_ms = TTFT``.
 * ``offline``: ``chips`` is the whole submission. The planner (``planner.layouts.best_split``)
   tries every replica size ``n`` that divides it and fits the model, with ``chips // n``
   data-parallel replicas, each at its throughput-optimal batch (``inference.max_throughput``); the best layout is the prediction.
@@ -46,7 +47,7 @@ from siliconsim.plans import Deployment, Plan, default_kv_dtype, fit_layout, pla
 from siliconsim.speculative import speculative_estimate
 from siliconsim.serving.approx import continuous_batching, operating_point, stack_for
 from siliconsim.serving.closed_loop import ClosedLoopPoint, closed_loop_point
-from siliconsim.validation.speculation import speculation_for
+from siliconsim.validation.speculation import as_served, speculation_for
 from siliconsim.validation.suite import POWER_METRICS, Case
 from siliconsim.validation.workload import Lengths
 
@@ -58,7 +59,7 @@ class Prediction:
     value: float = NAN
     reason: str = ""  # why the row is not predicted ("" when it is)
     layout: str = ""  # e.g. "2× 4× h100-sxm (TP4, fp8, KV fp8)"
-    chips_chosen: bool = False  # the row gave no chip count; the smallest fitting system was used
+    chips_chosen: bool = False  # the row gave no chip count; the planner chose the system
 
     @property
     def covered(self) -> bool:
@@ -92,8 +93,9 @@ def single_stream(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Pred
 
 def speculative_single_stream(case: Case, model: ModelSpec, chip: Chip, sc: Scenario,
                               chips: int | None) -> Prediction:
-    """A row that names a speculative technique: its defaults (``validation.speculation``)."""
-    spec, what = speculation_for(case.speculative, model)
+    """A row that names a speculative technique (or whose service documents one): the technique's
+    defaults (``validation.speculation``), the draft on the target's chips where the vendor says so."""
+    spec, what = speculation_for(case.speculative, model, colocated=as_served(case)[1])
     if spec is None:
         return Prediction(reason=what)
     est = speculative_estimate(model, chip, sc, spec, chips=chips, dtype=case.weight_dtype)

@@ -10,6 +10,9 @@ each sourced from the literature; they are the same for every row of a technique
   are nearest (in ratio) to ``1/draft_size_ratio`` of the target's and at most
   ``1/min_draft_size_ratio`` of them, on its own smallest deployment (Leviathan et al. 2023).
 * ``same_as``: the technique is unknown; another technique's defaults are used.
+
+``as_served`` gives a single-stream row whose source names no technique the one its service's
+vendor documents for the model (``data/services.toml``), with the draft where the vendor puts it.
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ from siliconsim.hardware.catalog import read_toml, sourced
 from siliconsim.models.catalog import load_model, model_ids
 from siliconsim.models.spec import ModelSpec
 from siliconsim.speculative import Speculation, draft_head, expected_tokens_per_step
-from siliconsim.validation.suite import DATA
+from siliconsim.validation.suite import DATA, SPECULATIVE, Case
 
 SPECULATION_FILE = DATA / "speculation.toml"
+SERVICES_FILE = DATA / "services.toml"
 DRAFTERS = ("head", "mtp", "draft-model")
+PLACEMENTS = ("target-chips", "own-system")
 
 
 @dataclass(frozen=True)
@@ -92,9 +97,46 @@ def draft_model_for(model: ModelSpec, tech: Technique) -> ModelSpec | None:
     return min(drafts, key=lambda m: (abs(math.log(ratio(m) / tech.draft_size_ratio)), m.id))
 
 
-def speculation_for(technique: str, model: ModelSpec) -> tuple[Speculation | None, str]:
+@dataclass(frozen=True)
+class Service:
+    """A vendor's documented decoding on its public service (``data/services.toml``)."""
+
+    technique: str
+    models: frozenset[str]
+    colocated: bool  # the draft runs on the target's chips
+
+
+@functools.cache
+def services(path: Path = SERVICES_FILE) -> dict[str, Service]:
+    """Every chip id's documented service practice."""
+    out = {}
+    for chip_id, table in read_toml(path).items():
+        if chip_id == "meta":
+            continue
+        where = f"{path.name}: {chip_id}"
+        technique = _text(table.get("technique"), f"{where}.technique", SPECULATIVE[1:])
+        models = table.get("models")
+        sourced({**models, "value": 0} if isinstance(models, dict) else models, "dimensionless", f"{where}.models")
+        placement = _text(table.get("draft_placement"), f"{where}.draft_placement", PLACEMENTS)
+        out[chip_id] = Service(technique, frozenset(str(models["value"]).split()), placement == "target-chips")
+    return out
+
+
+def as_served(case: Case) -> tuple[Case, bool]:
+    """``case`` with its service's documented technique where a single-stream row names none
+    (``none`` only says the source claims none), and whether the draft shares the target's chips."""
+    service = services().get(case.hardware)
+    if service is None or case.scenario != "single_stream" or case.model not in service.models:
+        return case, False
+    if case.is_speculative:
+        return case, service.colocated and case.speculative == service.technique
+    return replace(case, speculative=service.technique), service.colocated
+
+
+def speculation_for(technique: str, model: ModelSpec, colocated: bool = False) -> tuple[Speculation | None, str]:
     """The speculation assumed for a row of ``technique`` on ``model`` and a description of it,
-    or ``None`` and the reason it cannot be modelled."""
+    or ``None`` and the reason it cannot be modelled. ``colocated`` puts a draft model on the
+    target's chips (a vendor that deploys them together), as heads always are."""
     tech = techniques().get(technique)
     if tech is None:
         return None, f"no defaults for speculative technique {technique!r} in {SPECULATION_FILE.name}"
@@ -105,11 +147,12 @@ def speculation_for(technique: str, model: ModelSpec) -> tuple[Speculation | Non
         if draft is None:
             return None, (f"{technique}: no catalog model shares {model.id}'s vocabulary at "
                           f"<= 1/{tech.min_draft_size_ratio:g} of its active parameters")
-        what = f"draft {draft.id}"
+        what = f"draft {draft.id}" + (" on the target's chips" if colocated else "")
     else:
         draft = draft_head(model, moe=tech.drafter == "mtp")
         what = "MTP layer" if tech.drafter == "mtp" else "EAGLE head"
-    spec = Speculation("draft", tech.draft_len, tech.acceptance, draft, colocated=tech.drafter != "draft-model")
+    spec = Speculation("draft", tech.draft_len, tech.acceptance, draft,
+                       colocated=colocated or tech.drafter != "draft-model")
     tokens = expected_tokens_per_step(tech.acceptance, tech.draft_len)
     return spec, (f"{technique} assumed: {what}, k={tech.draft_len}, acceptance {tech.acceptance:g} "
                   f"({tokens:.2f} tokens/step)")
