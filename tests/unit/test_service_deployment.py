@@ -9,7 +9,6 @@ from dataclasses import replace
 
 import pytest
 
-from siliconsim.errors import CatalogError
 from siliconsim.hardware.catalog import load_chip, read_toml
 from siliconsim.hardware.spec import BASES
 from siliconsim.inference import Scenario, estimate
@@ -17,7 +16,7 @@ from siliconsim.models.catalog import load_model
 from siliconsim.planner.layouts import serving_unit_chips
 from siliconsim.plans import plan_deployment
 from siliconsim.validation.runner import run_case
-from siliconsim.validation.speculation import SERVICES_FILE, as_served, services
+from siliconsim.validation.speculation import SERVICES_FILE, as_served
 from siliconsim.validation.suite import load_cases
 
 
@@ -75,14 +74,6 @@ def test_service_practice_file_is_sourced():
         load_chip(chip_id)
         for key, entry in table.items():
             assert entry["basis"] in BASES and len(entry["source"]) > 40, f"{chip_id}.{key}"
-
-
-def test_a_bad_placement_names_file_and_key(tmp_path):
-    text = SERVICES_FILE.read_text(encoding="utf-8").replace('value = "target-chips"', 'value = "elsewhere"')
-    path = tmp_path / "services.toml"
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(CatalogError, match=r"services.toml: sn40l.draft_placement.value: 'elsewhere'"):
-        services(path)
 
 
 def test_documented_speculation_applies_only_where_documented(cases):

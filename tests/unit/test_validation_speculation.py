@@ -11,7 +11,8 @@ from siliconsim.models.catalog import load_model
 from siliconsim.speculative import draft_head, expected_tokens_per_step
 from siliconsim.validation.runner import run_case
 from siliconsim.validation.scenarios import single_stream
-from siliconsim.validation.speculation import SPECULATION_FILE, draft_model_for, speculation_for, techniques
+from siliconsim.validation.speculation import SERVICES_FILE, SPECULATION_FILE, draft_model_for, services, speculation_for, \
+    techniques
 from siliconsim.validation.suite import SPECULATIVE, load_cases
 from siliconsim.validation.workload import lengths
 
@@ -37,12 +38,15 @@ def test_unknown_spec_borrows_the_draft_model_defaults():
     assert replace(techniques()["unknown-spec"], name="specdec") == techniques()["specdec"]
 
 
-def test_a_bad_drafter_names_file_and_key(tmp_path):
-    text = SPECULATION_FILE.read_text(encoding="utf-8").replace('value = "head"', 'value = "tree"')
-    path = tmp_path / "speculation.toml"
+@pytest.mark.parametrize(("source", "word", "bad", "load", "where"), [
+    (SPECULATION_FILE, "head", "tree", techniques, "eagle3.drafter"),
+    (SERVICES_FILE, "target-chips", "elsewhere", services, "sn40l.draft_placement")])
+def test_a_bad_word_names_file_and_key(tmp_path, source, word, bad, load, where):
+    text = source.read_text(encoding="utf-8").replace(f'value = "{word}"', f'value = "{bad}"')
+    path = tmp_path / source.name
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(CatalogError, match=r"speculation.toml: eagle3.drafter.value: 'tree'"):
-        techniques(path)
+    with pytest.raises(CatalogError, match=rf"{source.name}: {where}.value: '{bad}'"):
+        load(path)
 
 
 @pytest.mark.parametrize("row", ["M0005", "M0009", "M0065"])
