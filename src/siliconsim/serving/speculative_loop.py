@@ -18,7 +18,10 @@ through ``DeploymentStepModel``) serves speculatively without knowing it:
   ``t = t_spec(work) - (1 - 1/tau) t_spec(decode part only)``.
 
 With ``a = 0`` (``tau = 1``) a step costs the verify plus the drafts, never less than plain
-decode: speculation that is never accepted never helps. The verify positions' transient KV and a
+decode: speculation that is never accepted never helps. Throughput and TPOT are right wherever
+steps are counted per token; a single step is not: the event engine, which emits one token per
+sequence per step, shortens the steps that carry a prompt by the amortised decode share too, so its
+TTFT under speculation is 10-30% short (``tests/unit/test_speculative_loop.py``). The verify positions' transient KV and a
 colocated head's weights are not added to the memory fit (as in ``speculative``).
 """
 
