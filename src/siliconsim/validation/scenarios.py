@@ -133,7 +133,8 @@ def closed_loop(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Predic
              "tpot_mean_ms": op.tpot_s * 1e3, "ttft_mean_ms": op.ttft_s * 1e3}.get(case.metric, NAN)
     if not math.isfinite(value):
         return Prediction(reason=f"metric {case.metric} not predicted for a closed-loop concurrency run")
-    queued = f", {op.concurrency - op.in_service:.0f} waiting for a slot" if op.in_service < op.concurrency else ""
+    waiting = op.concurrency - op.in_service  # disaggregated: those in the prefill pool and in transfer too
+    queued = f", {waiting:.0f} waiting for a slot" if waiting >= 0.5 else ""
     return Prediction(value, layout=f"{layout}; closed loop x{op.concurrency}{queued}")
 
 
