@@ -31,6 +31,15 @@ def test_disaggregated_curve_counts_both_pools_and_mtp_speeds_it_up(capsys):
         assert a["output_tok_s_per_user"] < b["output_tok_s_per_user"] < c["output_tok_s_per_user"]
 
 
+def test_drafts_never_accepted_are_slower_than_plain_decoding(capsys):
+    plain = _points(capsys)
+    never = _points(capsys, "--speculative", "mtp", "--acceptance", "0")
+    assert "acceptance 0 (1.00 tok/step" in never[0]["layout"]
+    for a, b in zip(plain, never):
+        assert b["output_tok_s_per_user"] < a["output_tok_s_per_user"]
+        assert b["output_tok_s_per_chip"] < a["output_tok_s_per_chip"]
+
+
 def test_table_caption_names_the_modes(capsys):
     assert main(["curve", "-m", "deepseek-r1", "-H", "h200", "--concurrency", "4", "--prefill-chips", "8",
                  "--decode-chips", "8", "--speculative", "mtp"]) == 0
@@ -41,6 +50,8 @@ def test_table_caption_names_the_modes(capsys):
 @pytest.mark.parametrize("extra, message", [
     (["--prefill-chips", "8"], "--prefill-chips and --decode-chips go together"),
     (["--draft-tokens", "2"], "--draft-tokens needs --speculative TECH"),
+    (["--acceptance", "0.5"], "--acceptance needs --speculative TECH"),
+    (["--speculative", "mtp", "--acceptance", "1.5"], "expected a fraction between 0 and 1"),
     (["--prefill-chips", "1", "--decode-chips", "1"], "decode pool: weights need"),
 ])
 def test_bad_combinations_are_one_line_errors(capsys, extra, message):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 
-from siliconsim.cli.args import add_format, add_what_if, hardware_list, positive_int
+from siliconsim.cli.args import add_format, add_what_if, fraction, hardware_list, positive_int
 from siliconsim.errors import InputError
 from siliconsim.hardware.spec import Chip
 from siliconsim.inference import Scenario, estimate
@@ -53,8 +53,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="speculative decoding with a technique's sourced defaults (validation/data/speculation.toml): "
                         + ", ".join(sorted(techniques())))
     p.add_argument("--draft-tokens", type=positive_int, metavar="K",
-                   help="drafted tokens verified per step (default: the technique's; the technique's per-token "
-                        "acceptance is kept, an extrapolation beyond its sourced draft length)")
+                   help="drafted tokens verified per step (default: the technique's; its per-token acceptance is "
+                        "kept, an extrapolation beyond its sourced draft length: see docs/serving-modes.md)")
+    p.add_argument("--acceptance", type=fraction, metavar="A",
+                   help="per-token acceptance rate instead of the technique's (with --speculative)")
     add_format(p)
     p.add_argument("--plot", metavar="FILE.png", help="also draw the curves")
 
@@ -79,12 +81,14 @@ class Serving:
     decode_chips: int | None = None
     speculative: str | None = None
     draft_tokens: int | None = None
+    acceptance: float | None = None
 
     def check(self) -> None:
         if (self.prefill_chips is None) != (self.decode_chips is None):
             raise InputError("--prefill-chips and --decode-chips go together (disaggregated serving)")
-        if self.draft_tokens is not None and self.speculative is None:
-            raise InputError("--draft-tokens needs --speculative TECH")
+        for name, v in (("--draft-tokens", self.draft_tokens), ("--acceptance", self.acceptance)):
+            if v is not None and self.speculative is None:
+                raise InputError(f"{name} needs --speculative TECH")
 
 
 Point = Callable[[int], ClosedLoopPoint]
@@ -96,7 +100,8 @@ def _speculating(dep: Deployment, how: Serving, context: float) -> Deployment | 
     spec, what = speculation_for(how.speculative, dep.model)
     if spec is None:
         return what
-    spec = replace(spec, draft_len=how.draft_tokens) if how.draft_tokens else spec
+    spec = replace(spec, draft_len=how.draft_tokens or spec.draft_len,
+                   acceptance=spec.acceptance if how.acceptance is None else how.acceptance)
     return speculative_deployment(dep, spec, context)
 
 
@@ -183,7 +188,8 @@ def _mode_note(how: Serving) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    how = Serving(args.chips, args.dtype, args.prefill_chips, args.decode_chips, args.speculative, args.draft_tokens)
+    how = Serving(args.chips, args.dtype, args.prefill_chips, args.decode_chips, args.speculative, args.draft_tokens,
+                  args.acceptance)
     recs = curve_records(args.model, hardware_list(args), args.concurrency, args.input_tokens, args.output_tokens,
                          how=how)
     if not any(r.get("feasible") for r in recs):
