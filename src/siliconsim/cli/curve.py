@@ -176,6 +176,11 @@ def _rows(recs: list[dict[str, Any]]) -> list[list[str]]:
     return rows
 
 
+def _layouts(recs: list[dict[str, Any]]) -> str:
+    seen = dict.fromkeys(f"{r['hardware']}: {r['layout']}" for r in recs if "layout" in r)
+    return "; layouts: " + "; ".join(seen) if seen else ""
+
+
 def _mode_note(how: Serving) -> str:
     note = ""
     if how.prefill_chips is not None:
@@ -205,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
         cap = ("closed form of serving/closed_loop.py (the one `validate` scores on the InferenceX sweeps): tok/s/user "
                "= 1/TPOT; tok/s per chip = the replica's output tok/s / its chips; TTFT includes waiting for a slot "
                "beyond the engine's batch or KV capacity; ranges: 10th-90th percentile of the leave-one-group-out "
-               "validation error (`siliconsim validate`)" + _mode_note(how))
+               "validation error (`siliconsim validate`)" + _mode_note(how) + _layouts(recs))
         print_rich(table(title, ["system", "N", "tok/s per user", "tok/s per chip", "TTFT ms", "TPOT ms"], _rows(recs),
                          caption=cap, justify_right=(1, 2, 3, 4, 5)), path=args.output)
     if args.plot:
