@@ -26,7 +26,8 @@ most ``S`` slots each (``min(max batch, KV capacity / (I + O/2))``) and ``P`` pr
   a slot is reserved when the transfer starts (engines pre-allocate the KV the prompt will
   arrive into), so a replica holds ``b (1 + T_kv / (O t_d))`` slots, at most ``S``;
 * a prefill replica gets ``x / P`` prompts/s and prefills in each step the prompts that arrived
-  during the last one, ``k`` of them (``k = x t_p(k) / P``, at most ``token_budget / I``), in
+  during the last one, ``k`` of them (``k = x t_p(k) / P``, at most ``token_budget / I`` and what
+  its KV cache holds), in
   ``t_p(k)``; a prompt waits for the step in progress with the probability that the replica is
   busy (``u``), half a step on average: residence ``R_p = t_p(k) (1 + u / 2)``. It saturates at
   ``P k_max / t_p(k_max)`` prompts/s;
@@ -208,7 +209,7 @@ def disaggregated_point(pools: Pools, concurrency: int, input_tokens: float, out
     t_kv = kv_transfer_s(pools, i)
     b = _batch_grid(slots)
     t_d = np.asarray(dec.step(Work(decode_batch=np.maximum(b, 1.0), decode_context=i + o / 2)).latency_s, float)
-    k = np.arange(1.0, max(1.0, cfg.token_budget // i) + 1.0)
+    k = np.arange(1.0, max(1.0, min(cfg.token_budget, pre.kv_capacity_tokens) // i) + 1.0)  # prompts per step
     t_p = np.broadcast_to(np.asarray(pre.step(Work(prefill_tokens=k * i, prefill_context=i / 2)).latency_s, float),
                           k.shape)
     x = d * b / (o * t_d)
