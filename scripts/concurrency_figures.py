@@ -116,6 +116,16 @@ def figure_groups(results: Sequence[RowResult]) -> dict[tuple[str, str, str], di
     return out
 
 
+def figure_name(model: str, hardware: str, dtype: str) -> str:
+    return f"{model}-{hardware}-{dtype}.png"
+
+
+def figure_links(results: Sequence[RowResult], img_prefix: str) -> list[str]:
+    """Markdown image links to the figures ``draw`` writes for ``results``."""
+    return [f"![{m} on {hw}, {dt}]({img_prefix}/{figure_name(m, hw, dt)})" for m, hw, dt in
+            sorted(figure_groups(results))]
+
+
 def _case(by_n: dict[int, dict[str, RowResult]]) -> Case:
     return next(iter(next(iter(by_n.values())).values())).case
 
@@ -175,7 +185,7 @@ def draw(results: Sequence[RowResult], folder: Path = IMG_DIR) -> list[Path]:
         fig.suptitle(f"{model} on {hw} ({dtype}): measured vs predicted, closed-loop concurrency sweeps", fontsize=10)
         legend_in = 0.1 + 0.17 * -(-len(handles) // ncol)  # rows of legend entries
         fig.tight_layout(rect=(0, legend_in / height_in, 1, 1 - 0.3 / height_in))
-        path = folder / f"{model}-{hw}-{dtype}.png"
+        path = folder / figure_name(model, hw, dtype)
         try:
             _save(fig, str(path))
         finally:
@@ -198,25 +208,32 @@ def _log_axes(ax: Any) -> None:
         axis.set_minor_formatter(NullFormatter())
 
 
-def _signed(rows: list[RowResult]) -> str:
+METRICS = (THROUGHPUT, PER_USER, "tpot_median_ms", TTFT)
+
+
+def _signed(rows: Sequence[RowResult]) -> str:
     errs = [r.error_pct for r in rows if r.covered and not r.exceeds_bound]
-    return f"{statistics.median(errs):+.0f}%" if errs else "–"
+    return f"{round(statistics.median(errs)):+d}%" if errs else "–"
+
+
+def signed_by_metric(results: Sequence[RowResult]) -> str:
+    """``aggregate_output_tok_s -18%, ...``: the median signed error of each metric's rows."""
+    return ", ".join(f"`{m}` {_signed([r for r in results if r.case.metric == m])}" for m in METRICS)
 
 
 def sweep_table(results: Sequence[RowResult], img_prefix: str = "img/serving-under-load") -> list[str]:
     """Markdown: one line per sweep, the median signed error per metric over its points (positive:
     predicted above measured) and the figure it is drawn in."""
-    metrics = (THROUGHPUT, PER_USER, "tpot_median_ms", TTFT)
     lines = ["| model · hardware · precision | engine | layout | ISL/OSL | concurrencies | "
-             + " | ".join(f"`{m}`" for m in metrics) + " | not predicted |", "|" + "---|" * (len(metrics) + 6)]
+             + " | ".join(f"`{m}`" for m in METRICS) + " | not predicted |", "|" + "---|" * (len(METRICS) + 6)]
     for key, by_n in sorted(sweeps(results).items(), key=lambda kv: (kv[0][:4], shape_label(_case(kv[1])),
                                                                        layout_label(_case(kv[1])))):
         case = _case(by_n)
         rows = [r for per in by_n.values() for r in per.values()]
-        cells = [_signed([r for r in rows if r.case.metric == m]) for m in metrics]
+        cells = [_signed([r for r in rows if r.case.metric == m]) for m in METRICS]
         missing = sorted({r.reason for r in rows if not r.covered or r.exceeds_bound})
-        fig = f"[{case.model} · {case.hardware} · {case.weight_dtype}]({img_prefix}/{case.model}-{case.hardware}-" \
-              f"{case.weight_dtype}.png)"
+        fig = (f"[{case.model} · {case.hardware} · {case.weight_dtype}]"
+               f"({img_prefix}/{figure_name(case.model, case.hardware, case.weight_dtype)})")
         lines.append(f"| {fig} | {case.engine or '?'} | {layout_label(case)} | {shape_label(case)} | "
                      f"{', '.join(str(n) for n in sorted(by_n))} | " + " | ".join(cells) +
                      f" | {'; '.join(missing) or '–'} |")
