@@ -18,6 +18,7 @@ curve is exactly what `validate` would score there.
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import replace
@@ -71,11 +72,16 @@ def layout_label(case: Case) -> str:
     return text + (f", {case.speculative}" if case.is_speculative else "")
 
 
-def sweeps(results: Sequence[RowResult]) -> dict[tuple[Any, ...], dict[int, dict[str, RowResult]]]:
-    """Setup -> concurrency -> metric -> row result, in suite order."""
-    out: dict[tuple[Any, ...], dict[int, dict[str, RowResult]]] = {}
+Point = tuple[int, str]  # (concurrency, source): one measured run; its metric rows share the source
+
+
+def sweeps(results: Sequence[RowResult]) -> dict[tuple[Any, ...], dict[Point, dict[str, RowResult]]]:
+    """Setup -> (concurrency, source) -> metric -> row result, in suite order (two runs of one
+    setup at one concurrency stay two points)."""
+    out: dict[tuple[Any, ...], dict[Point, dict[str, RowResult]]] = {}
     for r in results:
-        out.setdefault(setup_key(r.case), {}).setdefault(r.case.concurrency or 1, {})[r.case.metric] = r
+        point = (r.case.concurrency or 1, r.case.source_url)
+        out.setdefault(setup_key(r.case), {}).setdefault(point, {})[r.case.metric] = r
     return out
 
 
@@ -95,11 +101,11 @@ def predicted_curve(case: Case, concurrencies: Sequence[int]) -> list[tuple[int,
     return out
 
 
-def _points(by_n: dict[int, dict[str, RowResult]]) -> list[tuple[int, float, float, float, float]]:
-    """(concurrency, measured per user, measured per GPU, predicted per user, predicted per GPU);
-    predictions NaN where the row was not predicted."""
+def _points(by_n: dict[Point, dict[str, RowResult]]) -> list[tuple[int, float, float, float, float]]:
+    """(concurrency, measured per user, measured per GPU, predicted per user, predicted per GPU) of
+    the points with both rows; predictions NaN where the row was not predicted."""
     out = []
-    for n, rows in sorted(by_n.items()):
+    for (n, _), rows in sorted(by_n.items()):
         thr, user = rows.get(THROUGHPUT), rows.get(PER_USER)
         if thr is None or user is None:
             continue
@@ -126,7 +132,7 @@ def figure_links(results: Sequence[RowResult], img_prefix: str) -> list[str]:
             sorted(figure_groups(results))]
 
 
-def _case(by_n: dict[int, dict[str, RowResult]]) -> Case:
+def _case(by_n: dict[Point, dict[str, RowResult]]) -> Case:
     return next(iter(next(iter(by_n.values())).values())).case
 
 
@@ -154,6 +160,8 @@ def draw(results: Sequence[RowResult], folder: Path = IMG_DIR) -> list[Path]:
             ax = axes[engines.index(case.engine or "?")][shapes.index(shape_label(case))]
             color = colors[layout_label(case)]
             pts = _points(by_n)
+            if not pts:  # no throughput and per-user pair to place
+                continue
             lo, hi = min(p[0] for p in pts), max(p[0] for p in pts)
             grid = sorted({n for n in DEFAULT_CONCURRENCY if lo <= n <= hi} | {p[0] for p in pts})
             curve = predicted_curve(case, grid)
@@ -162,7 +170,7 @@ def draw(results: Sequence[RowResult], folder: Path = IMG_DIR) -> list[Path]:
             for n, mu, mc, pu, pc in pts:
                 ax.plot([mu], [mc], "o", color=color, ms=5)
                 ax.annotate(str(n), (mu, mc), fontsize=6, xytext=(3, 3), textcoords="offset points")
-                if pu == pu and pc == pc:  # predicted (not NaN)
+                if not (math.isnan(pu) or math.isnan(pc)):
                     ax.plot([pu], [pc], "o", mfc="none", mec=color, ms=5)
                     ax.plot([mu, pu], [mc, pc], ":", color=color, lw=0.8)
         for i, engine in enumerate(engines):
@@ -235,7 +243,7 @@ def sweep_table(results: Sequence[RowResult], img_prefix: str = "img/serving-und
         fig = (f"[{case.model} · {case.hardware} · {case.weight_dtype}]"
                f"({img_prefix}/{figure_name(case.model, case.hardware, case.weight_dtype)})")
         lines.append(f"| {fig} | {case.engine or '?'} | {layout_label(case)} | {shape_label(case)} | "
-                     f"{', '.join(str(n) for n in sorted(by_n))} | " + " | ".join(cells) +
+                     f"{', '.join(str(n) for n, _ in sorted(by_n))} | " + " | ".join(cells) +
                      f" | {'; '.join(missing) or '–'} |")
     return lines
 

@@ -44,10 +44,7 @@ def _vendor_table(s: dict, rows: list, logo: dict) -> list[str]:
     out = [head, "|" + "---|" * (len(METRICS) + 4)]
     for vendor in sorted(s["by_vendor"]):
         mine = [r for r in rows if r.vendor == vendor]
-        cells = []
-        for m in METRICS:
-            errs = sorted(abs(r.error_pct) for r in mine if r.case.metric == m)
-            cells.append(_pct(_median(errs)) + (f" ({len(errs)})" if errs else ""))
+        cells = [_cell([r for r in mine if r.case.metric == m]) for m in METRICS]
         lv = logo.get("logo_by_vendor_median_ape_pct", {}).get(vendor)
         out.append(f"| {vendor} | {len(mine)} | " + " | ".join(cells) +
                    f" | {_pct(s['by_vendor'][vendor]['median_ape_pct'])} | {_pct(lv)} |")
@@ -208,7 +205,7 @@ def sweep_section(dev: Sequence[RowResult], sweep: Sequence[RowResult]) -> list[
     s = summarize_concurrency(sweep)
     head, head_held = headline_rows(sweep), headline_rows(held)
     groups = sorted({sweep_group(r.case) for r in sweep})
-    points = {(concurrency_figures.setup_key(r.case), r.case.concurrency) for r in sweep}
+    points = {(concurrency_figures.setup_key(r.case), r.case.concurrency, r.case.source_url) for r in sweep}
     names = lambda attr: ", ".join(sorted({getattr(r.case, attr) or "?" for r in sweep}))  # noqa: E731
     lines = [f"Median absolute error of `siliconsim validate --cases concurrency` over the {s['rows']} rows of "
              f"`src/siliconsim/validation/data/inferencex-dev.csv` ({len(points)} closed-loop sweep points × "
@@ -312,11 +309,8 @@ def training_section() -> str:
     logo = meta.get("logo_by_vendor_median_ape_pct", {})
     for vendor in sorted({r.case.vendor for r in results}):
         mine = [r for r in ok if r.case.vendor == vendor]
-        cells = []
-        for m in metrics:
-            errs = sorted(abs(r.error_pct) for r in mine if r.case.metric == m)
-            cells.append(_pct(_median(errs)) + (f" ({len(errs)})" if errs else ""))
-        allv = _median(sorted(abs(r.error_pct) for r in mine))
+        cells = [_cell([r for r in mine if r.case.metric == m]) for m in metrics]
+        allv = _median_abs(mine)
         lines.append(f"| {vendor} | {len(mine)} | " + " | ".join(cells) + f" | {_pct(allv)} | {_pct(logo.get(vendor))} |")
     megatron = [abs(r.error_pct) for r in ok if r.case.id in ("T0011", "T0012", "T0014", "T0015", "T0017", "T0018",
                                                              "T0020", "T0021")]
