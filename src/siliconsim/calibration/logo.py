@@ -3,7 +3,8 @@
 Each (hardware, model) group is held out in turn; its chip group's parameters are refitted on
 the remaining rows (warm-started from the full fit) and the held-out rows are predicted with
 them. Rows on chips outside every calibration group (wafer-scale, dataflow) are not fitted,
-so their held-out prediction is their ordinary one.
+so their held-out prediction is their ordinary one; so is that of a group none of whose rows
+the fit used (all speculative, say, or a suite the calibration does not fit on).
 """
 
 from __future__ import annotations
