@@ -66,8 +66,8 @@ def test_draws_one_png_per_model_hardware_precision_and_removes_stale_ones(figur
 def test_the_predicted_curve_is_what_validate_scores(figures, rows):
     # at a measured concurrency the curve's point is the row's own prediction
     thr = next(r for r in rows if r.covered and r.case.metric == figures.THROUGHPUT and r.case.hardware == "h200")
-    user = next(r for r in rows if r.case.metric == figures.PER_USER
-                and figures.setup_key(r.case) == figures.setup_key(thr.case) and r.case.concurrency == thr.case.concurrency)
+    user = next(r for r in rows if r.case.metric == figures.PER_USER and r.case.concurrency == thr.case.concurrency
+                and figures.setup_key(r.case) == figures.setup_key(thr.case))
     (n, per_user, per_gpu), = figures.predicted_curve(thr.case, [thr.case.concurrency])
     assert n == thr.case.concurrency
     assert per_user == pytest.approx(user.predicted, rel=1e-12)
@@ -126,7 +126,8 @@ def test_committed_fits_reproduce_the_committed_efficiencies(accuracy):
 
 
 def test_id_list_joins_runs(accuracy):
-    assert accuracy._id_list(["X0425", "X0426", "X0427", "X0431", "M0001", "M0002"]) == "X0425–X0427, X0431, M0001–M0002"
+    ids = ["X0425", "X0426", "X0427", "X0431", "M0001", "M0002"]
+    assert accuracy._id_list(ids) == "X0425–X0427, X0431, M0001–M0002"
 
 
 def test_update_refuses_before_writing_anything(accuracy, tmp_path, monkeypatch):
