@@ -21,6 +21,9 @@ from pathlib import Path
 from siliconsim.calibration.fit import GroupFit, fit_rows
 from siliconsim.calibration.logo import leave_one_group_out
 from siliconsim.calibration.params import KEYS, FitConfig, fit_config, prior_efficiency
+# suites whose rows `siliconsim calibrate` fits on (its --cases default): with "concurrency" among them,
+# the held-out sweep figure refits each (hardware, engine) group's parameters without it
+from siliconsim.cli.calibrate import CALIBRATION_SUITES
 from siliconsim.hardware.catalog import DATA as HW_DATA
 from siliconsim.hardware.catalog import load_chip, read_toml
 from siliconsim.validation.errorbars import RESIDUALS_FILE
@@ -136,9 +139,6 @@ SWEEP_BARS_PCT = {"aggregate_output_tok_s": 15.0, "output_tok_s_per_user": 15.0,
 # ../shared/reference/serving-under-load.md section 4 (measured by the project, not on these rows; NVIDIA GPUs only)
 AICONFIGURATOR_PCT = {"aggregate_output_tok_s": (15.0, 15.0), "output_tok_s_per_user": (12.0, 16.0),
                       "tpot_median_ms": (12.0, 16.0), "ttft_median_ms": (60.0, 60.0)}
-# suites (validation.suite.SUITES names) whose rows `siliconsim calibrate` fits on: its --cases default, dev.csv.
-# Add "concurrency" here if the calibration ever fits on the sweeps; the held-out sweep figure then refits.
-CALIBRATION_SUITES = ("dev",)
 DOCS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "serving-under-load.md"
 DOCS_BEGIN, DOCS_END = "<!-- serving-accuracy:begin -->", "<!-- serving-accuracy:end -->"
 
