@@ -1,0 +1,160 @@
+"""Serving engines' published launch settings (serving/data/engines.toml): the loader, the memory
+fraction semantics, and their effect on the closed-loop sweep rows (batch cap -> queueing; the B200
+TP4 FP8 rows fit under their engines' own memory fractions)."""
+
+import tomllib
+from dataclasses import replace
+
+import pytest
+
+from siliconsim.errors import CatalogError, InputError
+from siliconsim.hardware.catalog import load_chip
+from siliconsim.hardware.spec import BASES
+from siliconsim.models.catalog import load_model
+from siliconsim.perf.memory import MemoryFit
+from siliconsim.plans.deploy import engine_memory
+from siliconsim.serving.engines import DATA, engine_settings, load_engines
+from siliconsim.validation.runner import run_case
+from siliconsim.validation.scenarios import _replica_point, row_engine
+from siliconsim.validation.suite import load_cases
+from siliconsim.validation.workload import lengths
+
+ENGINES = DATA / "engines.toml"
+
+
+def _case(**want):
+    return next(c for c in load_cases("concurrency") if all(getattr(c, k) == v for k, v in want.items()))
+
+
+# ---- loader -------------------------------------------------------------------------------------
+
+def test_every_entry_loads_with_published_sources():
+    entries = load_engines(ENGINES)
+    assert len(entries) >= 10
+    for match, s in entries:
+        assert {"hardware", "engine", "weight_dtype", "tp"} <= set(match)
+        assert s.memory_fraction is not None and 0 < s.memory_fraction <= 1  # every InferenceX script sets one
+    doc = tomllib.loads(ENGINES.read_text(encoding="utf-8"))
+    for entry in doc["configs"]:
+        for key, value in entry.items():
+            if isinstance(value, dict):  # a setting: read off a launch script at a pinned commit
+                assert value["basis"] == "datasheet" and value["basis"] in BASES, key
+                assert value["source"].startswith("InferenceX 475218b benchmarks/single_node/dsr1_"), key
+
+
+def test_every_sweep_row_finds_its_engine_settings():
+    """The data covers every (hardware, engine, precision, layout, lengths) of the development sweeps."""
+    missing = {(c.hardware, c.engine, c.weight_dtype, c.tp, c.ep) for c in load_cases("concurrency")
+               if row_engine(c, lengths(c)) is None}
+    assert not missing
+
+
+def test_lookup_picks_the_first_matching_entry():
+    h200 = engine_settings("h200", "sglang", "fp8", 8, isl=1024, osl=1024)
+    assert h200 is not None and h200.max_batch == 512  # the 1k/1k branch of dsr1_fp8_h200.sh
+    other = engine_settings("h200", "sglang", "fp8", 8, isl=8192, osl=1024)
+    assert other is not None and other.max_batch == 256
+    trt = engine_settings("b200", "trtllm", "fp8", 4, isl=8192, osl=1024)
+    assert trt is not None and trt.memory_fraction == pytest.approx(0.75) and trt.memory_fraction_of == "free"
+    assert engine_settings("b200", "trtllm", "fp8", 4, isl=1024, osl=1024).memory_fraction == pytest.approx(0.8)
+    assert engine_settings("b200", "vllm", "fp8", 8) is None  # an engine the file does not describe
+    assert engine_settings("gb200-nvl72", "sglang", "fp8", 8) is None
+
+
+def test_trtllm_token_budget_grows_to_fit_concurrency_plus_prompt():
+    trt = engine_settings("b200", "trtllm", "fp8", 8)
+    assert trt is not None and not trt.chunked_prefill and trt.kv_reservation == "full"
+    assert trt.budget(4, 1024) == 8192  # the floor
+    assert trt.budget(256, 8192) == 8512  # ceil64(256 + 8192 + 64)
+    assert trt.budget(100, 8192) == 8384  # 8356 rounded up to 64
+    sgl = engine_settings("b200", "sglang", "fp8", 8)
+    assert sgl is not None and sgl.budget(256, 8192) == 32768 and sgl.chunked_prefill
+
+
+def test_full_kv_reservation_caps_the_batch_at_whole_sequences():
+    trt = engine_settings("b200", "trtllm", "fp8", 8)
+    cfg = trt.serve_config(256, 8192, 7372.8, 921.6, kv_capacity_tokens=1.0e6)
+    assert cfg.max_batch == int(1.0e6 // (7372.8 + 921.6)) == 120
+    assert cfg.chunk() == 0 and cfg.token_budget == 8512  # whole prompts only, in steps of max_num_tokens
+    sgl = engine_settings("b200", "sglang", "fp8", 8)  # SGLang grows KV as it goes: only its own cap
+    assert sgl.serve_config(256, 1024, 921.6, 921.6, kv_capacity_tokens=1.0e5).max_batch == 128
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "engines.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+ENGINE = '[engines.sglang]\nmemory_fraction_of = "total"\nchunked_prefill = true\nkv_reservation = "incremental"\n'
+ENTRY = '[[configs]]\nhardware = "b200"\nengine = "sglang"\nweight_dtype = "fp8"\ntp = 8\n'
+SRC = 'basis = "datasheet", source = "x"'
+
+
+@pytest.mark.parametrize("text, where", [
+    (ENGINE + ENTRY + f"max_batchsize = {{ value = 8, {SRC} }}\n", r"engines.toml: configs\[0\]: unknown field 'max_batchsize'"),
+    (ENGINE + 'max_batch_size = 3\n' + ENTRY, r"engines.toml: engines.sglang: unknown field 'max_batch_size'"),
+    (ENGINE + ENTRY + f"memory_fraction = {{ value = 1.5, {SRC} }}\n", r"configs\[0\].memory_fraction: expected a fraction"),
+    (ENGINE + ENTRY + f"max_batch = {{ value = 2.5, {SRC} }}\n", r"configs\[0\].max_batch: expected a whole number"),
+    (ENGINE + ENTRY + 'max_batch = 8\n', r"configs\[0\].max_batch: expected a table"),
+    (ENGINE + ENTRY.replace("tp = 8\n", "") , r"configs\[0\]: missing field 'tp'"),
+    (ENGINE + ENTRY.replace("tp = 8", 'tp = "8"'), r"configs\[0\].tp: expected a int"),
+    (ENGINE.replace('"total"', '"all"') + ENTRY, r"engines.sglang.memory_fraction_of: expected one of total, free"),
+    (ENTRY, r"configs\[0\].engine: 'sglang' has no \[engines.sglang\] table"),
+    ("[engine.sglang]\n", r"engines.toml: unknown table 'engine'"),
+])
+def test_bad_entry_is_a_one_line_catalog_error_naming_file_and_field(tmp_path, text, where):
+    with pytest.raises(CatalogError, match=where) as err:
+        load_engines(_write(tmp_path, text))
+    assert "\n" not in str(err.value)
+
+
+# ---- memory fraction semantics --------------------------------------------------------------------
+
+def test_memory_fraction_of_total_and_of_free():
+    fit = MemoryFit(weights_bytes=100e9, kv_bytes=1e9, activation_bytes=5e9, usable_bytes=162e9, capacity_bytes=180e9)
+    sgl = engine_memory(fit, 0.95, "total")  # weights + KV pool = 0.95 x 180 GB
+    assert sgl.free_for_kv_bytes == pytest.approx(0.95 * 180e9 - 100e9)
+    trt = engine_memory(fit, 0.8, "free")  # KV = 0.8 x what weights and activations leave
+    assert trt.free_for_kv_bytes == pytest.approx(0.8 * (180e9 - 100e9 - 5e9))
+    heavy = replace(fit, weights_bytes=175e9)
+    assert not engine_memory(heavy, 0.95, "total").fits  # 175 GB > 171 GB: SGLang would not start
+    with pytest.raises(InputError, match="memory fraction 1.2"):
+        engine_memory(fit, 1.2, "free")
+
+
+# ---- the sweep rows -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("engine", ["sglang", "trtllm"])
+def test_b200_tp4_fp8_rows_fit_under_their_engines_memory_fraction(engine):
+    case = _case(hardware="b200", engine=engine, weight_dtype="fp8", tp=4, metric="aggregate_output_tok_s")
+    res = run_case(case)
+    assert res.prediction.covered, res.prediction.reason
+    assert "memory 0.95 of total" in res.prediction.layout or "of free" in res.prediction.layout
+    without = run_case(replace(case, engine="x"))  # no published settings: the family's 0.9 x 180 GB
+    assert not without.prediction.covered
+    assert "weights need 168.2 GB per chip > 162.0 GB usable" in without.prediction.reason
+
+
+def _point(case, n):
+    case = replace(case, concurrency=n)
+    ln = lengths(case)
+    out = _replica_point(case, load_model(case.model), load_chip(case.hardware), ln)
+    assert not isinstance(out, str), out
+    return out[1]
+
+
+def test_a_published_batch_cap_queues_requests_past_it():
+    """dsr1_fp8_b200.sh runs SGLang TP8 with --max-running-requests 128: past 128 requests in flight,
+    the rest wait for a slot, so TTFT grows with concurrency and throughput stays at its plateau."""
+    case = _case(hardware="b200", engine="sglang", weight_dtype="fp8", tp=8, ep=1, input_tokens=921.6,
+                 output_tokens=921.6, metric="ttft_median_ms")
+    pts = {n: _point(case, n) for n in (64, 128, 256, 512)}
+    assert [pts[n].in_service for n in (64, 128, 256, 512)] == [64, 128, 128, 128]
+    assert pts[128].ttft_s < pts[256].ttft_s < pts[512].ttft_s
+    assert pts[512].ttft_s > 2 * pts[256].ttft_s - pts[128].ttft_s - 1e-9  # grows with the queue
+    assert pts[256].output_tok_s == pytest.approx(pts[128].output_tok_s)
+    assert pts[512].output_tok_s == pytest.approx(pts[128].output_tok_s)
+    assert pts[64].output_tok_s < pts[128].output_tok_s
+    uncapped = _point(replace(case, engine="x"), 256)  # no settings: today's default cap of 256
+    assert uncapped.in_service == 256 and uncapped.ttft_s < pts[256].ttft_s
