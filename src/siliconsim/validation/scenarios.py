@@ -12,7 +12,10 @@
   ``dp_attention``) or, without one, the planner's layout on ``chips``; rows with
   ``prefill_chips``/``decode_chips`` by ``serving.disagg`` (the published layout on the decode
   pool), rows naming a speculative technique with its drafts verified in every decode step
-  (``serving.speculative_loop``). Other rows: one batch of ``concurrency`` requests on ``chips`` run to
+  (``serving.speculative_loop``). A row whose engine and published layout have launch settings in
+  ``serving/data/engines.toml`` runs with them (batch cap, token budget and prefill chunking, the
+  engine's memory fraction, whole-sequence KV reservation); rows without settings keep the defaults.
+  Concurrency rows that are not sweeps: one batch of ``concurrency`` requests on ``chips`` run to
   completion (the static-batching TensorRT-LLM tables).
 * ``server``/``interactive``: the same layout search over ``serving.approx.operating_point``, fed by
   the submitter's stack where ``serving.toml`` names one for the chip and scenario (a stack that fixes
