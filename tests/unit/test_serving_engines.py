@@ -13,9 +13,10 @@ from siliconsim.hardware.spec import BASES
 from siliconsim.models.catalog import load_model
 from siliconsim.perf.memory import MemoryFit
 from siliconsim.plans.deploy import engine_memory
+from siliconsim.serving.closed_loop import closed_loop_point, simulate_closed_loop
 from siliconsim.serving.engines import DATA, engine_settings, load_engines
 from siliconsim.validation.runner import run_case
-from siliconsim.validation.scenarios import _replica_point, row_engine
+from siliconsim.validation.scenarios import _replica_point, row_engine, serving_layout
 from siliconsim.validation.suite import load_cases
 from siliconsim.validation.workload import lengths
 
@@ -158,3 +159,22 @@ def test_a_published_batch_cap_queues_requests_past_it():
     assert pts[64].output_tok_s < pts[128].output_tok_s
     uncapped = _point(replace(case, engine="x"), 256)  # no settings: today's default cap of 256
     assert uncapped.in_service == 256 and uncapped.ttft_s < pts[256].ttft_s
+
+
+def test_simulator_agrees_that_the_cap_queues():
+    """The discrete-event engine under the same ServeConfig: past the cap, half the requests wait a
+    whole request cycle for a slot (closed form: TTFT ~ (N / cap - 1) x cycle), throughput stays."""
+    case = _case(hardware="b200", engine="sglang", weight_dtype="fp8", tp=8, ep=1, input_tokens=921.6,
+                 output_tokens=921.6, metric="ttft_median_ms")
+    ln = lengths(case)
+    engine = row_engine(case, ln)
+    dep = serving_layout(case, load_model(case.model), load_chip(case.hardware), ln.input_tokens + ln.output_tokens,
+                         engine)
+    for n in (128, 256):
+        cfg = engine.serve_config(n, 1024, ln.input_tokens, ln.output_tokens, dep.kv_capacity_tokens)
+        sim = simulate_closed_loop(dep, n, ln.input_tokens, ln.output_tokens, config=cfg)
+        form = closed_loop_point(dep, n, ln.input_tokens, ln.output_tokens, cfg)
+        assert sim.in_service == pytest.approx(128)
+        assert sim.output_tok_s == pytest.approx(form.output_tok_s, rel=0.05)
+        assert sim.ttft_s == pytest.approx(form.ttft_s, rel=0.1)  # 0.09 s at 128, ~41 s at 256
+    assert form.ttft_s > 100 * closed_loop_point(dep, 128, ln.input_tokens, ln.output_tokens, cfg).ttft_s
