@@ -13,8 +13,8 @@ from siliconsim.hardware.spec import BASES
 from siliconsim.models.catalog import load_model
 from siliconsim.perf.memory import MemoryFit
 from siliconsim.plans.deploy import engine_memory
-from siliconsim.serving.closed_loop import closed_loop_point, simulate_closed_loop
-from siliconsim.serving.engines import DATA, engine_settings, load_engines
+from siliconsim.serving.closed_loop import ClosedLoopPoint, closed_loop_point, simulate_closed_loop
+from siliconsim.serving.engines import DATA, engine_settings, load_engines, scheduler_hold
 from siliconsim.validation.runner import run_case
 from siliconsim.validation.scenarios import _replica_point, row_engine, serving_layout
 from siliconsim.validation.suite import load_cases
@@ -178,3 +178,43 @@ def test_simulator_agrees_that_the_cap_queues():
         assert sim.output_tok_s == pytest.approx(form.output_tok_s, rel=0.05)
         assert sim.ttft_s == pytest.approx(form.ttft_s, rel=0.1)  # 0.09 s at 128, ~41 s at 256
     assert form.ttft_s > 100 * closed_loop_point(dep, 128, ln.input_tokens, ln.output_tokens, cfg).ttft_s
+
+
+# ---- TensorRT-LLM scheduler holds ----------------------------------------------------------------
+
+def _op(concurrency=64, in_service=64, tpot_s=0.03, output_tokens=1000.0):
+    cycle_s = output_tokens * tpot_s  # no queue: request rate = in_service / cycle
+    return ClosedLoopPoint(concurrency, in_service, in_service * output_tokens / cycle_s, tpot_s, 0.1, output_tokens)
+
+
+def test_dp_attention_balance_holds_prompts_until_every_rank_has_one_or_the_timeout():
+    trt = engine_settings("b200", "trtllm", "fp8", 8, ep=8, dp_attention=True, isl=1024, osl=1024, concurrency=64)
+    assert trt is not None and trt.adp_timeout_iters == 60
+    assert trt.batch_wait_iters == 40  # set by the script too, but TensorRT-LLM skips it under DP attention
+    op = _op()  # 64 requests / 30 s cycle: 0.064 prompts per iteration -> 8 ranks need 125 > 60 iterations
+    held = scheduler_hold(op, trt, attention_ranks=8, token_budget=8192, input_tokens=921.6)
+    assert held.ttft_s == pytest.approx(0.1 + 30 * 0.03)  # half the 60-iteration timeout
+    assert held.tpot_s == op.tpot_s and held.output_tok_s < op.output_tok_s
+    fast = scheduler_hold(op, trt, attention_ranks=2, token_budget=8192, input_tokens=921.6)
+    assert fast.ttft_s == pytest.approx(0.1 + 0.5 * (2 / 0.064) * 0.03)  # two ranks fill before the timeout
+    plain = engine_settings("b200", "trtllm", "fp8", 8, ep=8, isl=1024, osl=1024, concurrency=32)
+    assert scheduler_hold(op, plain, attention_ranks=1, token_budget=8192, input_tokens=921.6) == op  # no DP
+
+
+def test_batch_wait_holds_prompts_until_the_step_is_full_enough():
+    trt = engine_settings("b200", "trtllm", "fp8", 8, isl=1024, osl=1024, concurrency=128)
+    assert trt is not None and (trt.batch_wait_iters, trt.batch_wait_tokens_ratio) == (40, pytest.approx(0.8))
+    op = _op(128, 128)  # 0.128 prompts per iteration; 0.8 x 8192 - 128 decode tokens = 7 prompts of 921.6
+    held = scheduler_hold(op, trt, attention_ranks=1, token_budget=8192, input_tokens=921.6)
+    assert held.ttft_s == pytest.approx(0.1 + 0.5 * min(40, 6 / 0.128) * 0.03)
+    roomy = scheduler_hold(op, trt, attention_ranks=1, token_budget=8192, input_tokens=8000.0)
+    assert roomy == op  # one prompt fills the step: nothing to wait for
+    below = engine_settings("b200", "trtllm", "fp8", 8, isl=1024, osl=1024, concurrency=32)
+    assert below is not None and below.batch_wait_iters is None  # the script sets it from concurrency 64 on
+    assert scheduler_hold(op, below, attention_ranks=1, token_budget=8192, input_tokens=921.6) == op
+
+
+def test_batch_wait_settings_come_in_pairs(tmp_path):
+    text = ENGINE + ENTRY + f"batch_wait_iters = {{ value = 40, {SRC} }}\n"
+    with pytest.raises(CatalogError, match=r"configs\[0\]: batch_wait_iters and batch_wait_tokens_ratio go together"):
+        load_engines(_write(tmp_path, text))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from typing import Any
 from siliconsim.errors import CatalogError
 from siliconsim.hardware.catalog import read_toml, sourced
 from siliconsim.plans.deploy import MEMORY_FRACTION_OF
+from siliconsim.serving.closed_loop import ClosedLoopPoint
 from siliconsim.serving.config import ServeConfig
 
 DATA = Path(str(resources.files("siliconsim.serving") / "data"))
@@ -31,8 +32,9 @@ ENGINE_KEYS = {"memory_fraction_of", "chunked_prefill", "kv_reservation", "why",
 MATCH_KEYS = {"hardware": str, "engine": str, "weight_dtype": str, "tp": int, "ep": int, "dp_attention": bool,
               "isl": int, "osl": int, "min_concurrency": int}
 REQUIRED_MATCH = ("hardware", "engine", "weight_dtype", "tp")
-COUNT_SETTINGS = ("max_batch", "token_budget", "cuda_graph_max_batch")
-CONFIG_KEYS = set(MATCH_KEYS) | set(COUNT_SETTINGS) | {"memory_fraction", "token_budget_fits_prompt"}
+COUNT_SETTINGS = ("max_batch", "token_budget", "cuda_graph_max_batch", "adp_timeout_iters", "batch_wait_iters")
+FRACTION_SETTINGS = ("memory_fraction", "batch_wait_tokens_ratio")
+CONFIG_KEYS = set(MATCH_KEYS) | set(COUNT_SETTINGS) | set(FRACTION_SETTINGS) | {"token_budget_fits_prompt"}
 PROMPT_MARGIN_TOKENS = 64  # InferenceX TensorRT-LLM scripts: max_num_tokens >= ceil64(concurrency + ISL + 64)
 
 
@@ -50,6 +52,9 @@ class EngineSettings:
     token_budget_fits_prompt: bool = False
     memory_fraction: float | None = None
     cuda_graph_max_batch: int | None = None  # recorded, not modelled: larger batches run eagerly
+    adp_timeout_iters: int | None = None  # DP attention: prompts held until every rank has one, at most this long
+    batch_wait_iters: int | None = None  # no DP attention: prompts held until the step is this full ...
+    batch_wait_tokens_ratio: float | None = None  # ... (this fraction of the token budget), at most this long
 
     def budget(self, concurrency: int, nominal_input_tokens: float) -> int | None:
         """Tokens per step for a run of ``concurrency`` requests with prompts up to ``nominal_input_tokens``."""
@@ -84,6 +89,37 @@ class EngineSettings:
         if self.kv_reservation == "full":
             parts.append("KV reserved per whole sequence")
         return " ".join(parts)
+
+
+def scheduler_hold(op: ClosedLoopPoint, settings: EngineSettings, attention_ranks: int, token_budget: int | None,
+                   input_tokens: float) -> ClosedLoopPoint:
+    """``op`` with the time TensorRT-LLM's scheduler holds new prompts back (see ``data/engines.toml``).
+
+    With DP attention over ``attention_ranks`` > 1 ranks and balancing on, prompts wait until every
+    rank has one or ``adp_timeout_iters`` iterations pass; without, under a batch wait, until the
+    step's tokens (running batch + whole prompts) reach ``batch_wait_tokens_ratio x token_budget``
+    or ``batch_wait_iters`` pass. Prompts arrive at ``a`` = request rate x iteration time per
+    iteration (one iteration per output token), so a hold lasts ``E = min(timeout, needed / a)``
+    iterations and a prompt arriving at a uniform time within it waits ``E / 2`` on average (with
+    balanced routing, ``needed`` is the number of ranks; under a batch wait, the prompts beyond the
+    first that fill the step). The held time adds to TTFT and, as each request's cycle is longer,
+    lowers throughput by Little's law; TPOT is unchanged. (py_executor.py ``_balance_adp_requests``,
+    ``_waiting_requests``; closed-form estimate, not simulated.)"""
+    if not op.feasible:
+        return op
+    if attention_ranks > 1 and settings.adp_timeout_iters:
+        timeout, needed = settings.adp_timeout_iters, float(attention_ranks)
+    elif attention_ranks <= 1 and settings.batch_wait_iters and token_budget:
+        fill = settings.batch_wait_tokens_ratio * token_budget - op.in_service  # type: ignore[operator]
+        timeout, needed = settings.batch_wait_iters, math.ceil(max(fill, 0.0) / input_tokens) - 1.0
+    else:
+        return op
+    if needed <= 0:
+        return op
+    per_iter = op.request_s * op.tpot_s  # prompts arriving per iteration
+    hold_s = 0.5 * min(float(timeout), needed / per_iter if per_iter > 0 else math.inf) * op.tpot_s
+    e2e_s = op.concurrency / op.request_s
+    return replace(op, ttft_s=op.ttft_s + hold_s, output_tok_s=op.output_tok_s * e2e_s / (e2e_s + hold_s))
 
 
 def _engine(name: str, entry: Any, where: str) -> dict[str, Any]:
@@ -139,11 +175,14 @@ def _config(entry: Any, where: str, engines: dict[str, dict[str, Any]]) -> tuple
         raise CatalogError(f"{where}.engine: {match['engine']!r} has no [engines.{match['engine']}] table")
     fields = dict(base)
     fields.update({k: _count(entry[k], f"{where}.{k}") for k in COUNT_SETTINGS if k in entry})
-    if "memory_fraction" in entry:
-        frac = sourced(entry["memory_fraction"], "dimensionless", f"{where}.memory_fraction").value
-        if not 0.0 < frac <= 1.0:
-            raise CatalogError(f"{where}.memory_fraction: expected a fraction in (0, 1], got {frac:g}")
-        fields["memory_fraction"] = frac
+    for key in FRACTION_SETTINGS:
+        if key in entry:
+            frac = sourced(entry[key], "dimensionless", f"{where}.{key}").value
+            if not 0.0 < frac <= 1.0:
+                raise CatalogError(f"{where}.{key}: expected a fraction in (0, 1], got {frac:g}")
+            fields[key] = frac
+    if ("batch_wait_iters" in fields) != ("batch_wait_tokens_ratio" in fields):
+        raise CatalogError(f"{where}: batch_wait_iters and batch_wait_tokens_ratio go together")
     fits = entry.get("token_budget_fits_prompt", False)
     if not isinstance(fits, bool):
         raise CatalogError(f"{where}.token_budget_fits_prompt: expected true or false, got {fits!r}")

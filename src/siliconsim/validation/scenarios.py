@@ -14,7 +14,8 @@
   pool), rows naming a speculative technique with its drafts verified in every decode step
   (``serving.speculative_loop``). A row whose engine and published layout have launch settings in
   ``serving/data/engines.toml`` runs with them (batch cap, token budget and prefill chunking, the
-  engine's memory fraction, whole-sequence KV reservation); rows without settings keep the defaults.
+  engine's memory fraction, whole-sequence KV reservation, TensorRT-LLM's scheduler holds);
+  rows without settings keep the defaults.
   Concurrency rows that are not sweeps: one batch of ``concurrency`` requests on ``chips`` run to
   completion (the static-batching TensorRT-LLM tables).
 * ``server``/``interactive``: the same layout search over ``serving.approx.operating_point``, fed by
@@ -50,7 +51,7 @@ from siliconsim.speculative import speculative_estimate
 from siliconsim.serving.approx import continuous_batching, operating_point, stack_for
 from siliconsim.serving.closed_loop import RANGE_RATIO, ClosedLoopPoint, closed_loop_point
 from siliconsim.serving.disagg import disaggregated_point, plan_pools
-from siliconsim.serving.engines import EngineSettings, engine_settings
+from siliconsim.serving.engines import EngineSettings, engine_settings, scheduler_hold
 from siliconsim.serving.speculative_loop import speculative_deployment
 from siliconsim.validation.speculation import speculation_for
 from siliconsim.validation.suite import POWER_METRICS, Case
@@ -196,6 +197,8 @@ def _replica_point(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> tup
     config = None if engine is None else engine.serve_config(
         n, ln.input_tokens / MEAN_OVER_NOMINAL, ln.input_tokens, ln.output_tokens, dep.kv_capacity_tokens)
     op = closed_loop_point(dep, n, ln.input_tokens, ln.output_tokens, config)
+    if engine is not None and config is not None:
+        op = scheduler_hold(op, engine, dep.par.tp if dep.par.attn_dp else 1, config.token_budget, ln.input_tokens)
     if not op.feasible:
         return f"the KV cache of {dep.describe()} holds no {context:.0f}-token request"
     source = "published layout" if case.tp is not None else "planner's layout"
