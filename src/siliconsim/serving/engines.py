@@ -7,8 +7,10 @@ chip's memory, TensorRT-LLM gives KV a fraction of what the weights leave free) 
 reserved for the whole sequence at admission (TensorRT-LLM's default GUARANTEED_NO_EVICT policy)
 or grows as tokens are made (SGLang). ``engine_settings`` finds the entry of a run's
 (hardware, engine, weight precision, layout, lengths); ``EngineSettings.serve_config`` turns it
-into the ``ServeConfig`` the closed form and the simulator take. A run without an entry keeps the
-defaults, so nothing changes for engines the file does not describe.
+into the ``ServeConfig`` the closed form and the simulator take, and ``scheduler_hold`` adds the time
+TensorRT-LLM's scheduler holds new prompts back (attention-DP balancing, batch waiting) to a
+closed-loop point. A run without an entry keeps the defaults, so nothing changes for engines the
+file does not describe.
 """
 
 from __future__ import annotations
@@ -88,6 +90,10 @@ class EngineSettings:
             parts.append(f"memory {self.memory_fraction:g} of {self.memory_fraction_of}")
         if self.kv_reservation == "full":
             parts.append("KV reserved per whole sequence")
+        if self.adp_timeout_iters:
+            parts.append(f"DP-attention prompt hold <= {self.adp_timeout_iters} iterations")
+        if self.batch_wait_iters:
+            parts.append(f"TP batch wait <= {self.batch_wait_iters} iterations")
         return " ".join(parts)
 
 
@@ -102,8 +108,9 @@ def scheduler_hold(op: ClosedLoopPoint, settings: EngineSettings, attention_rank
     iteration (one iteration per output token), so a hold lasts ``E = min(timeout, needed / a)``
     iterations and a prompt arriving at a uniform time within it waits ``E / 2`` on average (with
     balanced routing, ``needed`` is the number of ranks; under a batch wait, the prompts beyond the
-    first that fill the step). The held time adds to TTFT and, as each request's cycle is longer,
-    lowers throughput by Little's law; TPOT is unchanged. (py_executor.py ``_balance_adp_requests``,
+    first that fill the step). The held time adds to TTFT and, as each slot's cycle is longer,
+    lowers throughput (Little's law; requests queued for a slot wait longer in proportion); TPOT is
+    unchanged. (py_executor.py ``_balance_adp_requests``,
     ``_waiting_requests``; closed-form estimate, not simulated.)"""
     if not op.feasible:
         return op
@@ -118,8 +125,9 @@ def scheduler_hold(op: ClosedLoopPoint, settings: EngineSettings, attention_rank
         return op
     per_iter = op.request_s * op.tpot_s  # prompts arriving per iteration
     hold_s = 0.5 * min(float(timeout), needed / per_iter if per_iter > 0 else math.inf) * op.tpot_s
-    e2e_s = op.concurrency / op.request_s
-    return replace(op, ttft_s=op.ttft_s + hold_s, output_tok_s=op.output_tok_s * e2e_s / (e2e_s + hold_s))
+    cycle_s = op.in_service / op.request_s  # a slot's cycle; the hold lengthens it (the slot stays taken)
+    queued = op.concurrency / op.in_service  # with requests waiting for a slot, their wait grows in step
+    return replace(op, ttft_s=op.ttft_s + queued * hold_s, output_tok_s=op.output_tok_s * cycle_s / (cycle_s + hold_s))
 
 
 def _engine(name: str, entry: Any, where: str) -> dict[str, Any]:
