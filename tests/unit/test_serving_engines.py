@@ -154,9 +154,9 @@ def test_a_published_batch_cap_queues_requests_past_it():
     assert [pts[n].in_service for n in (64, 128, 256, 512)] == [64, 128, 128, 128]
     assert pts[128].ttft_s < pts[256].ttft_s < pts[512].ttft_s
     assert pts[512].ttft_s > 2 * pts[256].ttft_s - pts[128].ttft_s - 1e-9  # grows with the queue
-    assert pts[256].output_tok_s == pytest.approx(pts[128].output_tok_s)
-    assert pts[512].output_tok_s == pytest.approx(pts[128].output_tok_s)
-    assert pts[64].output_tok_s < pts[128].output_tok_s
+    assert pts[256].output_tok_s == pytest.approx(pts[128].output_tok_s, rel=0.02)  # the plateau
+    assert pts[512].output_tok_s == pytest.approx(pts[256].output_tok_s, rel=1e-9)
+    assert pts[64].output_tok_s < 0.98 * pts[128].output_tok_s
     uncapped = _point(replace(case, engine="x"), 256)  # no settings: today's default cap of 256
     assert uncapped.in_service == 256 and uncapped.ttft_s < pts[256].ttft_s
 
@@ -176,8 +176,8 @@ def test_simulator_agrees_that_the_cap_queues():
         form = closed_loop_point(dep, n, ln.input_tokens, ln.output_tokens, cfg)
         assert sim.in_service == pytest.approx(128)
         assert sim.output_tok_s == pytest.approx(form.output_tok_s, rel=0.05)
-        assert sim.ttft_s == pytest.approx(form.ttft_s, rel=0.1)  # 0.09 s at 128, ~41 s at 256
-    assert form.ttft_s > 100 * closed_loop_point(dep, 128, ln.input_tokens, ln.output_tokens, cfg).ttft_s
+        assert sim.ttft_s == pytest.approx(form.ttft_s, rel=0.1)  # a fraction of a second at 128, ~30-40 s at 256
+    assert form.ttft_s > 20 * closed_loop_point(dep, 128, ln.input_tokens, ln.output_tokens, cfg).ttft_s
 
 
 # ---- TensorRT-LLM scheduler holds ----------------------------------------------------------------
