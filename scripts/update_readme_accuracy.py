@@ -99,7 +99,7 @@ def section(results: Sequence[RowResult] | None = None, sweep: Sequence[str] = (
     lines += ["", f"**Headline: {_pct1(s['median_ape_pct'])} median |error| with the calibrated efficiencies "
                   f"(in-sample); {_pct1(logo.get('logo_median_ape_pct'))} leave-one-group-out** (each (hardware, "
                   f"model) group held out of the fit in turn: the figure to quote). "
-                  f"{fit_params()} free parameters fitted by `make calibrate`.", "",
+                  f"{fit_params()} free parameters fitted by `make calibrate`.{_by_scenario(logo)}", "",
               "Known limits: mean TTFT under MLPerf load is under-predicted on NVIDIA (~1.5 decode steps of "
               "queueing modelled for continuous batching, ~2 measured); AMD server rows are predicted with their "
               "harness's 0.3 s dispatch window (`serving/data/serving.toml` `[stacks]`), which brings their "
@@ -121,6 +121,14 @@ def section(results: Sequence[RowResult] | None = None, sweep: Sequence[str] = (
               "throughput, -21% TTFT, -10% TPOT, where the layout search alone gave +80/-45/-6%; dataset "
               "input lengths of MLPerf rows are assumptions (`validation/data/datasets.toml`).", *sweep, END]
     return "\n".join(lines)
+
+
+def _by_scenario(logo: dict) -> str:
+    """One sentence: the leave-one-group-out median per scenario (empty before a calibration wrote it)."""
+    by = logo.get("logo_by_scenario_median_ape_pct") or {}
+    if not by:
+        return ""
+    return " Leave-one-group-out by scenario: " + ", ".join(f"{k.replace('_', ' ')} {_pct1(v)}" for k, v in by.items()) + "."
 
 
 def _pct1(v: float | None) -> str:

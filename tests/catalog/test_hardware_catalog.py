@@ -236,7 +236,7 @@ def test_sn40l_three_tiers():
 
 def test_gh200_has_grace_ddr_tier():
     chip = catalog.load_chip("gh200")
-    assert chip.tier("hbm").capacity_bytes == 144e9
+    assert chip.tier("hbm").capacity_bytes == 144 * 2**30  # HBM stacks are binary-sized: 144 GiB
     assert chip.tier("ddr") is not None
 
 
@@ -295,7 +295,7 @@ def test_tpu_torus_generations():
 def test_training_chips_against_their_siblings():
     a40, a80 = catalog.load_chip("a100-sxm-40gb"), catalog.load_chip("a100-sxm-80gb")
     assert a40.dense_flop_per_s == a80.dense_flop_per_s and a40.tdp_w == a80.tdp_w == 400
-    assert (a40.capacity_bytes, a80.capacity_bytes) == (40e9, 80e9)
+    assert (a40.capacity_bytes, a80.capacity_bytes) == (40 * 2**30, 80 * 2**30)  # binary-sized HBM stacks
     assert a40.bandwidth_bytes_per_s < a80.bandwidth_bytes_per_s
     h800, h100 = catalog.load_chip("h800"), catalog.load_chip("h100-sxm")
     assert h800.dense_flop_per_s == h100.dense_flop_per_s
@@ -309,7 +309,7 @@ def test_training_chips_against_their_siblings():
     b300, b200 = catalog.load_chip("b300"), catalog.load_chip("b200")
     assert b300.dense_flop_per_s["bf16"] == b200.dense_flop_per_s["bf16"]
     assert b300.dense_flop_per_s["fp4"] > 1.4 * b200.dense_flop_per_s["fp4"]
-    assert b300.capacity_bytes == 288e9 > b200.capacity_bytes
+    assert b300.capacity_bytes == 288 * 2**30 > b200.capacity_bytes
 
 
 # ---------------------------------------------------------------- links and systems

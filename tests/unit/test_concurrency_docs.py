@@ -99,7 +99,8 @@ def test_sweep_section_states_coverage_and_the_held_out_basis(accuracy, rows):
     coverage = text.split("Coverage: ")[1]
     # 14 points x 4 metrics; the two on the unknown chip are not predicted, with the catalog's reason
     assert coverage.startswith("48/56 rows predicted") and "(8 rows): " in coverage and "no-such-gpu" in coverage
-    assert "It equals the in-sample figure: no parameter is fitted on these rows" in text
+    # `siliconsim calibrate` fits the sweeps too (cli.calibrate.CALIBRATION_SUITES), so the held-out figure refits
+    assert "Sweep rows are among the calibration's fitted rows" in text
     assert "AIConfigurator" in text and any(f"({v})" in text for v in ("better", "worse", "level"))
 
 
@@ -122,7 +123,7 @@ def test_committed_fits_reproduce_the_committed_efficiencies(accuracy):
         for chip, values in overrides_for(group, fits[group.name].theta).items():
             eff = load_chip(chip).efficiency
             for k, v in values.items():
-                assert v == pytest.approx(eff[k], rel=2e-3), (chip, k)  # overlays keep 4 significant digits
+                assert v == pytest.approx(eff[k], rel=5e-3), (chip, k)  # overlays keep 3 (times) to 4 significant digits
 
 
 def test_id_list_joins_runs(accuracy):

@@ -16,4 +16,4 @@ def test_python_api_example_runs():
     with contextlib.redirect_stdout(out):
         exec(compile(code, "README.md", "exec"), {})
     lines = out.getvalue().splitlines()
-    assert lines[0].startswith("2× h100-sxm") and [ln.split()[0] for ln in lines[1:]] == ["cs-3", "h100-sxm", "h200"]
+    assert lines[0].startswith("2× h100-sxm") and [ln.split()[0] for ln in lines[1:]] == ["cs-3", "h200", "h100-sxm"]

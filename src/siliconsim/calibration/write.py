@@ -84,8 +84,10 @@ def _logo_meta(held: Sequence[RowResult]) -> list[str]:
     s = summarize(held)
     vend = ", ".join(f"{_q(k)} = {v['median_ape_pct']:.2f}" for k, v in s["by_vendor"].items())
     rows = ", ".join(f"{_q(k)} = {v['n']}" for k, v in s["by_vendor"].items())
+    scen = ", ".join(f"{_q(k)} = {v['median_ape_pct']:.2f}" for k, v in s["by_scenario"].items())
     return [f"logo_median_ape_pct = {s['median_ape_pct']:.2f}", f"logo_mean_ape_pct = {s['mean_ape_pct']:.2f}",
-            f"logo_by_vendor_median_ape_pct = {{ {vend} }}", f"logo_by_vendor_rows = {{ {rows} }}"]
+            f"logo_by_vendor_median_ape_pct = {{ {vend} }}", f"logo_by_vendor_rows = {{ {rows} }}",
+            f"logo_by_scenario_median_ape_pct = {{ {scen} }}"]
 
 
 def _sweep_logo_meta(held: Sequence[RowResult]) -> list[str]:

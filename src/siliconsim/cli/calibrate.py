@@ -41,7 +41,7 @@ def _record(cal: Calibration) -> dict[str, Any]:
     params = {name: {"chips": list(f.group.chips), "rows": len(f.rows), "rms_log_error": f.rms_log_error,
                      "multipliers": {k: math.exp(v) for k, v in f.theta.items()}, "values": f.values()}
               for name, f in cal.fits.items()}
-    keys = ("median_ape_pct", "mean_ape_pct", "coverage_pct", "by_vendor", "by_metric")
+    keys = ("median_ape_pct", "mean_ape_pct", "coverage_pct", "by_vendor", "by_metric", "by_scenario")
     rec = {"free_parameters": cal.config.n_parameters, "groups": params,
            "summary": {k: {x: v[x] for x in keys} for k, v in cal.summaries().items()}}
     if any(r.case.closed_loop for r in cal.fitted):
