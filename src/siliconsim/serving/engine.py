@@ -22,6 +22,7 @@ a busy replica's chain of steps mostly runs this way). A busy replica starts its
 
 from __future__ import annotations
 
+import gc
 import heapq
 from collections.abc import Callable
 
@@ -33,7 +34,7 @@ from siliconsim.serving.requests import DONE, REJECTED, TRANSFER, Req
 from siliconsim.serving.result import SimResult, build_result
 from siliconsim.serving.router import ROUTERS
 from siliconsim.serving.scheduler import SCHEDULERS
-from siliconsim.serving.step_model import StepModel
+from siliconsim.serving.step_model import StepModel, grid_bracket
 from siliconsim.workloads.requests import RequestSet
 
 STEP_END, TRANSFER_DONE, ARRIVAL, DISPATCH, KICK = 0, 1, 2, 3, 4
@@ -75,11 +76,29 @@ class Engine:
         self.last_dispatch_s = -float("inf")
         self.dispatch_gen = 0  # bumped on every dispatch: a stale DISPATCH event is skipped
         self.dispatch_due = False
+        # decode-only steps that no other event interleaves run in one handler call (_decode_run);
+        # with an event log every step is an event of the loop
+        self.coalesce = event_log is None
+        self.decode_row = getattr(model, "decode_row", None)
+        self.heap: list = []
 
     # ---- loop ----------------------------------------------------------------------------
     def run(self) -> SimResult:
+        """Run every event, then collect the result. The cyclic garbage collector is paused
+        meanwhile: the loop makes no reference cycles, but its hundreds of thousands of step
+        records and events would make every collection walk them all again."""
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return self._run()
+        finally:
+            if paused:
+                gc.enable()
+
+    def _run(self) -> SimResult:
         heap = [(r.arrival_s, ARRIVAL, r.i, r) for r, p in zip(self.reqs, self.requests.parent.tolist()) if p < 0]
         heapq.heapify(heap)
+        self.heap = heap
         seq = len(self.reqs)
         log, progress, total = self.event_log, self.progress, len(self.reqs)
         handlers = (self._on_step_end, self._on_transfer, self._on_arrival, self._on_dispatch, self._on_kick)
@@ -187,8 +206,56 @@ class Engine:
         for req in finished:
             rep.outstanding -= 1
             follow.extend(self._settle(req))
-        follow.extend(self._start_step(rep))
+        step = self._start_step(rep)
+        if not follow and step and self.coalesce and not rep.step_chunks:
+            return self._decode_run(rep, step[0][0])
+        follow.extend(step)
         return follow
+
+    def _decode_run(self, rep: Replica, end_s: float) -> tuple[Event, ...]:
+        """Run the decode-only steps of ``rep`` that end before any other event, from the one that
+        ends at ``end_s``; returns the end of the first step it leaves to the loop.
+
+        A step end is taken here when it is the loop's next event (it sorts before the heap's head,
+        which no such step changes), emits no last token (the decode heap's earliest finish step is
+        later) and the next decode step's KV fits (no preemption), and when nothing waits or
+        prefills: then it only books an ITL sample and starts the same decode step one token
+        later, which is what ``_on_step_end`` and ``_start_step`` would do, in the same float
+        operations."""
+        heap, kv = self.heap, rep.kv
+        if rep.waiting or rep.prefilling or rep.joined:
+            return ((end_s, STEP_END, rep),)
+        head_t, head_p = (heap[0][0], heap[0][1]) if heap else (float("inf"), 0)
+        first_finish = rep.decode_heap[0][0] if rep.decode_heap else kv.steps + 2 ** 62
+        n = rep.step_decode
+        held = kv.prefill_tokens + kv.base_sum
+        room = kv.capacity_tokens
+        quotient = kv.base_sum / n
+        row = self.decode_row(n) if self.decode_row is not None else None
+        step_time_s = self.model.step_time_s
+        itl_values, itl_counts, steps_append = rep.itl_values, rep.itl_counts, self.steps.append
+        progress, idx = self.progress, rep.idx
+        steps = kv.steps + 1  # the step count once the step ending at end_s is booked
+        while ((end_s < head_t or (end_s == head_t and head_p > 0)) and steps < first_finish
+               and held + n * (steps + 1) <= room):
+            itl_values.append(end_s - rep.last_decode_end_s)
+            itl_counts.append(n)
+            rep.last_decode_end_s = end_s
+            kv.steps = steps
+            self.events += 1
+            if progress is not None and not self.events & 4095:
+                progress(self.settled, len(self.reqs))
+            dctx = quotient + steps + 1
+            if row is None:
+                dt = step_time_s(0, 0.0, n, dctx)
+            else:
+                di, dj, dw = grid_bracket(dctx)
+                dt = (1.0 - dw) * row[di] + dw * row[dj]
+            steps_append((end_s, dt, n, held + n * (steps + 1), idx))
+            self.now = end_s
+            end_s = end_s + dt
+            steps += 1
+        return ((end_s, STEP_END, rep),)
 
     # ---- helpers -------------------------------------------------------------------------
     def _kick(self, rep: Replica) -> tuple[Event, ...]:

@@ -138,6 +138,11 @@ class DeploymentStepModel:
             self._memo[key] = t
         return t
 
+    def decode_row(self, decode_batch: int) -> list[float] | None:
+        """Decode-only step times of ``decode_batch`` sequences over the GRID of decode contexts,
+        if already filled: ``step_time_s(0, 0, b, c)`` interpolates it at ``grid_bracket(c)``."""
+        return self._rows.get((0, 0, float(decode_batch))) if decode_batch else None
+
     def _interpolated(self, p: float, pc: float, b: float, dc: float) -> float:
         """Multilinear interpolation over the grid corners around (p, pc, dc)."""
         rows = self._rows
