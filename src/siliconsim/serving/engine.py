@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gc
 import heapq
+from math import log2
 from collections.abc import Callable
 
 import numpy as np
@@ -33,13 +34,15 @@ from siliconsim.serving.replica import Replica
 from siliconsim.serving.requests import DONE, REJECTED, TRANSFER, Req
 from siliconsim.serving.result import SimResult, build_result
 from siliconsim.serving.router import ROUTERS
-from siliconsim.serving.scheduler import SCHEDULERS
-from siliconsim.serving.step_model import StepModel, grid_bracket
+from siliconsim.serving.scheduler import SCHEDULERS, ChunkedScheduler, PrefillFirstScheduler
+from siliconsim.serving.step_model import (_GRID_FLOATS, GRID_EXACT_BELOW, GRID_MAX_OCTAVE, GRID_STEPS_PER_OCTAVE,
+                                              StepModel)
 from siliconsim.workloads.requests import RequestSet
 
 STEP_END, TRANSFER_DONE, ARRIVAL, DISPATCH, KICK = 0, 1, 2, 3, 4
 _NONE: tuple = ()
 Event = tuple  # (time_s, priority, payload)
+_LAST_K = GRID_MAX_OCTAVE * GRID_STEPS_PER_OCTAVE - 1  # grid_bracket's largest octave index
 
 
 class Engine:
@@ -78,7 +81,7 @@ class Engine:
         self.dispatch_due = False
         # decode-only steps that no other event interleaves run in one handler call (_decode_run);
         # with an event log every step is an event of the loop
-        self.coalesce = event_log is None
+        self.coalesce = event_log is None and isinstance(self.scheduler, (ChunkedScheduler, PrefillFirstScheduler))
         self.decode_row = getattr(model, "decode_row", None)
         self.heap: list = []
 
@@ -186,7 +189,9 @@ class Engine:
         rep.waiting.append(req)
         return self._kick(rep)
 
-    def _on_step_end(self, rep: Replica) -> tuple[Event, ...]:
+    def _on_step_end(self, rep: Replica) -> tuple[Event, ...] | list[Event]:
+        if self.coalesce and not rep.step_chunks and not rep.waiting and not rep.prefilling:
+            return self._decode_run(rep)
         now = self.now
         finished: list[Req] = []
         if rep.step_decode:
@@ -206,56 +211,91 @@ class Engine:
         for req in finished:
             rep.outstanding -= 1
             follow.extend(self._settle(req))
-        step = self._start_step(rep)
-        if not follow and step and self.coalesce and not rep.step_chunks:
-            return self._decode_run(rep, step[0][0])
-        follow.extend(step)
+        follow.extend(self._start_step(rep))
         return follow
 
-    def _decode_run(self, rep: Replica, end_s: float) -> tuple[Event, ...]:
-        """Run the decode-only steps of ``rep`` that end before any other event, from the one that
-        ends at ``end_s``; returns the end of the first step it leaves to the loop.
+    def _decode_run(self, rep: Replica) -> tuple[Event, ...] | list[Event]:
+        """End ``rep``'s decode-only step (nothing waits or prefills), and run its following
+        decode-only steps whose ends are the loop's next events, in this one call.
 
-        A step end is taken here when it is the loop's next event (it sorts before the heap's head,
-        which no such step changes), emits no last token (the decode heap's earliest finish step is
-        later) and the next decode step's KV fits (no preemption), and when nothing waits or
-        prefills: then it only books an ITL sample and starts the same decode step one token
-        later, which is what ``_on_step_end`` and ``_start_step`` would do, in the same float
-        operations."""
-        heap, kv = self.heap, rep.kv
-        if rep.waiting or rep.prefilling or rep.joined:
-            return ((end_s, STEP_END, rep),)
+        Each step end is what ``_on_step_end`` does (``Replica.end_decode``, settling the requests
+        that finished) and each next step what ``_start_step`` does, in the same float operations;
+        the chain stops at a step that ends after the heap's head (which none of these steps
+        changes: they schedule nothing else), and leaves to ``_start_step`` the step after a
+        finish that releases a follow-up turn, one that would preempt, and an idle replica. Events
+        are counted, and progress reported, as the loop counts and reports them.
+        """
+        kv, dheap, heap = rep.kv, rep.decode_heap, self.heap
+        now = self.now
+        kv.steps += 1
+        rep.book_itl(now)  # the first step may have had sequences join
+        steps, last_s = kv.steps, now
         head_t, head_p = (heap[0][0], heap[0][1]) if heap else (float("inf"), 0)
-        first_finish = rep.decode_heap[0][0] if rep.decode_heap else kv.steps + 2 ** 62
-        n = rep.step_decode
-        held = kv.prefill_tokens + kv.base_sum
-        room = kv.capacity_tokens
-        quotient = kv.base_sum / n
-        row = self.decode_row(n) if self.decode_row is not None else None
-        step_time_s = self.model.step_time_s
         itl_values, itl_counts, steps_append = rep.itl_values, rep.itl_counts, self.steps.append
-        progress, idx = self.progress, rep.idx
-        steps = kv.steps + 1  # the step count once the step ending at end_s is booked
-        while ((end_s < head_t or (end_s == head_t and head_p > 0)) and steps < first_finish
-               and held + n * (steps + 1) <= room):
-            itl_values.append(end_s - rep.last_decode_end_s)
-            itl_counts.append(n)
-            rep.last_decode_end_s = end_s
-            kv.steps = steps
-            self.events += 1
-            if progress is not None and not self.events & 4095:
-                progress(self.settled, len(self.reqs))
+        idx, room, step_time_s = rep.idx, kv.capacity_tokens, self.model.step_time_s
+        follow: list[Event] = []
+        events = 0  # step ends after the first (the loop counts that one)
+        report_at = (-(self.events + 1)) % 4096 or 4096 if self.progress is not None else -1
+        n = -1  # sequences of the step to start; -1: look again (the decode set changed)
+        held = 0
+        quotient = 0.0
+        row = None
+        while True:
+            if dheap and dheap[0][0] <= steps:  # the step that ended at `now` emitted last tokens
+                self.now = now
+                kv.steps = steps
+                finished: list[Req] = []
+                rep.pop_finished(now, finished)
+                for req in finished:
+                    rep.outstanding -= 1
+                    follow.extend(self._settle(req))
+                n = -1
+            if events == report_at:  # after the step end's settlements, as the loop reports
+                self.progress(self.settled, len(self.reqs))
+                report_at += 4096
+            if n < 0:
+                n = kv.decoding
+                if follow or not n:
+                    break
+                held = kv.prefill_tokens + kv.base_sum
+                quotient = kv.base_sum / n
+                row = self.decode_row(n) if self.decode_row is not None else None
+            if held + n * (steps + 1) > room:  # the next decode step would preempt
+                break
             dctx = quotient + steps + 1
             if row is None:
                 dt = step_time_s(0, 0.0, n, dctx)
+            elif dctx < GRID_EXACT_BELOW:  # grid_bracket(dctx), inlined: this loop is the hot path
+                di = int(round(dctx))
+                dt = row[di] + 0.0 * row[di]  # (1 - w) * row[di] + w * row[dj] at w = 0, dj = di
             else:
-                di, dj, dw = grid_bracket(dctx)
-                dt = (1.0 - dw) * row[di] + dw * row[dj]
-            steps_append((end_s, dt, n, held + n * (steps + 1), idx))
-            self.now = end_s
-            end_s = end_s + dt
+                k = int(log2(dctx) * GRID_STEPS_PER_OCTAVE)
+                di = GRID_EXACT_BELOW + (k if k < _LAST_K else _LAST_K) - 6 * GRID_STEPS_PER_OCTAVE
+                lo = _GRID_FLOATS[di]
+                dw = (dctx - lo) / (_GRID_FLOATS[di + 1] - lo)
+                dt = (1.0 - dw) * row[di] + dw * row[di + 1]
+            steps_append((now, dt, n, held + n * (steps + 1), idx))
+            end_s = now + dt
+            if not (end_s < head_t or (end_s == head_t and head_p > 0)):  # another event comes first
+                rep.step_decode = n
+                self._end_run(rep, steps, last_s, now, events)
+                return ((end_s, STEP_END, rep),)
+            now = end_s  # the step ends: what Replica.end_decode books, with nobody fresh
+            events += 1
             steps += 1
-        return ((end_s, STEP_END, rep),)
+            itl_values.append(now - last_s)
+            itl_counts.append(n)
+            last_s = now
+        self._end_run(rep, steps, last_s, now, events)
+        follow.extend(self._start_step(rep))
+        return follow
+
+    def _end_run(self, rep: Replica, steps: int, last_s: float, now: float, events: int) -> None:
+        """Write back what ``_decode_run`` kept in local variables."""
+        rep.kv.steps = steps
+        rep.last_decode_end_s = last_s
+        self.now = now
+        self.events += events
 
     # ---- helpers -------------------------------------------------------------------------
     def _kick(self, rep: Replica) -> tuple[Event, ...]:
