@@ -42,6 +42,8 @@ from siliconsim.workloads.requests import RequestSet
 STEP_END, TRANSFER_DONE, ARRIVAL, DISPATCH, KICK = 0, 1, 2, 3, 4
 _NONE: tuple = ()
 Event = tuple  # (time_s, priority, payload)
+_INF = float("inf")
+_NEVER = 1 << 62  # a step count no run reaches
 _LAST_K = GRID_MAX_OCTAVE * GRID_STEPS_PER_OCTAVE - 1  # grid_bracket's largest octave index
 
 
@@ -229,72 +231,88 @@ class Engine:
         now = self.now
         kv.steps += 1
         rep.book_itl(now)  # the first step may have had sequences join
-        steps, last_s = kv.steps, now
-        head_t, head_p = (heap[0][0], heap[0][1]) if heap else (float("inf"), 0)
+        start = steps = kv.steps
+        head_t, head_p = (heap[0][0], heap[0][1]) if heap else (_INF, 0)
         itl_values, itl_counts, steps_append = rep.itl_values, rep.itl_counts, self.steps.append
-        idx, room, step_time_s = rep.idx, kv.capacity_tokens, self.model.step_time_s
+        idx, room, step_time_s, grid, log2_ = rep.idx, kv.capacity_tokens, self.model.step_time_s, _GRID_FLOATS, log2
         follow: list[Event] = []
-        events = 0  # step ends after the first (the loop counts that one)
-        report_at = (-(self.events + 1)) % 4096 or 4096 if self.progress is not None else -1
-        n = -1  # sequences of the step to start; -1: look again (the decode set changed)
-        held = 0
+        # the step counts at which more than a decode step happens: a request finishes, progress is
+        # reported (the loop reports after every 4,096th event, and counts this run's first itself),
+        # the next step would overflow the KV cache and preempt (held + n * (steps + 1) > room)
+        next_finish = dheap[0][0] if dheap else _NEVER
+        report = start + ((-(self.events + 1)) % 4096 or 4096) if self.progress is not None else _NEVER
+        overflow = look = steps
+        changed = True  # the decode set changed: n, held, quotient and row are to be read again
+        n = held = 0
         quotient = 0.0
         row = None
+        # grid_bracket(dctx) of the last context above GRID_EXACT_BELOW: its interval, and the part
+        # of it (a relative 1e-9 in from each end) where int(log2(dctx) * 4) is that interval's for
+        # sure (log2 errs by ulps, 1e-15 here): no log2 for the next contexts inside it
+        di, lo, span, inside_lo, inside_hi = 0, 0.0, 1.0, _INF, -_INF
         while True:
-            if dheap and dheap[0][0] <= steps:  # the step that ended at `now` emitted last tokens
-                self.now = now
-                kv.steps = steps
-                finished: list[Req] = []
-                rep.pop_finished(now, finished)
-                for req in finished:
-                    rep.outstanding -= 1
-                    follow.extend(self._settle(req))
-                n = -1
-            if events == report_at:  # after the step end's settlements, as the loop reports
-                self.progress(self.settled, len(self.reqs))
-                report_at += 4096
-            if n < 0:
-                n = kv.decoding
-                if follow or not n:
+            if steps >= look:
+                if steps >= next_finish:  # the step that ended at `now` emitted last tokens
+                    self.now = now
+                    kv.steps = steps
+                    finished: list[Req] = []
+                    rep.pop_finished(now, finished)
+                    for req in finished:
+                        rep.outstanding -= 1
+                        follow.extend(self._settle(req))
+                    next_finish = dheap[0][0] if dheap else _NEVER
+                    changed = True
+                if steps == report:  # after the step end's settlements, as the loop reports
+                    self.progress(self.settled, len(self.reqs))
+                    report += 4096
+                if changed:
+                    n = kv.decoding
+                    if follow or not n:
+                        break
+                    held = kv.prefill_tokens + kv.base_sum
+                    quotient = kv.base_sum / n
+                    row = self.decode_row(n) if self.decode_row is not None else None
+                    # held + n * (s + 1) > room  <=>  s >= (floor(room) - held) // n  (integers)
+                    overflow = (int(room) - held) // n if room < _INF else _NEVER
+                    changed = False
+                if steps >= overflow:
                     break
-                held = kv.prefill_tokens + kv.base_sum
-                quotient = kv.base_sum / n
-                row = self.decode_row(n) if self.decode_row is not None else None
-            if held + n * (steps + 1) > room:  # the next decode step would preempt
-                break
+                look = min(next_finish, report, overflow)
             dctx = quotient + steps + 1
             if row is None:
                 dt = step_time_s(0, 0.0, n, dctx)
+            elif inside_lo < dctx < inside_hi:  # what grid_bracket gives, without its log2
+                dw = (dctx - lo) / span
+                dt = (1.0 - dw) * row[di] + dw * row[di + 1]
             elif dctx < GRID_EXACT_BELOW:  # grid_bracket(dctx), inlined: this loop is the hot path
-                di = int(round(dctx))
-                dt = row[di] + 0.0 * row[di]  # (1 - w) * row[di] + w * row[dj] at w = 0, dj = di
+                k = int(round(dctx))
+                dt = row[k] + 0.0 * row[k]  # (1 - w) * row[di] + w * row[dj] at w = 0, dj = di
             else:
-                k = int(log2(dctx) * GRID_STEPS_PER_OCTAVE)
+                k = int(log2_(dctx) * GRID_STEPS_PER_OCTAVE)
                 di = GRID_EXACT_BELOW + (k if k < _LAST_K else _LAST_K) - 6 * GRID_STEPS_PER_OCTAVE
-                lo = _GRID_FLOATS[di]
-                dw = (dctx - lo) / (_GRID_FLOATS[di + 1] - lo)
+                lo, hi = grid[di], grid[di + 1]
+                span = hi - lo
+                inside_lo, inside_hi = lo * (1 + 1e-9), hi * (1 - 1e-9)
+                dw = (dctx - lo) / span
                 dt = (1.0 - dw) * row[di] + dw * row[di + 1]
             steps_append((now, dt, n, held + n * (steps + 1), idx))
             end_s = now + dt
-            if not (end_s < head_t or (end_s == head_t and head_p > 0)):  # another event comes first
+            if end_s >= head_t and (end_s > head_t or not head_p):  # another event comes first
                 rep.step_decode = n
-                self._end_run(rep, steps, last_s, now, events)
+                self._end_run(rep, steps, now, steps - start)
                 return ((end_s, STEP_END, rep),)
-            now = end_s  # the step ends: what Replica.end_decode books, with nobody fresh
-            events += 1
-            steps += 1
-            itl_values.append(now - last_s)
+            itl_values.append(end_s - now)  # the step ends: what Replica.end_decode books, nobody fresh
             itl_counts.append(n)
-            last_s = now
-        self._end_run(rep, steps, last_s, now, events)
+            now = end_s
+            steps += 1
+        self._end_run(rep, steps, now, steps - start)
         follow.extend(self._start_step(rep))
         return follow
 
-    def _end_run(self, rep: Replica, steps: int, last_s: float, now: float, events: int) -> None:
+    def _end_run(self, rep: Replica, steps: int, now: float, events: int) -> None:
         """Write back what ``_decode_run`` kept in local variables."""
         rep.kv.steps = steps
-        rep.last_decode_end_s = last_s
-        self.now = now
+        rep.last_decode_end_s = self.now = now
         self.events += events
 
     # ---- helpers -------------------------------------------------------------------------
