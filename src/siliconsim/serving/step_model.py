@@ -165,11 +165,14 @@ class DeploymentStepModel:
         corners = [(x, y, u * v) for x, u in ((pi, 1.0 - pw), (pj, pw)) for y, v in ((ci, 1.0 - cw), (cj, cw)) if u * v]
         (lo_cell, lo), (hi_cell, hi) = divmod(di, PROMPT_CELL_CONTEXTS), divmod(dj, PROMPT_CELL_CONTEXTS)
         cells = self._cells
-        missing = [key for x, y, _ in corners for key in {(x, y, b, lo_cell), (x, y, b, hi_cell)} if key not in cells]
-        if missing:
-            self._fill_missing([], missing, b)
-        return sum([w * ((1.0 - dw) * cells[x, y, b, lo_cell][lo] + dw * cells[x, y, b, hi_cell][hi])
-                    for x, y, w in corners])
+        try:
+            return sum([w * ((1.0 - dw) * cells[x, y, b, lo_cell][lo] + dw * cells[x, y, b, hi_cell][hi])
+                        for x, y, w in corners])
+        except KeyError:  # a cell to fill (then the same sum)
+            self._fill_missing([], [key for x, y, _ in corners for key in ((x, y, b, lo_cell), (x, y, b, hi_cell))
+                                    if key not in cells], b)
+            return sum([w * ((1.0 - dw) * cells[x, y, b, lo_cell][lo] + dw * cells[x, y, b, hi_cell][hi])
+                        for x, y, w in corners])
 
     def _fill_missing(self, batches: list[float], cells: list[tuple[int, int, float, int]], b: float) -> None:
         """Fill the decode-only rows of ``batches`` and the prompt-step ``cells`` (with those of
