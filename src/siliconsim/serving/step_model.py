@@ -120,8 +120,9 @@ class DeploymentStepModel:
         self._dep = deployment
         self._work = Work
         self._rows: dict[float, list[float]] = {}  # batch -> decode-only step times over GRID
-        # (p index, pc index, batch, decode-context cell) -> times at that cell's GRID contexts
-        self._cells: dict[tuple[int, int, float, int], list[float]] = {}
+        # (p index, pc index, batch, decode-context cell) as one int (_cell_key) -> times at that
+        # cell's GRID contexts
+        self._cells: dict[int, list[float]] = {}
         self._memo: dict[tuple[float, float, float, float], float] = {}
         self._batches: set[float] = set()  # batch sizes whose decode-only rows are filled or being filled
         self.calls = 0
@@ -162,17 +163,19 @@ class DeploymentStepModel:
             return (1.0 - dw) * row[di] + dw * row[dj]
         pi, pj, pw = grid_bracket(p)
         ci, cj, cw = grid_bracket(pc)
-        corners = [(x, y, u * v) for x, u in ((pi, 1.0 - pw), (pj, pw)) for y, v in ((ci, 1.0 - cw), (cj, cw)) if u * v]
+        u, v = 1.0 - pw, 1.0 - cw
+        corners = ((pi, ci, u * v), (pi, cj, u * cw), (pj, ci, pw * v), (pj, cj, pw * cw))  # weight 0: skipped
         (lo_cell, lo), (hi_cell, hi) = divmod(di, PROMPT_CELL_CONTEXTS), divmod(dj, PROMPT_CELL_CONTEXTS)
-        cells = self._cells
+        cells, batch_key, dw_lo = self._cells, int(b) * _GRID_POINTS, 1.0 - dw
         try:
-            return sum([w * ((1.0 - dw) * cells[x, y, b, lo_cell][lo] + dw * cells[x, y, b, hi_cell][hi])
-                        for x, y, w in corners])
-        except KeyError:  # a cell to fill (then the same sum)
-            self._fill_missing([], [key for x, y, _ in corners for key in ((x, y, b, lo_cell), (x, y, b, hi_cell))
-                                    if key not in cells], b)
-            return sum([w * ((1.0 - dw) * cells[x, y, b, lo_cell][lo] + dw * cells[x, y, b, hi_cell][hi])
-                        for x, y, w in corners])
+            terms = [w * (dw_lo * cells[_cell_key(batch_key, x, y) + lo_cell][lo]
+                          + dw * cells[_cell_key(batch_key, x, y) + hi_cell][hi]) for x, y, w in corners if w]
+        except KeyError:  # cells to fill (then the same terms)
+            self._fill_missing([], [(x, y, b, cell) for x, y, w in corners if w for cell in (lo_cell, hi_cell)
+                                    if _cell_key(batch_key, x, y) + cell not in cells], b)
+            terms = [w * (dw_lo * cells[_cell_key(batch_key, x, y) + lo_cell][lo]
+                          + dw * cells[_cell_key(batch_key, x, y) + hi_cell][hi]) for x, y, w in corners if w]
+        return sum(terms)
 
     def _fill_missing(self, batches: list[float], cells: list[tuple[int, int, float, int]], b: float) -> None:
         """Fill the decode-only rows of ``batches`` and the prompt-step ``cells`` (with those of
@@ -192,9 +195,8 @@ class DeploymentStepModel:
         for x, y, batch, cell in cells:
             lo = int(batch) // PROMPT_CELL_BATCHES * PROMPT_CELL_BATCHES
             for z in range(lo, max(min(lo + PROMPT_CELL_BATCHES, self.max_batch + 1), int(batch) + 1)):
-                key = (x, y, float(z), cell)
-                if key not in self._cells:
-                    new_cells[key] = None
+                if _cell_key(z * _GRID_POINTS, x, y) + cell not in self._cells:
+                    new_cells[x, y, float(z), cell] = None
         self._fill(list(rows), list(new_cells))
 
     def _fill(self, batches: list[float], cells: list[tuple[int, int, float, int]]) -> None:
@@ -215,8 +217,11 @@ class DeploymentStepModel:
         times = np.broadcast_to(np.asarray(self._dep.step(self._work(p, pc, b, dc)).latency_s, float), (p.size,))
         self.calls += 1
         flat = times.tolist()  # Python floats: same bits, faster scalar arithmetic
-        for key, end, size in zip(batches + cells, ends.tolist(), sizes):
-            (self._rows if key.__class__ is float else self._cells)[key] = flat[end - size:end]
+        ends_list = ends.tolist()
+        for batch, end in zip(batches, ends_list):
+            self._rows[batch] = flat[end - n:end]
+        for (x, y, batch, cell), end, size in zip(cells, ends_list[len(batches):], sizes[len(batches):]):
+            self._cells[_cell_key(int(batch) * _GRID_POINTS, x, y) + cell] = flat[end - size:end]
 
     def kv_transfer_s(self, tokens: float) -> float:
         bytes_ = float(self._dep.model.kv_bytes(tokens, self._kv_dtype))
@@ -226,6 +231,16 @@ class DeploymentStepModel:
     @property
     def cost_model_calls(self) -> int:
         return self.calls
+
+
+_GRID_POINTS = GRID.size
+_CELLS_PER_ROW = -(-_GRID_POINTS // PROMPT_CELL_CONTEXTS)
+
+
+def _cell_key(batch_key: int, p_index: int, pc_index: int) -> int:
+    """The int naming a prompt-step row (``batch_key`` is the batch times ``_GRID_POINTS``); add
+    the decode-context cell to name one of its cells (an int hashes faster than a tuple)."""
+    return ((batch_key + p_index) * _GRID_POINTS + pc_index) * _CELLS_PER_ROW
 
 
 def _kv_link(dep: Any) -> tuple[float, float]:
