@@ -167,14 +167,13 @@ class DeploymentStepModel:
         corners = ((pi, ci, u * v), (pi, cj, u * cw), (pj, ci, pw * v), (pj, cj, pw * cw))  # weight 0: skipped
         (lo_cell, lo), (hi_cell, hi) = divmod(di, PROMPT_CELL_CONTEXTS), divmod(dj, PROMPT_CELL_CONTEXTS)
         cells, batch_key, dw_lo = self._cells, int(b) * _GRID_POINTS, 1.0 - dw
+        keyed = [(((batch_key + x) * _GRID_POINTS + y) * _CELLS_PER_ROW, w) for x, y, w in corners if w]  # _cell_key
         try:
-            terms = [w * (dw_lo * cells[_cell_key(batch_key, x, y) + lo_cell][lo]
-                          + dw * cells[_cell_key(batch_key, x, y) + hi_cell][hi]) for x, y, w in corners if w]
+            terms = [w * (dw_lo * cells[k + lo_cell][lo] + dw * cells[k + hi_cell][hi]) for k, w in keyed]
         except KeyError:  # cells to fill (then the same terms)
             self._fill_missing([], [(x, y, b, cell) for x, y, w in corners if w for cell in (lo_cell, hi_cell)
                                     if _cell_key(batch_key, x, y) + cell not in cells], b)
-            terms = [w * (dw_lo * cells[_cell_key(batch_key, x, y) + lo_cell][lo]
-                          + dw * cells[_cell_key(batch_key, x, y) + hi_cell][hi]) for x, y, w in corners if w]
+            terms = [w * (dw_lo * cells[k + lo_cell][lo] + dw * cells[k + hi_cell][hi]) for k, w in keyed]
         return sum(terms)
 
     def _fill_missing(self, batches: list[float], cells: list[tuple[int, int, float, int]], b: float) -> None:
