@@ -1,24 +1,38 @@
 """Regenerate the README's accuracy section (between the accuracy markers) from a validation run.
 
-Usage: `make accuracy` (or `.venv/bin/python scripts/update_readme_accuracy.py [--readme PATH]`).
+Usage: `make accuracy` (or `.venv/bin/python scripts/update_readme_accuracy.py [--readme PATH] [--docs PATH]`).
 The median |error| by vendor and metric comes from `siliconsim validate` with the committed
 calibration; the leave-one-group-out figure from `validation/data/residuals.toml`, written by
-`siliconsim calibrate` (rerun `make calibrate` first if the model changed).
+`siliconsim calibrate` (rerun `make calibrate` first if the model changed). The concurrency-sweep
+part scores `validation/data/inferencex-dev.csv` the same way, and the same run redraws the
+figures and the table of docs/serving-under-load.md (scripts/concurrency_figures.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 import re
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
+from siliconsim.calibration.fit import GroupFit, fit_rows
+from siliconsim.calibration.logo import leave_one_group_out
+from siliconsim.calibration.params import KEYS, FitConfig, fit_config, prior_efficiency
+# suites whose rows `siliconsim calibrate` fits on (its --cases default): with "concurrency" among them,
+# the held-out sweep figure refits each (hardware, engine) group's parameters without it
+from siliconsim.cli.calibrate import CALIBRATION_SUITES
 from siliconsim.hardware.catalog import DATA as HW_DATA
-from siliconsim.hardware.catalog import read_toml
+from siliconsim.hardware.catalog import load_chip, read_toml
 from siliconsim.validation.errorbars import RESIDUALS_FILE
-from siliconsim.validation.runner import run_suite
-from siliconsim.validation.suite import load_cases
-from siliconsim.validation.summary import summarize
+from siliconsim.validation.runner import RowResult, run_suite
+from siliconsim.validation.suite import SUITES, Case, load_cases
+from siliconsim.validation.summary import headline_rows, summarize
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import concurrency_figures  # noqa: E402  (a sibling script)
 
 BEGIN, END = "<!-- accuracy:begin -->", "<!-- accuracy:end -->"
 METRICS = ("aggregate_output_tok_s", "output_tok_s_per_user", "ttft_ms", "ttft_mean_ms", "tpot_mean_ms")
@@ -33,10 +47,7 @@ def _vendor_table(s: dict, rows: list, logo: dict) -> list[str]:
     out = [head, "|" + "---|" * (len(METRICS) + 4)]
     for vendor in sorted(s["by_vendor"]):
         mine = [r for r in rows if r.vendor == vendor]
-        cells = []
-        for m in METRICS:
-            errs = sorted(abs(r.error_pct) for r in mine if r.case.metric == m)
-            cells.append(_pct(_median(errs)) + (f" ({len(errs)})" if errs else ""))
+        cells = [_cell([r for r in mine if r.case.metric == m]) for m in METRICS]
         lv = logo.get("logo_by_vendor_median_ape_pct", {}).get(vendor)
         out.append(f"| {vendor} | {len(mine)} | " + " | ".join(cells) +
                    f" | {_pct(s['by_vendor'][vendor]['median_ape_pct'])} | {_pct(lv)} |")
@@ -54,10 +65,13 @@ class NotComputed(SystemExit):
     """The leave-one-group-out figure for the current calibration was not computed."""
 
 
-def logo_meta(residuals: Path = RESIDUALS_FILE, overlays: Path = HW_DATA / "calibration") -> dict:
-    """The leave-one-group-out figures of the current calibration; refuse (exit with a one-line
-    message) when they were not computed: an overlay was written by `calibrate --no-logo` (so the
-    held-out residuals belong to an older fit), or the residuals carry no held-out median."""
+def logo_meta(residuals: Path | None = None, overlays: Path | None = None) -> dict:
+    """The leave-one-group-out figures of the current calibration (``RESIDUALS_FILE`` and the
+    catalog's overlays unless given); refuse (exit with a one-line message) when they were not
+    computed: an overlay was written by `calibrate --no-logo` (so the held-out residuals belong to
+    an older fit), or the residuals carry no held-out median."""
+    residuals = RESIDUALS_FILE if residuals is None else residuals
+    overlays = HW_DATA / "calibration" if overlays is None else overlays
     stale = sorted(p.stem for p in overlays.glob("*.toml") if read_toml(p).get("meta", {}).get("logo_computed") is False)
     if stale:
         raise NotComputed(f"update_readme_accuracy: the calibration of {', '.join(stale)} was fitted without "
@@ -69,11 +83,11 @@ def logo_meta(residuals: Path = RESIDUALS_FILE, overlays: Path = HW_DATA / "cali
     return meta
 
 
-def section() -> str:
-    from siliconsim.validation.summary import headline_rows
-
+def section(results: Sequence[RowResult] | None = None, sweep: Sequence[str] = ()) -> str:
+    """The README block: the dev suite (``results``: its rows, run here when not given), then
+    the concurrency-sweep part (``sweep``: its lines, from ``sweep_section``)."""
     logo = logo_meta()
-    results = run_suite(load_cases())
+    results = run_suite(load_cases()) if results is None else results
     s = summarize(results)
     today = dt.date.today().isoformat()
     lines = [BEGIN, f"_Generated by `make accuracy` on {today}; do not edit by hand._", "",
@@ -85,7 +99,7 @@ def section() -> str:
     lines += ["", f"**Headline: {_pct1(s['median_ape_pct'])} median |error| with the calibrated efficiencies "
                   f"(in-sample); {_pct1(logo.get('logo_median_ape_pct'))} leave-one-group-out** (each (hardware, "
                   f"model) group held out of the fit in turn: the figure to quote). "
-                  f"{fit_params()} free parameters fitted by `make calibrate`.", "",
+                  f"{fit_params()} free parameters fitted by `make calibrate`.{_by_scenario(logo)}", "",
               "Known limits: mean TTFT under MLPerf load is under-predicted on NVIDIA (~1.5 decode steps of "
               "queueing modelled for continuous batching, ~2 measured); AMD server rows are predicted with their "
               "harness's 0.3 s dispatch window (`serving/data/serving.toml` `[stacks]`), which brings their "
@@ -103,8 +117,16 @@ def section() -> str:
               "Intel Gaudi2 server run is predicted on its TGI-Gaudi stack (one TP8 replica, batch cap 768, new "
               "prompts every 7 decode steps, the last assumed from tgi-gaudi's recommended setting): +19% "
               "throughput, -21% TTFT, -10% TPOT, where the layout search alone gave +80/-45/-6%; dataset "
-              "input lengths of MLPerf rows are assumptions (`validation/data/datasets.toml`).", END]
+              "input lengths of MLPerf rows are assumptions (`validation/data/datasets.toml`).", *sweep, END]
     return "\n".join(lines)
+
+
+def _by_scenario(logo: dict) -> str:
+    """One sentence: the leave-one-group-out median per scenario (empty before a calibration wrote it)."""
+    by = logo.get("logo_by_scenario_median_ape_pct") or {}
+    if not by:
+        return ""
+    return " Leave-one-group-out by scenario: " + ", ".join(f"{k.replace('_', ' ')} {_pct1(v)}" for k, v in by.items()) + "."
 
 
 def _pct1(v: float | None) -> str:
@@ -115,6 +137,157 @@ def fit_params() -> int:
     from siliconsim.calibration.params import fit_config
 
     return fit_config().n_parameters
+
+
+SWEEP_METRICS = concurrency_figures.METRICS
+SWEEP_NAMES = {"aggregate_output_tok_s": "throughput", "output_tok_s_per_user": "per-user speed",
+               "tpot_median_ms": "TPOT", "ttft_median_ms": "TTFT"}
+SWEEP_BARS_PCT = {"aggregate_output_tok_s": 15.0, "output_tok_s_per_user": 15.0, "ttft_median_ms": 25.0}  # issue 13
+# NVIDIA AIConfigurator 0.12 on InferenceX sweeps of this kind, median |error| in % (low, high); issue 13 and
+# ../shared/reference/serving-under-load.md section 4 (measured by the project, not on these rows; NVIDIA GPUs only)
+AICONFIGURATOR_PCT = {"aggregate_output_tok_s": (15.0, 15.0), "output_tok_s_per_user": (12.0, 16.0),
+                      "tpot_median_ms": (12.0, 16.0), "ttft_median_ms": (60.0, 60.0)}
+DOCS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "serving-under-load.md"
+DOCS_BEGIN, DOCS_END = "<!-- serving-accuracy:begin -->", "<!-- serving-accuracy:end -->"
+
+
+def sweep_group(case: Case) -> tuple[str, str]:
+    """The leave-one-group-out group of a serving-sweep row: (hardware, engine)."""
+    return case.hardware, case.engine or "?"
+
+
+def committed_fits(cfg: FitConfig) -> dict[str, GroupFit]:
+    """The committed calibration as fits to warm-start refits from: each group's log-multipliers
+    read back as its first chip's fitted efficiencies over that chip's priors."""
+    out = {}
+    for g in cfg.groups:
+        fitted, prior = load_chip(g.chips[0]).efficiency, prior_efficiency(g.chips[0])
+        theta = {k: math.log(fitted[k] / prior[k]) if prior.get(k) and fitted.get(k) else 0.0 for k in KEYS}
+        out[g.name] = GroupFit(g, theta, (), float("nan"))
+    return out
+
+
+def sweep_held_out(results: Sequence[RowResult], fit_cases: Sequence[Case]) -> list[RowResult]:
+    """Leave-one-(hardware, engine)-group-out results of the sweep rows (same order): each group's
+    calibration parameters refitted without its rows (``calibration.logo``, warm-started from the
+    committed fit). ``fit_cases`` are the rows the calibration fits on; a group with none among
+    them keeps its results, as the committed fit never saw it."""
+    cfg = fit_config()
+    return leave_one_group_out(results, fit_cases, committed_fits(cfg), cfg, key=sweep_group)
+
+
+def _median_abs(rows: Sequence[RowResult]) -> float | None:
+    return _median(sorted(abs(r.error_pct) for r in rows))
+
+
+def _cell(rows: Sequence[RowResult]) -> str:
+    return _pct(_median_abs(rows)) + (f" ({len(rows)})" if rows else "")
+
+
+def _id_list(ids: Sequence[str]) -> str:
+    """``X0425-X0428, X0431``: runs of consecutive ids joined."""
+    def num(i: str) -> tuple[str, int] | None:
+        m = re.fullmatch(r"(\D*)(\d+)", i)
+        return (m[1], int(m[2])) if m else None
+
+    runs: list[list[str]] = []
+    for i in ids:
+        prev = num(runs[-1][-1]) if runs else None
+        cur = num(i)
+        if prev and cur and prev[0] == cur[0] and cur[1] == prev[1] + 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return ", ".join(r[0] if len(r) == 1 else f"{r[0]}–{r[-1]}" for r in runs)
+
+
+def sweep_section(dev: Sequence[RowResult], sweep: Sequence[RowResult]) -> list[str]:
+    """The concurrency-sweep part (markdown lines, no heading): ``sweep`` are the rows of
+    inferencex-dev.csv, ``dev`` those of dev.csv, both under the committed calibration."""
+    from siliconsim.validation.summary import summarize_concurrency
+
+    pool = [r for name, rows in (("dev", dev), ("concurrency", sweep)) if name in CALIBRATION_SUITES for r in rows]
+    fit_cases = fit_rows(pool)
+    held = sweep_held_out(sweep, fit_cases)
+    refitted = bool(set(fit_cases) & {r.case for r in sweep})
+    s = summarize_concurrency(sweep)
+    head, head_held = headline_rows(sweep), headline_rows(held)
+    groups = sorted({sweep_group(r.case) for r in sweep})
+    points = {(concurrency_figures.setup_key(r.case), r.case.concurrency, r.case.source_url) for r in sweep}
+    names = lambda attr: ", ".join(sorted({getattr(r.case, attr) or "?" for r in sweep}))  # noqa: E731
+    lines = [f"Median absolute error of `siliconsim validate --cases concurrency` over the {s['rows']} rows of "
+             f"`src/siliconsim/validation/data/inferencex-dev.csv` ({len(points)} closed-loop sweep points × "
+             f"{len(SWEEP_METRICS)} metrics: {names('model')} on {names('hardware')}, engines {names('engine')}), each "
+             f"predicted on its published layout (the planner's where the row gives none) by the closed form of "
+             f"`serving/closed_loop.py` (cell: median |error| (rows)). "
+             f"Curves: [docs/serving-under-load.md](docs/serving-under-load.md).", "",
+             "| hardware · engine | " + " | ".join(f"`{m}`" for m in SWEEP_METRICS) + " | all | leave-one-group-out |",
+             "|" + "---|" * (len(SWEEP_METRICS) + 3)]
+    for label, key in [(f"{hw} · {eng}", (hw, eng)) for hw, eng in groups] + [("**all**", None)]:
+        mine = [r for r in head if key is None or sweep_group(r.case) == key]
+        held_mine = [r for r in head_held if key is None or sweep_group(r.case) == key]
+        lines.append(f"| {label} | " + " | ".join(_cell([r for r in mine if r.case.metric == m]) for m in SWEEP_METRICS)
+                     + f" | {_pct(_median_abs(mine))} | {_pct(_median_abs(held_mine))} |")
+    by_metric = {m: _median_abs([r for r in head_held if r.case.metric == m]) for m in SWEEP_METRICS}
+    bars = ", ".join(f"≤ {SWEEP_BARS_PCT[m]:.0f}% on {SWEEP_NAMES[m]}" for m in SWEEP_BARS_PCT)
+    suites = " and ".join(f"`{SUITES[n]}`" for n in CALIBRATION_SUITES)
+    how = ("Sweep rows are among the calibration's fitted rows, so each group's calibration parameters were refitted "
+           "without it (`calibration.logo.leave_one_group_out`, groups (hardware, engine), warm-started from the "
+           "committed fit)" if refitted else
+           f"It equals the in-sample figure: no parameter is fitted on these rows (`siliconsim calibrate` fits on "
+           f"{suites} only). `sweep_held_out` (`scripts/update_readme_accuracy.py`) computes it through "
+           "`calibration.logo.leave_one_group_out` with groups (hardware, engine), which refits each group's "
+           "parameters without it once sweep rows enter the fit")
+    chips = {hw: sum(c.hardware == hw for c in fit_cases) for hw in sorted({r.case.hardware for r in sweep})}
+    shared = sorted({(c.hardware, c.model) for c in fit_cases} & {(r.case.hardware, r.case.model) for r in sweep})
+    if any(chips.values()):
+        how += (". The calibration is fitted on other rows of these chips ("
+                + ", ".join(f"{hw} {n}" for hw, n in chips.items() if n)
+                + (f"; {', '.join(f'{m} on {hw}' for hw, m in shared)} among them" if shared else "")
+                + "), so the figure is held out from the sweeps, not from the chips")
+    lines += ["", "**Leave-one-(hardware, engine)-group-out median |error|: "
+              + ", ".join(f"{SWEEP_NAMES[m]} {_pct1(v)}" for m, v in by_metric.items())
+              + f"** (bars of issue 13: {bars}). {how}.", "", _versus(held), "", _coverage(s)]
+    return lines
+
+
+def _versus(held: Sequence[RowResult]) -> str:
+    """One sentence: the held-out figures on the NVIDIA rows against AIConfigurator's."""
+    nvidia = [r for r in headline_rows(held) if r.vendor == "NVIDIA"]
+    parts = []
+    for m, (lo, hi) in AICONFIGURATOR_PCT.items():
+        v = _median_abs([r for r in nvidia if r.case.metric == m])
+        verdict = "–" if v is None else "better" if v < lo else "worse" if v > hi else "level"
+        ref = f"{lo:.0f}%" if lo == hi else f"{lo:.0f}–{hi:.0f}%"
+        parts.append(f"{SWEEP_NAMES[m]} {_pct1(v)} against {ref} ({verdict})")
+    return ("Against NVIDIA's AIConfigurator (0.12, measured kernel database, NVIDIA GPUs only; median |error| on "
+            "InferenceX sweeps of this kind as issue 13 reports it, not rerun on these rows), the held-out figures on "
+            f"the {len(nvidia)} NVIDIA rows here are: " + "; ".join(parts) + ".")
+
+
+def _coverage(s: dict) -> str:
+    reasons: dict[str, list[str]] = {}
+    for x in s["not_predicted"]:
+        reasons.setdefault(x["reason"], []).append(x["id"])
+    missing = "; ".join(f"{_id_list(ids)} ({len(ids)} rows): {why}" for why, ids in reasons.items()) or "none"
+    aside = (f" {len(s['exceeds_bound'])} row(s) past a datasheet bound are set aside "
+             f"({_id_list([x['id'] for x in s['exceeds_bound']])})." if s["exceeds_bound"] else "")
+    return (f"Coverage: {s['predicted']}/{s['rows']} rows predicted ({s['coverage_pct']:.0f}%), "
+            f"{s['published_layout_rows']} on their published layout (`tp`, `ep`, `dp_attention`) and "
+            f"{s['planner_layout_rows']} on the planner's.{aside} Not predicted: {missing}.")
+
+
+def docs_block(sweep_part: Sequence[str], sweep: Sequence[RowResult], img_prefix: str) -> str:
+    """The generated part of docs/serving-under-load.md: the figures, the README's sweep part
+    and one line per sweep."""
+    link = " Curves: [docs/serving-under-load.md](docs/serving-under-load.md)."
+    part = [line.replace(link, "") for line in sweep_part]
+    figures = [x for link in concurrency_figures.figure_links(sweep, img_prefix) for x in (link, "")]
+    return "\n".join([DOCS_BEGIN, f"_Generated by `make accuracy` on {dt.date.today().isoformat()}; do not edit by "
+                                   "hand._", "", *figures, "### Accuracy", "", *part, "",
+                      "Median signed error (positive: predicted above measured) over every predicted row: "
+                      + concurrency_figures.signed_by_metric(sweep) + "; per sweep, over its points:", "",
+                      *concurrency_figures.sweep_table(sweep, img_prefix), DOCS_END])
 
 
 TRAIN_BEGIN, TRAIN_END = "<!-- training-accuracy:begin -->", "<!-- training-accuracy:end -->"
@@ -145,11 +318,8 @@ def training_section() -> str:
     logo = meta.get("logo_by_vendor_median_ape_pct", {})
     for vendor in sorted({r.case.vendor for r in results}):
         mine = [r for r in ok if r.case.vendor == vendor]
-        cells = []
-        for m in metrics:
-            errs = sorted(abs(r.error_pct) for r in mine if r.case.metric == m)
-            cells.append(_pct(_median(errs)) + (f" ({len(errs)})" if errs else ""))
-        allv = _median(sorted(abs(r.error_pct) for r in mine))
+        cells = [_cell([r for r in mine if r.case.metric == m]) for m in metrics]
+        allv = _median_abs(mine)
         lines.append(f"| {vendor} | {len(mine)} | " + " | ".join(cells) + f" | {_pct(allv)} | {_pct(logo.get(vendor))} |")
     megatron = [abs(r.error_pct) for r in ok if r.case.id in ("T0011", "T0012", "T0014", "T0015", "T0017", "T0018",
                                                              "T0020", "T0021")]
@@ -176,14 +346,30 @@ def _replace(text: str, begin: str, end: str, block: str, heading: str) -> str:
     return text.rstrip("\n") + f"\n\n## {heading}\n\n" + block + "\n"
 
 
-def update(readme: Path) -> None:
+def update(readme: Path, docs: Path = DOCS_PAGE, img: Path = concurrency_figures.IMG_DIR) -> list[Path]:
+    """Rewrite the README's generated blocks and the docs page's table, and redraw the sweep
+    figures into ``img``; nothing is written when a figure would be uncomputed. Returns the figures."""
+    import os
+
+    logo_meta()  # refuse before the long runs
+    dev = run_suite(load_cases())
+    sweep = concurrency_figures.sweep_results()
+    part = sweep_section(dev, sweep)
     text = readme.read_text(encoding="utf-8")
-    text = _replace(text, BEGIN, END, section(), "Accuracy")
+    text = _replace(text, BEGIN, END, section(dev, ["", "### Concurrency sweeps (InferenceX)", "", *part]), "Accuracy")
     text = _replace(text, TRAIN_BEGIN, TRAIN_END, training_section(), "Training accuracy")
+    page = docs.read_text(encoding="utf-8")
+    page = _replace(page, DOCS_BEGIN, DOCS_END, docs_block(part, sweep, os.path.relpath(img, docs.parent)), "Accuracy")
+    figures = concurrency_figures.draw(sweep, img)
     readme.write_text(text, encoding="utf-8")
+    docs.write_text(page, encoding="utf-8")
+    return figures
 
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--readme", default=str(Path(__file__).resolve().parents[1] / "README.md"))
-    update(Path(p.parse_args().readme))
+    p.add_argument("--docs", default=str(DOCS_PAGE), help="the serving-under-load page whose table is regenerated")
+    p.add_argument("--img", default=str(concurrency_figures.IMG_DIR), help="folder of its figures")
+    a = p.parse_args()
+    update(Path(a.readme), Path(a.docs), Path(a.img))

@@ -76,3 +76,24 @@ def test_make_accuracy_refuses_a_figure_that_was_not_computed(tmp_path):
 def test_the_committed_calibration_is_publishable():
     # the overlays in the repository come from a full run (no logo_computed = false)
     assert _accuracy_script().logo_meta()["logo_median_ape_pct"] > 0
+
+
+def test_sweep_rows_get_their_own_held_out_figures(tmp_path):
+    """Serving-sweep rows are scored apart: the dev headline ignores them and residuals.toml gains
+    a [concurrency] table with per-metric held-out medians."""
+    cfg = fit_config()
+    group = next(g for g in cfg.groups if "h200" in g.chips)
+    dev = [c for c in load_cases() if c.hardware == "h200"][:3]
+    sweep = [c for c in load_cases("concurrency") if c.hardware == "h200"][:4]
+    rows = run_suite(dev + sweep)
+    fit = GroupFit(group, {k: 0.0 for k in KEYS}, tuple(c.id for c in dev + sweep), 0.1)
+    cal = Calibration(cfg, {group.name: fit}, rows, rows, rows)
+    residuals = tmp_path / "residuals.toml"
+    write_calibration(cal, tmp_path / "cal", residuals)
+    doc = tomllib.loads(residuals.read_text(encoding="utf-8"))
+    assert doc["concurrency"]["rows"] == 4
+    assert set(doc["concurrency"]["logo_by_metric_median_ape_pct"]) == {c.metric for c in sweep}
+    dev_only = run_suite(dev)
+    from siliconsim.validation.summary import summarize
+    assert doc["meta"]["logo_median_ape_pct"] == pytest.approx(summarize(dev_only)["median_ape_pct"], abs=0.01)
+    assert cal.summaries()["fitted"]["median_ape_pct"] == pytest.approx(summarize(dev_only)["median_ape_pct"])

@@ -75,14 +75,16 @@ def test_dp_attention_uses_all_to_all_and_keeps_one_copy_of_mla_kv():
 
 
 def _with_moe_efficiency(chip, value):
+    """The chip with its expert kernels' compute and streaming fractions both at ``value``."""
     from dataclasses import replace
-    return replace(chip, efficiency={**chip.efficiency, "moe": value})
+    return replace(chip, efficiency={**chip.efficiency, "moe": value, "moe_memory": value})
 
 
 @pytest.mark.parametrize("work", [Work(decode_batch=1, decode_context=1024), Work(decode_batch=512, decode_context=1024),
                                   Work(prefill_tokens=4096, prefill_context=2048)])
 def test_expert_kernel_efficiency_scales_only_the_expert_operator(work):
-    """Halving ``moe`` adds exactly the expert GEMMs' time once more; a dense model ignores it."""
+    """Halving ``moe`` and ``moe_memory`` adds exactly the expert GEMMs' time once more; a dense
+    model ignores them."""
     h100 = load_chip("h100-sxm")
     moe, dense = load_model("mixtral-8x7b"), load_model("llama-3.1-8b")
     fast, slow = (plan_deployment(moe, _with_moe_efficiency(h100, e), dtype="fp8", context_tokens=4096).deployment
@@ -92,3 +94,34 @@ def test_expert_kernel_efficiency_scales_only_the_expert_operator(work):
     d1, d2 = (plan_deployment(dense, _with_moe_efficiency(h100, e), dtype="fp8", context_tokens=4096).deployment
               for e in (0.8, 0.4))
     assert float(d1.step(work).latency_s) == pytest.approx(float(d2.step(work).latency_s))
+
+
+def test_expert_streaming_waits_for_the_busiest_expert_parallel_rank():
+    """DeepSeek-R1 on 8 H200: with experts spread over 8 ranks (EP8) a small decode step waits for
+    the rank that reads the most experts, so it is slower than with every expert split 8 ways (EP1);
+    at a large batch every rank reads all its experts and the two read the same bytes."""
+    from siliconsim.perf.step import Parallel
+    from siliconsim.plans.deploy import fit_layout
+
+    model, chip = load_model("deepseek-r1"), load_chip("h200")
+    ep8, ep1 = (fit_layout(model, chip, Parallel(tp=8, ep=e), "fp8", "fp8", 2048) for e in (8, 1))
+    small, large = Work(decode_batch=4, decode_context=1024), Work(decode_batch=1024, decode_context=1024)
+    assert float(ep8.step(small).memory_s) > 1.2 * float(ep1.step(small).memory_s)
+    assert float(ep8.step(large).memory_s) == pytest.approx(float(ep1.step(large).memory_s), rel=0.02)
+
+
+def test_expert_streaming_fraction_scales_only_memory_bound_expert_reads():
+    """``moe_memory`` slows a decode step (expert weights streamed) and leaves a compute-bound
+    long prefill of a dense model unchanged."""
+    from dataclasses import replace
+
+    h200 = load_chip("h200")
+    slow = replace(h200, efficiency={**h200.efficiency, "moe_memory": 0.5})
+    model = load_model("mixtral-8x7b")
+    work = Work(decode_batch=8, decode_context=1024)
+    fast_dep, slow_dep = (plan_deployment(model, c, dtype="fp8", context_tokens=4096).deployment for c in (h200, slow))
+    assert float(slow_dep.step(work).latency_s) > 1.2 * float(fast_dep.step(work).latency_s)
+    dense = load_model("llama-3.1-8b")
+    pre = Work(prefill_tokens=8192, prefill_context=4096)
+    d1, d2 = (plan_deployment(dense, c, dtype="fp8", context_tokens=8192).deployment for c in (h200, slow))
+    assert float(d1.step(pre).latency_s) == float(d2.step(pre).latency_s)

@@ -127,7 +127,10 @@ def test_requests_beyond_the_batch_limit_wait_for_a_slot_in_both_models():
     sim = simulate_closed_loop(dep, 64, ln.input_tokens, ln.output_tokens, config=cfg)
     alone = closed_loop_point(dep, 16, ln.input_tokens, ln.output_tokens, cfg)
     assert cf.in_service == sim.in_service == 16
-    assert cf.output_tok_s == pytest.approx(alone.output_tok_s)  # the same 16 run; 48 queue
+    # the same 16 run while 48 queue; alone, each of the 16 also waits out the API's first-token
+    # latency (api_overhead) outside the engine, which the queue hides: at most ~2% here
+    assert alone.output_tok_s <= cf.output_tok_s
+    assert cf.output_tok_s == pytest.approx(alone.output_tok_s, rel=0.03)
     assert cf.ttft_s > 100 * alone.ttft_s  # three whole request lifetimes of waiting
     # Little's law in the closed form: N = request throughput x end-to-end latency
     e2e = cf.ttft_s + (ln.output_tokens - 1) * cf.tpot_s

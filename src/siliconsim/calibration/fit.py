@@ -1,12 +1,14 @@
-"""Fit the hbm efficiencies on the validation suite: regularised least squares on log error.
+"""Fit the hbm efficiencies on the validation suites: regularised least squares on log error.
 
 For each chip group (``data/fit.toml``) the unknowns are log-multipliers ``theta_k`` on the
-member chips' priors for k in compute, memory, kernel_overhead, step_overhead, moe. The objective
-is ``sum_i log(pred_i / meas_i)^2 + sum_k (theta_k / sigma_k)^2`` over the group's rows that
-are plain decoding (``speculative == none``), predicted, and within their datasheet bound.
-Groups share no rows, so each is an independent 5-parameter Levenberg-Marquardt fit with a
+member chips' priors for k in compute, memory, kernel_overhead, step_overhead, moe, moe_memory.
+The objective is ``sum_i log(pred_i / meas_i)^2 + sum_k (theta_k / sigma_k)^2`` over the group's
+rows (dev suite and serving sweeps) that are plain decoding (``speculative == none``), predicted,
+and within their datasheet bound.
+Groups share no rows, so each is an independent 6-parameter Levenberg-Marquardt fit with a
 forward-difference Jacobian (numpy only). Ratios stay physical: compute and memory
-efficiencies are capped at 0.98, and the expert kernels (``moe``) at the dense kernels' 1.0.
+efficiencies are capped at 0.98, and the expert kernels (``moe``, ``moe_memory``) at the dense
+kernels' 1.0.
 """
 
 from __future__ import annotations
@@ -35,9 +37,17 @@ class GroupFit:
         return overrides_for(self.group, self.theta)
 
 
+# Metrics of a serving-sweep point that enter the fit: throughput, TPOT and TTFT (tokens/s per
+# user is 1 / TPOT, a duplicate). TTFT is what moves ``api_overhead``, the first-token latency of
+# an HTTP-served run outside the engine's steps.
+CLOSED_LOOP_FIT_METRICS = ("aggregate_output_tok_s", "tpot_median_ms", "ttft_median_ms")
+
+
 def fit_rows(results: Sequence[RowResult]) -> list[Case]:
-    """Rows eligible for fitting: plain decoding, predicted, within the datasheet bound."""
-    return [r.case for r in results if r.covered and not r.exceeds_bound and not r.case.is_speculative]
+    """Rows eligible for fitting: plain decoding, predicted, within the datasheet bound (and, of a
+    serving sweep, only ``CLOSED_LOOP_FIT_METRICS``)."""
+    return [r.case for r in results if r.covered and not r.exceeds_bound and not r.case.is_speculative
+            and (not r.case.closed_loop or r.case.metric in CLOSED_LOOP_FIT_METRICS)]
 
 
 def _residuals(cases: Sequence[Case], group: Group, theta: np.ndarray, cfg: FitConfig) -> np.ndarray:
@@ -55,7 +65,7 @@ def _cap(group: Group, theta: np.ndarray) -> np.ndarray:
     kernels' share of them at or below 1."""
     theta = theta.copy()
     for i, k in enumerate(KEYS):
-        cap = {"compute": RATIO_CAP, "memory": RATIO_CAP, "moe": 1.0}.get(k)
+        cap = {"compute": RATIO_CAP, "memory": RATIO_CAP, "moe": 1.0, "moe_memory": 1.0}.get(k)
         if cap is not None:
             top = max(prior_efficiency(c).get(k, 0.0) for c in group.chips)
             if top > 0:

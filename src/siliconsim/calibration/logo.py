@@ -3,12 +3,13 @@
 Each (hardware, model) group is held out in turn; its chip group's parameters are refitted on
 the remaining rows (warm-started from the full fit) and the held-out rows are predicted with
 them. Rows on chips outside every calibration group (wafer-scale, dataflow) are not fitted,
-so their held-out prediction is their ordinary one.
+so their held-out prediction is their ordinary one; so is that of a group none of whose rows
+the fit used (all speculative, say, or a suite the calibration does not fit on).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -22,18 +23,22 @@ LOGO_ITERATIONS = 3  # refits start at the full fit's optimum; a few steps suffi
 
 
 def leave_one_group_out(results: Sequence[RowResult], fit_cases: Sequence[Case], fits: dict[str, GroupFit],
-                        cfg: FitConfig, progress: Callable[[int, int], None] | None = None) -> list[RowResult]:
-    """Held-out results for every row of ``results`` (same order)."""
+                        cfg: FitConfig, progress: Callable[[int, int], None] | None = None,
+                        key: Callable[[Case], Hashable] = lambda c: c.group) -> list[RowResult]:
+    """Held-out results for every row of ``results`` (same order). Groups are ``key(case)``:
+    (hardware, model) by default, (hardware, engine) for the serving sweeps; a key must not mix
+    chips. A group none of whose rows is in ``fit_cases`` keeps its results (the fit never saw it)."""
     short = replace(cfg, max_iterations=LOGO_ITERATIONS)
     held: dict[str, RowResult] = {}
-    keys = sorted({r.case.group for r in results})
-    for i, key in enumerate(keys):
-        rows = [r for r in results if r.case.group == key]
-        group = cfg.group_of(key[0])
-        if group is None:
+    keys = sorted({key(r.case) for r in results})
+    for i, held_key in enumerate(keys):
+        rows = [r for r in results if key(r.case) == held_key]
+        group = cfg.group_of(rows[0].case.hardware)
+        mine = group_cases(group, fit_cases) if group is not None else []
+        train = [c for c in mine if key(c) != held_key]
+        if len(train) == len(mine):
             held.update((r.case.id, r) for r in rows)
         else:
-            train = [c for c in group_cases(group, fit_cases) if c.group != key]
             start = np.array([fits[group.name].theta[k] for k in KEYS])
             refit = fit_group(group, train, short, start)
             ov = overrides_for(group, refit.theta)

@@ -24,11 +24,18 @@ class Calibration:
     fitted: list[RowResult]  # suite at the fitted values (in-sample)
     held_out: list[RowResult] | None  # leave-one-group-out (None when skipped)
 
-    def summaries(self) -> dict[str, Any]:
-        out = {"prior": summarize(self.prior), "fitted": summarize(self.fitted)}
+    def summaries(self, sweeps: bool = False) -> dict[str, Any]:
+        """Summaries of the inference rows (``sweeps``: of the serving-sweep rows instead, which
+        are scored apart from the dev headline) at the priors, fitted, and held out."""
+        out = {"prior": summarize(split(self.prior, sweeps)), "fitted": summarize(split(self.fitted, sweeps))}
         if self.held_out is not None:
-            out["leave_one_group_out"] = summarize(self.held_out)
+            out["leave_one_group_out"] = summarize(split(self.held_out, sweeps))
         return out
+
+
+def split(results: Sequence[RowResult], sweeps: bool) -> list[RowResult]:
+    """The serving-sweep rows (closed-loop concurrency runs) or all the others."""
+    return [r for r in results if r.case.closed_loop == sweeps]
 
 
 def calibrate(cases: Sequence[Case], *, logo: bool = True, progress: Progress | None = None) -> Calibration:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from siliconsim.calibration.fit import GroupFit
-from siliconsim.calibration.run import Calibration
+from siliconsim.calibration.run import Calibration, split
 from siliconsim.hardware.catalog import DATA as HW_DATA
 from siliconsim.validation.errorbars import RESIDUALS_FILE, QUANTILES
 from siliconsim.validation.runner import RowResult
@@ -84,8 +84,25 @@ def _logo_meta(held: Sequence[RowResult]) -> list[str]:
     s = summarize(held)
     vend = ", ".join(f"{_q(k)} = {v['median_ape_pct']:.2f}" for k, v in s["by_vendor"].items())
     rows = ", ".join(f"{_q(k)} = {v['n']}" for k, v in s["by_vendor"].items())
+    scen = ", ".join(f"{_q(k)} = {v['median_ape_pct']:.2f}" for k, v in s["by_scenario"].items())
     return [f"logo_median_ape_pct = {s['median_ape_pct']:.2f}", f"logo_mean_ape_pct = {s['mean_ape_pct']:.2f}",
-            f"logo_by_vendor_median_ape_pct = {{ {vend} }}", f"logo_by_vendor_rows = {{ {rows} }}"]
+            f"logo_by_vendor_median_ape_pct = {{ {vend} }}", f"logo_by_vendor_rows = {{ {rows} }}",
+            f"logo_by_scenario_median_ape_pct = {{ {scen} }}"]
+
+
+def _sweep_logo_meta(held: Sequence[RowResult]) -> list[str]:
+    """Leave-one-(hardware, engine)-group-out figures of the serving-sweep rows, per metric."""
+    from siliconsim.validation.summary import summarize_concurrency
+
+    if not held:
+        return []
+    s = summarize_concurrency(held)
+    metric = ", ".join(f"{_q(k)} = {v['median_ape_pct']:.2f}" for k, v in s["by_metric"].items())
+    group = ", ".join(f"{_q(k)} = {v['median_ape_pct']:.2f}" for k, v in s["by_hardware_engine_metric"].items())
+    return ["[concurrency]", f"rows = {len(held)}", f"predicted = {sum(r.covered for r in held)}",
+            f"logo_median_ape_pct = {s['median_ape_pct']:.2f}",
+            f"logo_by_metric_median_ape_pct = {{ {metric} }}",
+            f"logo_by_hardware_engine_metric_median_ape_pct = {{ {group} }}", ""]
 
 
 def residuals_toml(held: Sequence[RowResult], today: str) -> str:
@@ -101,7 +118,7 @@ def residuals_toml(held: Sequence[RowResult], today: str) -> str:
              "# Read by siliconsim.validation.errorbars.interval. Do not edit by hand.", "",
              "[meta]", f"retrieved = {_q(today)}", f"quantiles = {list(QUANTILES)}",
              f"chips = [{', '.join(_q(c) for c in chips)}]", f"models = [{', '.join(_q(m) for m in models)}]",
-             *_logo_meta(held), ""]
+             *_logo_meta(split(held, False)), "", *_sweep_logo_meta(split(held, True))]
     for (family, metric), errs in sorted(buckets.items()):
         lo, hi = np.quantile(np.asarray(errs), QUANTILES)
         lines += ["[[bucket]]", f"family = {_q(family)}", f"metric = {_q(metric)}", f"n = {len(errs)}",
@@ -120,7 +137,7 @@ def write_calibration(cal: Calibration, overlay_folder: Path | None = None, resi
     in-sample figure is never written where a leave-one-group-out one belongs."""
     from siliconsim.validation.summary import summarize
 
-    logo = summarize(cal.held_out)["median_ape_pct"] if cal.held_out is not None else None
+    logo = summarize(split(cal.held_out, False))["median_ape_pct"] if cal.held_out is not None else None
     write_overlays(cal.fits, logo, overlay_folder)
     if cal.held_out is not None:
         write_residuals(cal.held_out, residuals_path)

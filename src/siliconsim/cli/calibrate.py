@@ -16,13 +16,17 @@ from siliconsim.report.render import json_document, print_rich, table, write_tex
 from siliconsim.validation.errorbars import clear_cache
 from siliconsim.validation.suite import check_catalog_ids, load_cases
 
+CALIBRATION_SUITES = ("dev", "concurrency")  # shipped suites the hbm efficiencies are fitted on
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("calibrate", help="fit efficiency parameters on the validation suite",
                        description="Fit compute/memory efficiency and overheads per chip group (regularised least "
                                    "squares on log error), report leave-one-group-out error, and write "
                                    "hardware/data/calibration/<chip>.toml and validation/data/residuals.toml.")
-    p.add_argument("--cases", metavar="FILE", help="suite CSV (default: the packaged dev.csv)")
+    p.add_argument("--cases", metavar="FILE", action="append",
+                   help="suite CSV or shipped suite name, repeatable (default: the packaged dev.csv and the "
+                        "InferenceX serving sweeps, inferencex-dev.csv)")
     p.add_argument("--no-logo", action="store_true",
                    help="skip the leave-one-group-out refits (one refit per (hardware, model) group; most of the "
                         "run time): the fit and in-sample error only; the leave-one-group-out figures in the "
@@ -37,10 +41,12 @@ def _record(cal: Calibration) -> dict[str, Any]:
     params = {name: {"chips": list(f.group.chips), "rows": len(f.rows), "rms_log_error": f.rms_log_error,
                      "multipliers": {k: math.exp(v) for k, v in f.theta.items()}, "values": f.values()}
               for name, f in cal.fits.items()}
-    s = cal.summaries()
-    return {"free_parameters": cal.config.n_parameters, "groups": params,
-            "summary": {k: {x: v[x] for x in ("median_ape_pct", "mean_ape_pct", "coverage_pct", "by_vendor",
-                                                "by_metric")} for k, v in s.items()}}
+    keys = ("median_ape_pct", "mean_ape_pct", "coverage_pct", "by_vendor", "by_metric", "by_scenario")
+    rec = {"free_parameters": cal.config.n_parameters, "groups": params,
+           "summary": {k: {x: v[x] for x in keys} for k, v in cal.summaries().items()}}
+    if any(r.case.closed_loop for r in cal.fitted):
+        rec["summary_sweeps"] = {k: {x: v[x] for x in keys} for k, v in cal.summaries(sweeps=True).items()}
+    return rec
 
 
 def _render(rec: dict[str, Any], out: str | None) -> None:
@@ -54,6 +60,9 @@ def _render(rec: dict[str, Any], out: str | None) -> None:
     for phase, s in rec["summary"].items():
         vend = ", ".join(f"{k} {v['median_ape_pct']:.0f}%" for k, v in s["by_vendor"].items())
         srows.append((phase, f"{s['median_ape_pct']:.1f}%", f"{s['mean_ape_pct']:.1f}%", vend))
+    for phase, s in rec.get("summary_sweeps", {}).items():
+        per = ", ".join(f"{k} {v['median_ape_pct']:.0f}%" for k, v in s["by_metric"].items())
+        srows.append((f"serving sweeps, {phase}", f"{s['median_ape_pct']:.1f}%", f"{s['mean_ape_pct']:.1f}%", per))
     t2 = table("median |error| (headline rows)", ["phase", "median", "mean", "by vendor"], srows)
     print_rich(t1, t2, path=out)
 
@@ -68,8 +77,11 @@ def _progress():
 def run(args: argparse.Namespace) -> int:
     if args.training:
         return _run_training(args)
-    cases = load_cases(args.cases)
-    check_catalog_ids(cases, args.cases)
+    cases = []
+    for path in args.cases or list(CALIBRATION_SUITES):
+        suite = load_cases(path)
+        check_catalog_ids(suite, path)
+        cases += suite
     progress = _progress()
     cal = calibrate(cases, logo=not args.no_logo, progress=progress)
     if progress:
@@ -94,7 +106,7 @@ def _run_training(args: argparse.Namespace) -> int:
     from siliconsim.training.params import DATA as TRAINING_DATA, clear_caches as clear_training
     from siliconsim.validation.training_suite import load_training_cases
 
-    cases = load_training_cases(args.cases)
+    cases = load_training_cases(args.cases[-1] if args.cases else None)
     progress = _progress()
     fit = fit_training(cases, logo=not args.no_logo, progress=progress)
     if progress:

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 
-from siliconsim.cli.args import add_format, add_what_if, hardware_list, positive_int
+from siliconsim.cli.args import add_format, add_what_if, fraction, hardware_list, positive_int
 from siliconsim.errors import InputError
 from siliconsim.hardware.spec import Chip
 from siliconsim.inference import Scenario, estimate
-from siliconsim.serving.closed_loop import closed_loop_point
 from siliconsim.models.catalog import load_model
+from siliconsim.models.spec import ModelSpec
+from siliconsim.plans import Deployment, default_kv_dtype, plan_deployment
 from siliconsim.report.render import fmt, fmt_short, json_document, print_rich, table, to_csv, write_text
+from siliconsim.serving.closed_loop import ClosedLoopPoint, closed_loop_point
+from siliconsim.serving.disagg import DisaggPoint, disaggregated_point, plan_pools
+from siliconsim.serving.speculative_loop import speculative_deployment
 from siliconsim.validation.errorbars import interval
+from siliconsim.validation.speculation import speculation_for, techniques
 
 DEFAULT_CONCURRENCY = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 DTYPES = ("bf16", "fp16", "fp8", "fp4", "int8", "int4")
@@ -36,6 +43,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="generated length (default 1024)")
     p.add_argument("--concurrency", type=_concurrency, default=DEFAULT_CONCURRENCY, metavar="N,N,...",
                    help="requests in flight, comma-separated (default 1,2,4,...,256)")
+    p.add_argument("--prefill-chips", type=positive_int, metavar="N",
+                   help="disaggregated serving: N chips of prefill replicas (with --decode-chips; the layout that "
+                        "prefills fastest); tok/s per chip counts both pools")
+    p.add_argument("--decode-chips", type=positive_int, metavar="M",
+                   help="disaggregated serving: M chips of decode replicas (the smallest layout that fits, "
+                        "or --chips per replica)")
+    p.add_argument("--speculative", choices=sorted(techniques()), metavar="TECH",
+                   help="speculative decoding with a technique's sourced defaults (validation/data/speculation.toml): "
+                        + ", ".join(sorted(techniques())))
+    p.add_argument("--draft-tokens", type=positive_int, metavar="K",
+                   help="drafted tokens verified per step (default: the technique's; its per-token acceptance is "
+                        "kept, an extrapolation beyond its sourced draft length: see docs/serving-modes.md)")
+    p.add_argument("--acceptance", type=fraction, metavar="A",
+                   help="per-token acceptance rate instead of the technique's (with --speculative)")
     add_format(p)
     p.add_argument("--plot", metavar="FILE.png", help="also draw the curves")
 
@@ -50,27 +71,90 @@ def _concurrency(text: str) -> tuple[int, ...]:
     return tuple(sorted(set(vals)))
 
 
+@dataclass(frozen=True)
+class Serving:
+    """How each system serves in a curve: one replica, or disaggregated pools; optional speculation."""
+
+    chips: int | None = None  # chips per (decode) replica
+    dtype: str | None = None
+    prefill_chips: int | None = None
+    decode_chips: int | None = None
+    speculative: str | None = None
+    draft_tokens: int | None = None
+    acceptance: float | None = None
+
+    def check(self) -> None:
+        if (self.prefill_chips is None) != (self.decode_chips is None):
+            raise InputError("--prefill-chips and --decode-chips go together (disaggregated serving)")
+        for name, v in (("--draft-tokens", self.draft_tokens), ("--acceptance", self.acceptance)):
+            if v is not None and self.speculative is None:
+                raise InputError(f"{name} needs --speculative TECH")
+
+
+Point = Callable[[int], ClosedLoopPoint]
+
+
+def _speculating(dep: Deployment, how: Serving, context: float) -> Deployment | str:
+    if how.speculative is None:
+        return dep
+    spec, what = speculation_for(how.speculative, dep.model)
+    if spec is None:
+        return what
+    spec = replace(spec, draft_len=how.draft_tokens or spec.draft_len,
+                   acceptance=spec.acceptance if how.acceptance is None else how.acceptance)
+    return speculative_deployment(dep, spec, context)
+
+
+def _system(model: ModelSpec, chip: Chip, how: Serving, i: int, o: int) -> tuple[str, int, Point] | str:
+    """(layout, chips in all, concurrency -> point) of one system, or why it cannot serve."""
+    dtype = how.dtype or model.native_dtype
+    if how.prefill_chips is not None and how.decode_chips is not None:
+        per = plan_deployment(model, chip, chips=how.chips, dtype=dtype, context_tokens=i + o) if how.chips else None
+        if per is not None and not per.feasible:
+            return per.reason
+        pools = plan_pools(model, chip, how.prefill_chips, how.decode_chips, dtype=dtype,
+                           kv_dtype=default_kv_dtype(dtype), input_tokens=i, output_tokens=o,
+                           decode_par=per.deployment.par if per is not None else None)  # type: ignore[union-attr]
+        if isinstance(pools, str):
+            return pools
+        decode = _speculating(pools.decode, how, i + o)
+        if isinstance(decode, str):
+            return decode
+        pools = replace(pools, decode=decode)
+        return pools.describe(), pools.chips, lambda n: disaggregated_point(pools, n, i, o)
+    est = estimate(model, chip, Scenario(1, i, o), chips=how.chips, dtype=how.dtype)
+    if est.deployment is None:
+        return est.plan.reason
+    dep = _speculating(est.deployment, how, i + o)
+    if isinstance(dep, str):
+        return dep
+    return dep.describe(), dep.par.chips, lambda n: closed_loop_point(dep, n, i, o)
+
+
 def curve_records(model_ref: str, hardware: list[Chip], concurrency: tuple[int, ...], input_tokens: int,
-                  output_tokens: int, chips: int | None = None, dtype: str | None = None) -> list[dict[str, Any]]:
+                  output_tokens: int, chips: int | None = None, dtype: str | None = None,
+                  how: Serving | None = None) -> list[dict[str, Any]]:
     """One record per system and concurrency (SI-named keys); infeasible systems carry a reason."""
+    how = how or Serving(chips, dtype)
+    how.check()
     model = load_model(model_ref)
     out: list[dict[str, Any]] = []
     for chip in hardware:
         hw = chip.id
-        est = estimate(model, chip, Scenario(1, input_tokens, output_tokens), chips=chips, dtype=dtype)
-        dep = est.deployment
-        if dep is None:
-            out.append({"hardware": hw, "feasible": False, "reason": est.plan.reason})
+        system = _system(model, chip, how, input_tokens, output_tokens)
+        if isinstance(system, str):
+            out.append({"hardware": hw, "feasible": False, "reason": system})
             continue
+        layout, n_chips, point = system
         bars = {k: interval(chip.id, chip.family, model.id, m) for k, m in
                 (("output_tok_s_per_user", "output_tok_s_per_user"), ("output_tok_s_per_chip", "aggregate_output_tok_s"))}
         for n in concurrency:
-            pt = closed_loop_point(dep, n, input_tokens, output_tokens)
-            values = {"output_tok_s_per_user": 1.0 / pt.tpot_s, "output_tok_s_per_chip": pt.output_tok_s / dep.par.chips}
-            rec: dict[str, Any] = {"hardware": hw, "model": model.id, "chips": dep.par.chips, "layout": dep.describe(),
+            pt = point(n)
+            values = {"output_tok_s_per_user": 1.0 / pt.tpot_s, "output_tok_s_per_chip": pt.output_tok_s / n_chips}
+            why = "" if pt.feasible else (pt.reason if isinstance(pt, DisaggPoint) else "the KV cache holds no request")
+            rec: dict[str, Any] = {"hardware": hw, "model": model.id, "chips": n_chips, "layout": layout,
                                    "concurrency": n, "in_service": pt.in_service, "feasible": pt.feasible,
-                                   "reason": "" if pt.feasible else "the KV cache holds no request",
-                                   "ttft_s": pt.ttft_s, "tpot_s": pt.tpot_s}
+                                   "reason": why, "ttft_s": pt.ttft_s, "tpot_s": pt.tpot_s}
             for key, iv in bars.items():
                 low, high = iv.bounds(values[key])
                 rec[key] = values[key]
@@ -92,9 +176,27 @@ def _rows(recs: list[dict[str, Any]]) -> list[list[str]]:
     return rows
 
 
+def _layouts(recs: list[dict[str, Any]]) -> str:
+    seen = dict.fromkeys(f"{r['hardware']}: {r['layout']}" for r in recs if "layout" in r)
+    return "; layouts: " + "; ".join(seen) if seen else ""
+
+
+def _mode_note(how: Serving) -> str:
+    note = ""
+    if how.prefill_chips is not None:
+        note += ("; disaggregated (serving/disagg.py): tok/s per chip counts both pools, TTFT includes the "
+                 "prefill queue, the KV transfer and the first decode step")
+    if how.speculative is not None:
+        note += (f"; {how.speculative} (serving/speculative_loop.py): each decode step verifies the drafts, "
+                 "acceptance from validation/data/speculation.toml; the ranges come from rows without speculation")
+    return note
+
+
 def run(args: argparse.Namespace) -> int:
+    how = Serving(args.chips, args.dtype, args.prefill_chips, args.decode_chips, args.speculative, args.draft_tokens,
+                  args.acceptance)
     recs = curve_records(args.model, hardware_list(args), args.concurrency, args.input_tokens, args.output_tokens,
-                         args.chips, args.dtype)
+                         how=how)
     if not any(r.get("feasible") for r in recs):
         raise InputError("no system can serve the model at any of the concurrencies: "
                          + "; ".join(f"{r['hardware']}: {r['reason']}" for r in recs if r.get("reason")))
@@ -108,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
         cap = ("closed form of serving/closed_loop.py (the one `validate` scores on the InferenceX sweeps): tok/s/user "
                "= 1/TPOT; tok/s per chip = the replica's output tok/s / its chips; TTFT includes waiting for a slot "
                "beyond the engine's batch or KV capacity; ranges: 10th-90th percentile of the leave-one-group-out "
-               "validation error (`siliconsim validate`)")
+               "validation error (`siliconsim validate`)" + _mode_note(how) + _layouts(recs))
         print_rich(table(title, ["system", "N", "tok/s per user", "tok/s per chip", "TTFT ms", "TPOT ms"], _rows(recs),
                          caption=cap, justify_right=(1, 2, 3, 4, 5)), path=args.output)
     if args.plot:

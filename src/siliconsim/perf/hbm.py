@@ -9,8 +9,11 @@ per layer (``ops.layer_collectives``); pipeline
 parallelism splits layers over ``pp`` stages and adds a hand-off per stage boundary (a single
 request sees the sum of the stages). MoE layers read only the experts the step's tokens touch:
 with ``T`` tokens routed uniformly to ``k`` of ``E`` experts, ``E * (1 - (1 - k/E)**T)`` distinct
-experts are expected; the experts are an operator of their own (grouped GEMM) at a per-chip
-fraction ``moe`` of the dense kernels' efficiency, fitted by ``siliconsim calibrate``. Per-kernel
+experts are expected, and with experts spread over ``ep`` ranks the step waits for the rank that
+reads most of them (``Op.busiest_rank_experts``); the experts are an operator of their own
+(grouped GEMM) whose compute runs at a per-chip fraction ``moe`` of the dense kernels'
+efficiency and whose weights stream at a fraction ``moe_memory`` (1 unless fitted) of the dense
+memory efficiency, both fitted by ``siliconsim calibrate``. Per-kernel
 launch gaps and a per-step host overhead are added on top.
 
 Fusion rules (what inference engines run as one roofline term, per layer):
@@ -46,14 +49,19 @@ from siliconsim.perf.step import Parallel, StepCost, Work
 from siliconsim.perf.memory import MemoryFit
 
 EFFICIENCY_KEYS = ("compute", "memory", "kernel_overhead", "step_overhead", "moe")
+# Optional keys and their value when a chip file leaves them out: expert weights stream at the
+# dense kernels' memory efficiency (``moe_memory`` = 1) unless a chip's fit says otherwise.
+OPTIONAL_EFFICIENCY = {"moe_memory": 1.0}
 
 
 def chip_efficiency(chip: Chip) -> dict[str, float]:
-    """The chip's efficiency parameters; each hbm chip must carry all of them."""
+    """The chip's efficiency parameters; each hbm chip must carry all of ``EFFICIENCY_KEYS``."""
     missing = [k for k in EFFICIENCY_KEYS if k not in chip.efficiency]
     if missing:
         raise CatalogError(f"{chip.id}.toml: [efficiency] lacks {', '.join(missing)} (needed by the hbm family)")
-    return {k: chip.efficiency[k] for k in EFFICIENCY_KEYS}
+    out = {k: chip.efficiency[k] for k in EFFICIENCY_KEYS}
+    out.update({k: chip.efficiency.get(k, v) for k, v in OPTIONAL_EFFICIENCY.items()})
+    return out
 
 
 def kv_replication(model: ModelSpec, tp: int) -> float:
@@ -159,7 +167,8 @@ class HbmFamily:
         network: Any = 0.0
         kernels = 0.0
         for g in model.groups:
-            self._layer(roof, model, g, par, dtype, kv_dtype, work, tokens, peak_c, peak_attn, bw, eff["moe"])
+            self._layer(roof, model, g, par, dtype, kv_dtype, work, tokens, peak_c, peak_attn, bw, eff["moe"],
+                        eff["moe_memory"])
             network = network + g.count * self._layer_network(model, g, chip, par, tokens)
             kernels += g.count * (self.k["kernels_per_layer"] + (self.k["kernels_per_moe_layer"] if g.moe else 0.0)
                                   + (self.k["kernels_per_mla_layer"] if model.is_mla else 0.0))
@@ -188,11 +197,14 @@ class HbmFamily:
         return total
 
     def _layer(self, roof: _Roofline, model: ModelSpec, g: LayerGroup, par: Parallel, dtype: str, kv_dtype: str,
-               work: Work, tokens: Any, peak_c: float, peak_attn: float, bw: float, moe_eff: float) -> None:
+               work: Work, tokens: Any, peak_c: float, peak_attn: float, bw: float, moe_eff: float,
+               moe_mem: float) -> None:
         """One layer on one chip: the dense group split by TP, or replicated with its tokens
         split under DP attention; the experts split over the group either way, reading only
-        the experts the step's tokens touch, as their own roofline operator (grouped GEMM) at
-        ``moe_eff`` times the chip's dense compute and memory efficiencies; then attention."""
+        the experts the step's tokens touch on the busiest expert-parallel rank, as their own roofline
+        operator (grouped GEMM) at ``moe_eff`` times the chip's dense compute efficiency (small,
+        uneven per-expert GEMMs waste tensor-core tiles) and ``moe_mem`` times its memory
+        efficiency (weight streaming; 1 = like dense weights); then attention."""
         tp = par.tp
         layer = layer_totals(model, g)
         dense_share = 1.0 if par.attn_dp else 1.0 / tp  # fraction of dense weights each chip reads
@@ -202,11 +214,14 @@ class HbmFamily:
         roof.add(flop / peak_c, (w_bytes + act) / bw, g.count)
         experts = layer.experts
         if experts is not None:
-            imbalance = self.k["expert_imbalance"] if tp > 1 else 1.0
-            e_bytes = (experts.experts_touched(tokens) * experts.per_expert_params
-                       * model.expert_bytes_per_element(dtype) * imbalance / tp)
+            ep = max(1, min(par.ep, tp))
+            # each of the ep ranks holds E / ep experts, each split over tp / ep chips; the step
+            # waits for the rank whose experts the step's tokens touch most (ops.busiest_rank_experts)
+            e_bytes = (experts.busiest_rank_experts(tokens, ep) * experts.per_expert_params
+                       * model.expert_bytes_per_element(dtype) * ep / tp)
+            imbalance = self.k["expert_imbalance"] if ep > 1 else 1.0  # tokens on the busiest rank
             e_flop = tokens * experts.flop_per_token * imbalance / tp
-            roof.add(e_flop / (moe_eff * peak_c), e_bytes / (moe_eff * bw), g.count)
+            roof.add(e_flop / (moe_eff * peak_c), e_bytes / (moe_mem * bw), g.count)
         self._attention(roof, model, g, layer.attention, par, kv_dtype, work, tokens, peak_attn, bw)
 
     def _attention(self, roof: _Roofline, model: ModelSpec, g: LayerGroup, att: Op, par: Parallel, kv_dtype: str,

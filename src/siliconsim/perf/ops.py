@@ -49,11 +49,21 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
 from siliconsim.models.spec import LayerGroup, ModelSpec
+
+
+@functools.lru_cache(maxsize=256)
+def expected_max_standard_normal(n: int) -> float:
+    """Expected largest of ``n`` independent standard normals, by Blom's (1958) plotting position
+    ``Phi^-1((n - 0.375) / (n + 0.25))``: 0 for 1, 0.55 for 2, 1.42 for 8, 2.04 for 32 (exact: 0, 0.56,
+    1.42, 2.04)."""
+    return 0.0 if n <= 1 else NormalDist().inv_cdf((n - 0.375) / (n + 0.25))
+
 
 KINDS = ("matmul", "experts", "attention", "elementwise")
 DROPOUT_MASK_ELEMENTS = 0.5  # a 1-byte mask counted in 2-byte activation elements (Korthikanti §4.1)
@@ -90,6 +100,22 @@ class Op:
         """Distinct experts a step of ``tokens`` tokens reads, routed uniformly to ``k`` of ``E``:
         ``E (1 - (1 - k/E)^T)`` expected (experts only; floats or arrays)."""
         return self.n_experts * (1.0 - (1.0 - self.experts_per_token / self.n_experts) ** tokens)
+
+    def busiest_rank_experts(self, tokens: Any, ranks: int) -> Any:
+        """Distinct experts the busiest of ``ranks`` expert-parallel ranks reads in a step of
+        ``tokens`` tokens (experts only; floats or arrays). Each rank holds ``E / ranks`` experts,
+        each touched with probability ``p = 1 - (1 - k/E)^T``, so a rank's count is binomial
+        with mean ``m = E p / ranks`` and variance ``m (1 - p)``; the step waits for the busiest
+        rank, whose expected count is ``m + z_R sd`` with ``z_R`` the expected maximum of ``R``
+        standard normals (Blom 1958), capped at the rank's ``E / ranks`` experts. With few tokens
+        the busiest rank reads 1.5-2x the mean; with many, every rank reads all its experts."""
+        per = self.n_experts / ranks
+        p = 1.0 - (1.0 - self.experts_per_token / self.n_experts) ** tokens
+        mean = per * p
+        if ranks <= 1:
+            return mean
+        spread = expected_max_standard_normal(ranks) * np.sqrt(mean * (1.0 - p))
+        return np.minimum(per, mean + spread) if isinstance(mean, np.ndarray) else min(per, mean + float(spread))
 
     @property
     def flop_per_token(self) -> float:

@@ -7,7 +7,7 @@ keeps the one with the lowest decode step time at the requested batch and contex
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from siliconsim.errors import InputError
@@ -130,11 +130,33 @@ def plan_deployment(model: ModelSpec, chip: Chip, *, chips: int | None = None, d
     return Plan(Verdict(True), best)
 
 
+# How a serving engine's memory fraction is meant (``engine_memory``):
+#   "total": weights + KV pool = fraction x the chip's memory; activations and CUDA graphs live in the
+#            rest (SGLang --mem-fraction-static);
+#   "free":  KV pool = fraction x the memory left after weights and activations (TensorRT-LLM
+#            kv_cache_config.free_gpu_memory_fraction, measured after the model is loaded).
+MEMORY_FRACTION_OF = ("total", "free")
+
+
+def engine_memory(fit: MemoryFit, fraction: float, of: str) -> MemoryFit:
+    """``fit`` with the usable memory an engine's own memory fraction leaves (see MEMORY_FRACTION_OF)
+    in place of the family's fixed usable fraction."""
+    if of not in MEMORY_FRACTION_OF or not 0.0 < fraction <= 1.0:
+        raise InputError(f"memory fraction {fraction:g} of {of!r}: expected (0, 1] of {' or '.join(MEMORY_FRACTION_OF)}")
+    cap, w, a = fit.capacity_bytes, fit.weights_bytes, fit.activation_bytes
+    usable = fraction * cap + a if of == "total" else w + a + fraction * max(cap - w - a, 0.0)
+    return replace(fit, usable_bytes=usable)
+
+
 def fit_layout(model: ModelSpec, chip: Chip, par: Parallel, dtype: str, kv_dtype: str, context_tokens: float,
-               batch: float = 1, replicas: int = 1) -> Deployment | str:
-    """``model`` on one given layout: the Deployment, or why it does not fit."""
+               batch: float = 1, replicas: int = 1, *, memory_fraction: float | None = None,
+               memory_fraction_of: str = "total") -> Deployment | str:
+    """``model`` on one given layout: the Deployment, or why it does not fit. ``memory_fraction``
+    replaces the family's usable-memory fraction by an engine's own (see ``engine_memory``)."""
     family = get_family(chip.family)
     fit = family.fit(model, chip, par, dtype, kv_dtype, batch, context_tokens)
+    if memory_fraction is not None:
+        fit = engine_memory(fit, memory_fraction, memory_fraction_of)
     if not fit.fits:
         return fit.reason(f"{chip.id}, {par.describe()}")
     return Deployment(model, chip, family, par, dtype, kv_dtype, fit, context_tokens, replicas)

@@ -24,6 +24,11 @@ Two ways to predict such a run, on one replica (a ``plans`` Deployment):
   ``O - 1`` tokens. Requests beyond ``B`` wait for a slot, so by Little's law the end-to-end
   latency is ``N / request throughput`` and the wait adds to TTFT.
 
+Both add the API's first-token latency outside the engine (``api_overhead_s``: tokenization,
+scheduler hand-off, detokenization and streaming of an HTTP server, fitted per chip group on the
+sweeps' TTFT) to TTFT. In the closed form the client also holds the slot meanwhile, which
+lengthens the cycle when no request waits for a slot; the simulator adds it to TTFT only.
+
 ``validate`` scores the suite with the closed form (milliseconds per row); tests check it
 against the simulator on a few rows.
 """
@@ -87,12 +92,22 @@ def closed_loop_point(dep: Any, concurrency: int, input_tokens: float, output_to
     prefill_all = _step_s(dep, Work(prefill_tokens=b * i, prefill_context=i / 2))
     decode = _step_s(dep, Work(decode_batch=b, decode_context=i + o / 2))
     own_prefill = _step_s(dep, Work(prefill_tokens=i, prefill_context=i / 2))
+    api = api_overhead_s(dep)
     cycle = prefill_all + o * decode
     ttft_service = own_prefill + decode
     tpot = max(cycle - ttft_service, decode * (o - 1)) / max(o - 1, 1)
-    e2e = n * cycle / b  # Little's law: N in flight at b / cycle requests per second
-    ttft = ttft_service + max(e2e - cycle, 0.0)
-    return ClosedLoopPoint(n, float(b), b * o / cycle, tpot, ttft, o)
+    # Little's law: N in flight, each for its wait, its cycle in the engine and the API's latency
+    e2e = max(n * cycle / b, cycle + api)
+    ttft = ttft_service + api + (e2e - cycle - api)
+    return ClosedLoopPoint(n, float(b), n * o / e2e, tpot, ttft, o)
+
+
+def api_overhead_s(dep: Any) -> float:
+    """First-token latency of a request served over an HTTP API outside the engine's steps
+    (the chip's ``api_overhead``, fitted by ``siliconsim calibrate`` on the serving sweeps; 0 for
+    a chip without one). The client holds the request's slot meanwhile, so it also lengthens the
+    closed loop's cycle."""
+    return float(getattr(dep.chip, "efficiency", {}).get("api_overhead", 0.0))
 
 
 def closed_loop_requests(concurrency: int, input_tokens: float, output_tokens: float, *,
@@ -125,7 +140,8 @@ def simulate_closed_loop(dep: Any, concurrency: int, input_tokens: float, output
         nan = float("nan")
         return ClosedLoopPoint(n, 0.0, nan, nan, nan, float(output_tokens))
     lat = latencies_s(res)
+    api = api_overhead_s(dep)  # the engine does not see it: added to each request's first token
     duration = float(np.max(res.finish_s[ok]) - np.min(res.arrival_s[ok]))
     busy = float(np.median(res.step_seqs)) if len(res.step_seqs) else 0.0
     return ClosedLoopPoint(n, busy, float(res.output_tokens[ok].sum()) / duration, float(np.nanmedian(lat["tpot"])),
-                           float(np.median(lat["ttft"])), float(output_tokens))
+                           float(np.median(lat["ttft"])) + api, float(output_tokens))

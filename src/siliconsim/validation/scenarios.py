@@ -9,8 +9,14 @@
 * ``concurrency``: serving-sweep rows (``Case.closed_loop``: a layout or engine column, or a
   median metric) are closed-loop runs with ``concurrency`` requests in flight, predicted by
   ``serving.closed_loop.closed_loop_point`` on the published layout (``tp``, ``ep``,
-  ``dp_attention``) or, without one, the planner's layout on ``chips``; disaggregated rows are
-  not predicted yet. Other rows: one batch of ``concurrency`` requests on ``chips`` run to
+  ``dp_attention``) or, without one, the planner's layout on ``chips``; rows with
+  ``prefill_chips``/``decode_chips`` by ``serving.disagg`` (the published layout on the decode
+  pool), rows naming a speculative technique with its drafts verified in every decode step
+  (``serving.speculative_loop``). A row whose engine and published layout have launch settings in
+  ``serving/data/engines.toml`` runs with them (batch cap, token budget and prefill chunking, the
+  engine's memory fraction, whole-sequence KV reservation, TensorRT-LLM's scheduler holds);
+  rows without settings keep the defaults.
+  Concurrency rows that are not sweeps: one batch of ``concurrency`` requests on ``chips`` run to
   completion (the static-batching TensorRT-LLM tables).
 * ``server``/``interactive``: the same layout search over ``serving.approx.operating_point``, fed by
   the submitter's stack where ``serving.toml`` names one for the chip and scenario (a stack that fixes
@@ -43,12 +49,16 @@ from siliconsim.perf.step import Parallel
 from siliconsim.plans import Deployment, Plan, default_kv_dtype, fit_layout, plan_deployment
 from siliconsim.speculative import speculative_estimate
 from siliconsim.serving.approx import continuous_batching, operating_point, stack_for
-from siliconsim.serving.closed_loop import ClosedLoopPoint, closed_loop_point
+from siliconsim.serving.closed_loop import RANGE_RATIO, ClosedLoopPoint, closed_loop_point
+from siliconsim.serving.disagg import disaggregated_point, plan_pools
+from siliconsim.serving.engines import EngineSettings, engine_settings, scheduler_hold
+from siliconsim.serving.speculative_loop import speculative_deployment
 from siliconsim.validation.speculation import speculation_for
 from siliconsim.validation.suite import POWER_METRICS, Case
 from siliconsim.validation.workload import Lengths
 
 NAN = float("nan")
+MEAN_OVER_NOMINAL = (1.0 + RANGE_RATIO) / 2.0  # closed-loop lengths are uniform in [0.8, 1] x nominal
 
 
 @dataclass(frozen=True)
@@ -102,9 +112,11 @@ def concurrency(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Predic
     return _from_estimate(est, case.metric, case.chips is None)
 
 
-def serving_layout(case: Case, model: ModelSpec, chip: Chip, context_tokens: float) -> Deployment | str:
+def serving_layout(case: Case, model: ModelSpec, chip: Chip, context_tokens: float,
+                   engine: EngineSettings | None = None) -> Deployment | str:
     """The row's published layout (``tp``, ``ep``, ``dp_attention``) fitted on its chips, or the
-    planner's choice on ``chips`` when the row publishes none; a string says why nothing fits."""
+    planner's choice on ``chips`` when the row publishes none; a string says why nothing fits.
+    ``engine``'s memory fraction, where it has one, replaces the default usable fraction."""
     dtype = case.weight_dtype
     if case.tp is None:
         plan = plan_deployment(model, chip, chips=case.chips, dtype=dtype, context_tokens=context_tokens)
@@ -112,50 +124,109 @@ def serving_layout(case: Case, model: ModelSpec, chip: Chip, context_tokens: flo
     par = Parallel(tp=case.tp, ep=case.ep or 1, attn_dp=bool(case.dp_attention))
     if case.chips is not None and par.chips != case.chips:
         return f"published layout {par.describe()} uses {par.chips} chips, the row has {case.chips}"
-    return fit_layout(model, chip, par, dtype, default_kv_dtype(dtype), context_tokens)
+    memory = {} if engine is None or engine.memory_fraction is None else \
+        {"memory_fraction": engine.memory_fraction, "memory_fraction_of": engine.memory_fraction_of}
+    return fit_layout(model, chip, par, dtype, default_kv_dtype(dtype), context_tokens, **memory)
+
+
+def row_engine(case: Case, ln: Lengths) -> EngineSettings | None:
+    """The published launch settings of the row's engine and layout (``serving.engines``), if any."""
+    if not case.engine or case.tp is None:
+        return None
+    return engine_settings(case.hardware, case.engine, case.weight_dtype, case.tp, case.ep or 1,
+                           bool(case.dp_attention), round(ln.input_tokens / MEAN_OVER_NOMINAL),
+                           round(ln.output_tokens / MEAN_OVER_NOMINAL), case.concurrency or 1)
 
 
 def closed_loop(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
     """A serving-sweep row: ``concurrency`` requests in flight on the published layout (or the
-    planner's), by the closed form of ``serving.closed_loop`` (checked against the engine in tests)."""
-    if case.prefill_chips or case.decode_chips:
-        return Prediction(reason="disaggregated prefill/decode pools are not modelled yet")
+    planner's), by the closed form of ``serving.closed_loop`` (checked against the engine in tests);
+    with ``prefill_chips``/``decode_chips``, disaggregated pools (``serving.disagg``); with a
+    ``speculative`` technique, decode steps that verify its drafts (``serving.speculative_loop``)."""
     point = _closed_loop_point(case, model, chip, ln)
     if isinstance(point, str):
         return Prediction(reason=point)
-    dep, op = point
-    if not op.feasible:
-        context = ln.input_tokens + ln.output_tokens
-        return Prediction(reason=f"the KV cache of {dep.describe()} holds no {context:.0f}-token request")
+    layout, op = point
     value = {"aggregate_output_tok_s": op.output_tok_s, "output_tok_s_per_user": 1.0 / op.tpot_s,
              "tpot_median_ms": op.tpot_s * 1e3, "ttft_median_ms": op.ttft_s * 1e3,
              "tpot_mean_ms": op.tpot_s * 1e3, "ttft_mean_ms": op.ttft_s * 1e3}.get(case.metric, NAN)
     if not math.isfinite(value):
         return Prediction(reason=f"metric {case.metric} not predicted for a closed-loop concurrency run")
-    source = "published layout" if case.tp is not None else "planner's layout"
-    queued = f", {op.concurrency - op.in_service:.0f} waiting for a slot" if op.in_service < op.concurrency else ""
-    return Prediction(value, layout=f"{dep.describe()} ({source}); closed loop x{op.concurrency}{queued}")
+    waiting = op.concurrency - op.in_service  # disaggregated: those in the prefill pool and in transfer too
+    queued = f", {waiting:.0f} waiting for a slot" if waiting >= 0.5 else ""
+    return Prediction(value, layout=f"{layout}; closed loop x{op.concurrency}{queued}")
 
 
-_POINTS: dict[tuple[Any, ...], tuple[ModelSpec, Chip, tuple[Deployment, ClosedLoopPoint] | str]] = {}
+_POINTS: dict[tuple[Any, ...], tuple[ModelSpec, Chip, tuple[str, ClosedLoopPoint] | str]] = {}
 
 
-def _closed_loop_point(case: Case, model: ModelSpec, chip: Chip,
-                       ln: Lengths) -> tuple[Deployment, ClosedLoopPoint] | str:
-    """One sweep point is shared by its four metric rows, so it is computed once per setup (the
-    same model and chip objects: calibration's efficiency overrides make new chips)."""
+def _closed_loop_point(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> tuple[str, ClosedLoopPoint] | str:
+    """(layout description, steady state) of the row's run, or why it is not predicted. One sweep
+    point is shared by its four metric rows, so it is computed once per setup (the same model and
+    chip objects: calibration's efficiency overrides make new chips)."""
     key = (case.hardware, case.chips, case.model, case.weight_dtype, case.concurrency, case.tp, case.ep,
-           case.dp_attention, ln.input_tokens, ln.output_tokens)
+           case.dp_attention, case.prefill_chips, case.decode_chips, case.speculative, case.engine,
+           ln.input_tokens, ln.output_tokens)
     hit = _POINTS.get(key)
     if hit is not None and hit[0] is model and hit[1] is chip:
         return hit[2]
-    dep = serving_layout(case, model, chip, ln.input_tokens + ln.output_tokens)
-    out = dep if isinstance(dep, str) else (dep, closed_loop_point(dep, case.concurrency or 1, ln.input_tokens,
-                                                                    ln.output_tokens))
+    pools = case.prefill_chips is not None or case.decode_chips is not None
+    out = (_pools_point if pools else _replica_point)(case, model, chip, ln)
     if len(_POINTS) > 4096:
         _POINTS.clear()
     _POINTS[key] = (model, chip, out)
     return out
+
+
+def _speculating(case: Case, model: ModelSpec, dep: Deployment, context: float) -> Deployment | str:
+    """``dep`` as it serves the row's speculative technique (``validation.speculation`` defaults)."""
+    if not case.is_speculative:
+        return dep
+    spec, what = speculation_for(case.speculative, model)
+    return speculative_deployment(dep, spec, context) if spec is not None else what
+
+
+def _replica_point(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> tuple[str, ClosedLoopPoint] | str:
+    context = ln.input_tokens + ln.output_tokens
+    engine = row_engine(case, ln)
+    dep = serving_layout(case, model, chip, context, engine)
+    dep = dep if isinstance(dep, str) else _speculating(case, model, dep, context)
+    if isinstance(dep, str):
+        return dep
+    n = case.concurrency or 1
+    config = None if engine is None else engine.serve_config(
+        n, ln.input_tokens / MEAN_OVER_NOMINAL, ln.input_tokens, ln.output_tokens, dep.kv_capacity_tokens)
+    op = closed_loop_point(dep, n, ln.input_tokens, ln.output_tokens, config)
+    if engine is not None and config is not None:
+        op = scheduler_hold(op, engine, dep.par.tp if dep.par.attn_dp else 1, config.token_budget, ln.input_tokens)
+    if not op.feasible:
+        return f"the KV cache of {dep.describe()} holds no {context:.0f}-token request"
+    source = "published layout" if case.tp is not None else "planner's layout"
+    launched = f"; {engine.describe()}" if engine is not None else ""
+    return f"{dep.describe()} ({source}{launched})", op
+
+
+def _pools_point(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> tuple[str, ClosedLoopPoint] | str:
+    """A disaggregated row: the published layout on the decode pool, the best prefill layout."""
+    p, d = case.prefill_chips, case.decode_chips
+    if not p or not d:
+        return "a disaggregated row needs both prefill_chips and decode_chips"
+    if case.chips is not None and case.chips != p + d:
+        return f"chips {case.chips} is not prefill_chips + decode_chips = {p + d}"
+    par = Parallel(tp=case.tp, ep=case.ep or 1, attn_dp=bool(case.dp_attention)) if case.tp is not None else None
+    pools = plan_pools(model, chip, p, d, dtype=case.weight_dtype, kv_dtype=default_kv_dtype(case.weight_dtype),
+                       input_tokens=ln.input_tokens, output_tokens=ln.output_tokens, decode_par=par)
+    if isinstance(pools, str):
+        return pools
+    decode = _speculating(case, model, pools.decode, ln.input_tokens + ln.output_tokens)
+    if isinstance(decode, str):
+        return decode
+    pools = replace(pools, decode=decode)
+    op = disaggregated_point(pools, case.concurrency or 1, ln.input_tokens, ln.output_tokens)
+    if not op.feasible:
+        return op.reason
+    source = "published" if par is not None else "smallest fitting"
+    return f"{pools.describe()} (decode: {source} layout; prefill: the layout that prefills fastest)", op
 
 
 Scored = tuple[float, Prediction]  # (aggregate throughput of the layout, prediction of the row's metric)

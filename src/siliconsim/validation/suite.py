@@ -96,7 +96,10 @@ class Case:
 
     @property
     def group(self) -> tuple[str, str]:
-        """The (hardware, model) group used for leave-one-group-out error."""
+        """The group used for leave-one-group-out error: (hardware, model), or (hardware, engine)
+        for a serving-sweep row, whose sweeps share one model and differ by stack."""
+        if self.closed_loop:
+            return self.hardware, f"engine:{self.engine or '-'}"
         return self.hardware, self.model
 
 

@@ -82,8 +82,9 @@ def row_record(r: RowResult) -> dict[str, Any]:
 def summarize_concurrency(results: Sequence[RowResult]) -> dict[str, Any]:
     """The summary of a serving-sweep suite (``inferencex-dev.csv``), scored apart from the dev
     headline: the usual breakdowns plus median |error| per (hardware, engine) and per metric within
-    it, and how many rows ran on their published layout. No parameter is fitted on these rows, so
-    leave-one-(hardware, engine)-group-out error is the plain error."""
+    it, and how many rows ran on their published layout. The hbm efficiencies are fitted on these
+    rows' throughput and TPOT too (``siliconsim calibrate``), so the figure to quote is the
+    leave-one-(hardware, engine)-group-out one that calibration writes to ``residuals.toml``."""
     out = summarize(results)
     head = headline_rows(results)
     out["by_hardware_engine"] = breakdown(head, lambda r: f"{r.case.hardware} {r.case.engine or '?'}")
