@@ -23,6 +23,7 @@ def test_grid_point_times_are_the_cost_models_numbers_for_that_point_alone(model
     rng = np.random.default_rng(7)
     points = [(GRID[rng.integers(1, 100)], GRID[rng.integers(0, 100)], float(b), GRID[rng.integers(0, 110)] if b else 0.0)
               for b in rng.integers(0, 60, 24)] + [(0, 0.0, float(b), GRID[rng.integers(0, 110)]) for b in (1, 33, 50)]
+    points += [(GRID[70], GRID[65], 12.5, GRID[80]), (0, 0.0, 12.5, GRID[90])]  # a batch that is not whole
     for p, pc, b, dc in points:
         alone = model._dep.step(Work(np.array([p]), np.array([pc]), np.array([b]), np.array([dc]))).latency_s
         assert model.step_time_s(p, pc, b, dc) == float(np.asarray(alone).ravel()[0]), (p, pc, b, dc)

@@ -120,9 +120,9 @@ class DeploymentStepModel:
         self._dep = deployment
         self._work = Work
         self._rows: dict[float, list[float]] = {}  # batch -> decode-only step times over GRID
-        # (p index, pc index, batch, decode-context cell) as one int (_cell_key) -> times at that
+        # batch -> (p index, pc index, decode-context cell) as one int (_cell_key) -> times at that
         # cell's GRID contexts
-        self._cells: dict[int, list[float]] = {}
+        self._cells: dict[float, dict[int, list[float]]] = {}
         self._memo: dict[tuple[float, float, float, float], float] = {}
         self._batches: set[float] = set()  # batch sizes whose decode-only rows are filled or being filled
         self.calls = 0
@@ -166,13 +166,16 @@ class DeploymentStepModel:
         u, v = 1.0 - pw, 1.0 - cw
         corners = ((pi, ci, u * v), (pi, cj, u * cw), (pj, ci, pw * v), (pj, cj, pw * cw))  # weight 0: skipped
         (lo_cell, lo), (hi_cell, hi) = divmod(di, PROMPT_CELL_CONTEXTS), divmod(dj, PROMPT_CELL_CONTEXTS)
-        cells, batch_key, dw_lo = self._cells, int(b) * _GRID_POINTS, 1.0 - dw
-        keyed = [(((batch_key + x) * _GRID_POINTS + y) * _CELLS_PER_ROW, w) for x, y, w in corners if w]  # _cell_key
+        keyed = [((x * _GRID_POINTS + y) * _CELLS_PER_ROW, w) for x, y, w in corners if w]  # _cell_key, inlined
+        dw_lo = 1.0 - dw
         try:
+            cells = self._cells[b]
             terms = [w * (dw_lo * cells[k + lo_cell][lo] + dw * cells[k + hi_cell][hi]) for k, w in keyed]
         except KeyError:  # cells to fill (then the same terms)
+            cells = self._cells.get(b, {})
             self._fill_missing([], [(x, y, b, cell) for x, y, w in corners if w for cell in (lo_cell, hi_cell)
-                                    if _cell_key(batch_key, x, y) + cell not in cells], b)
+                                    if _cell_key(x, y) + cell not in cells], b)
+            cells = self._cells[b]
             terms = [w * (dw_lo * cells[k + lo_cell][lo] + dw * cells[k + hi_cell][hi]) for k, w in keyed]
         return sum(terms)
 
@@ -190,12 +193,12 @@ class DeploymentStepModel:
             self._batches.update(block)
             self._batches.add(b)
             rows.update((x, None) for x in block if x not in self._rows)
-        new_cells = {}
+        new_cells = dict.fromkeys(cells)
         for x, y, batch, cell in cells:
             lo = int(batch) // PROMPT_CELL_BATCHES * PROMPT_CELL_BATCHES
-            for z in range(lo, max(min(lo + PROMPT_CELL_BATCHES, self.max_batch + 1), int(batch) + 1)):
-                if _cell_key(z * _GRID_POINTS, x, y) + cell not in self._cells:
-                    new_cells[x, y, float(z), cell] = None
+            for z in map(float, range(lo, min(lo + PROMPT_CELL_BATCHES, self.max_batch + 1))):
+                if _cell_key(x, y) + cell not in self._cells.get(z, ()):
+                    new_cells[x, y, z, cell] = None
         self._fill(list(rows), list(new_cells))
 
     def _fill(self, batches: list[float], cells: list[tuple[int, int, float, int]]) -> None:
@@ -220,7 +223,7 @@ class DeploymentStepModel:
         for batch, end in zip(batches, ends_list):
             self._rows[batch] = flat[end - n:end]
         for (x, y, batch, cell), end, size in zip(cells, ends_list[len(batches):], sizes[len(batches):]):
-            self._cells[_cell_key(int(batch) * _GRID_POINTS, x, y) + cell] = flat[end - size:end]
+            self._cells.setdefault(batch, {})[_cell_key(x, y) + cell] = flat[end - size:end]
 
     def kv_transfer_s(self, tokens: float) -> float:
         bytes_ = float(self._dep.model.kv_bytes(tokens, self._kv_dtype))
@@ -236,10 +239,10 @@ _GRID_POINTS = GRID.size
 _CELLS_PER_ROW = -(-_GRID_POINTS // PROMPT_CELL_CONTEXTS)
 
 
-def _cell_key(batch_key: int, p_index: int, pc_index: int) -> int:
-    """The int naming a prompt-step row (``batch_key`` is the batch times ``_GRID_POINTS``); add
-    the decode-context cell to name one of its cells (an int hashes faster than a tuple)."""
-    return ((batch_key + p_index) * _GRID_POINTS + pc_index) * _CELLS_PER_ROW
+def _cell_key(p_index: int, pc_index: int) -> int:
+    """The int naming a prompt-step row of one batch size; add the decode-context cell to name
+    one of its cells (an int hashes faster than a tuple)."""
+    return (p_index * _GRID_POINTS + pc_index) * _CELLS_PER_ROW
 
 
 def _kv_link(dep: Any) -> tuple[float, float]:
