@@ -18,6 +18,11 @@ Handlers return their follow-up events as ``(time_s, priority, payload)`` tuples
 numbers and pushes them, except a lone follow-up that sorts before the heap's head on
 ``(time_s, priority)``: it would be popped next, so it runs at once (same order, no heap traffic;
 a busy replica's chain of steps mostly runs this way). A busy replica starts its next step as soon as one ends.
+
+The end of a decode-only step of a replica where nothing waits or prefills, and the decode-only
+steps after it that end before any other event, run in one handler call (``_decode_run``), in the
+same float operations as one event each; the events are still counted one per step end. With an
+event log every step end is an event of the loop (the tests compare both ways bit for bit).
 """
 
 from __future__ import annotations
