@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import gc
 import heapq
+from itertools import repeat
 from math import log2
 from collections.abc import Callable
 
@@ -236,7 +237,7 @@ class Engine:
         now = self.now
         kv.steps += 1
         rep.book_itl(now)  # the first step may have had sequences join
-        start = steps = kv.steps
+        start = steps = counted = kv.steps  # counted: steps whose ITL counts are appended
         head_t, head_p = (heap[0][0], heap[0][1]) if heap else (_INF, 0)
         itl_values, itl_counts, steps_append = rep.itl_values, rep.itl_counts, self.steps.append
         idx, room, step_time_s, grid, log2_ = rep.idx, kv.capacity_tokens, self.model.step_time_s, _GRID_FLOATS, log2
@@ -271,6 +272,8 @@ class Engine:
                     self.progress(self.settled, len(self.reqs))
                     report += 4096
                 if changed:
+                    itl_counts.extend(repeat(n, steps - counted))  # one ITL count per step ended since
+                    counted = steps
                     n = kv.decoding
                     if follow or not n:
                         break
@@ -304,12 +307,13 @@ class Engine:
             end_s = now + dt
             if end_s >= head_t and (end_s > head_t or not head_p):  # another event comes first
                 rep.step_decode = n
+                itl_counts.extend(repeat(n, steps - counted))
                 self._end_run(rep, steps, now, steps - start)
                 return ((end_s, STEP_END, rep),)
             itl_values.append(end_s - now)  # the step ends: what Replica.end_decode books, nobody fresh
-            itl_counts.append(n)
-            now = end_s
+            now = end_s  # (its ITL count, n, is appended with the others of this n)
             steps += 1
+        itl_counts.extend(repeat(n, steps - counted))
         self._end_run(rep, steps, now, steps - start)
         follow.extend(self._start_step(rep))
         return follow
