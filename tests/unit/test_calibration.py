@@ -68,3 +68,22 @@ def test_overlay_text_is_a_valid_calibrated_catalog_table():
         s = sourced(entry, EFFICIENCY_DIMS[k], k)
         assert s.basis == "calibrated"
         assert math.isclose(s.value, fit.values()[chip][k], rel_tol=1e-2)
+
+
+def test_sweep_ttft_moves_only_the_api_overhead():
+    """The sweeps' TTFT rows are fitted in a second stage that frees api_overhead alone, so the
+    kernel efficiencies come out as if those rows were absent."""
+    from siliconsim.validation.runner import run_suite
+    from siliconsim.calibration.fit import fit_rows
+
+    cfg = fit_config()
+    group = next(g for g in cfg.groups if "h200" in g.chips)
+    sweep = [c for c in load_cases("concurrency") if c.hardware == "h200" and c.engine == "sglang"][:12]
+    rows = fit_rows(run_suite(sweep))
+    short = type(cfg)(cfg.groups, cfg.sigma, 2, cfg.log_step, cfg.unpredicted_residual)
+    both = fit_group(group, rows, short)
+    without = fit_group(group, [c for c in rows if c.metric != "ttft_median_ms"], short)
+    for k in KEYS:
+        if k != "api_overhead":
+            assert both.theta[k] == without.theta[k], k
+    assert without.theta["api_overhead"] == 0.0 and both.theta["api_overhead"] != 0.0

@@ -3,13 +3,18 @@
 Model (documented in the README's accuracy section and ``data/serving.toml``):
 
 * Continuous batching with chunked prefill (Sarathi-Serve). In steady state ``B`` requests
-  decode at once and every step also carries the prompt tokens of the requests that arrived
-  during it. With arrival rate ``lam`` and mean lengths ``I`` in / ``O`` out, Little's law
-  gives ``lam = B / (O * t)``, so each step carries ``B * I / O`` prompt tokens, and
-  ``t = step(decode B at context I + O/2, prefill B*I/O tokens at context I/2)``.
-* Mean TPOT = ``t``; mean TTFT = ``t * (0.5 + max(1, O / B))``: the residual of the step in
-  flight, then the prompt's prefill, served one prompt at a time at the steady-state rate of
-  ``B*I/O`` tokens per step (``O/B`` steps, at least one).
+  decode at once and the steps also carry the prompt tokens of the requests that arrive. With
+  arrival rate ``lam`` and mean lengths ``I`` in / ``O`` out, Little's law gives
+  ``lam = B / (O * t)``: ``L = B * I / O`` prompt tokens arrive per step. A step that carries
+  prompt work carries at least a chunk ``C = min(I, budget - B)`` (a whole prompt, or what the
+  token budget leaves beside the decode batch), so ``P = max(L, C)`` tokens, on a share
+  ``f = L / P`` of the steps (all of them once a chunk arrives every step):
+  ``t = f * step(decode B at context I + O/2, prefill P at context I/2) + (1 - f) * step(decode B)``.
+  Below one prompt per step this matters for MoE models: a prompt read in one step touches the
+  experts once, not once per step of a thin per-step share.
+* Mean TPOT = ``t``; mean TTFT = ``t / 2 + max(1, I / P) * t_mixed``: the residual of the step in
+  flight, then the prompt's prefill in pieces of ``P`` tokens (``O/B`` steps when prompts keep
+  every step busy).
 * p99 = mean x a tail ratio derived from published p99/mean pairs (``serving.toml``).
 * The steady-state prompt load plus the decode tokens must fit the per-step token budget.
 * Throughput = ``B / t`` output tokens/s. Among the batches meeting both p99 limits, the
@@ -192,16 +197,30 @@ def continuous_batching(dep: Deployment, b: np.ndarray, input_tokens: float, out
     """Chunked-prefill continuous batching at each batch in ``b`` (``tokens_per_step`` > 1: each
     sequence emits that many tokens per step on average, as with speculative decoding)."""
     k = serving_constants()
-    prompt = b * tokens_per_step * input_tokens / output_tokens
+    budget = k["prefill_token_budget"]
+    load = b * tokens_per_step * input_tokens / output_tokens  # prompt tokens arriving per step
+    # a step that carries prompt work carries at least one chunk: the whole prompt, or what the token
+    # budget leaves beside the decode batch; below one chunk per step, only some steps carry one
+    chunk = np.minimum(input_tokens, np.maximum(budget - b, 1.0))
+    prompt = np.maximum(load, chunk)
+    frac = load / prompt  # share of steps carrying prompt work
     ones = np.ones_like(b)
     decode_ctx = input_tokens + output_tokens * 0.5
-    step = dep.step(Work(prefill_tokens=prompt, prefill_context=input_tokens * 0.5,
-                         decode_batch=b, decode_context=decode_ctx))
+    mixed = dep.step(Work(prefill_tokens=prompt, prefill_context=input_tokens * 0.5,
+                          decode_batch=b, decode_context=decode_ctx))
     plain = dep.step(Work(decode_batch=b, decode_context=decode_ctx))
-    t = np.asarray(step.latency_s, dtype=float) * ones
-    ttft = t * (0.5 + np.maximum(1.0, output_tokens / (b * tokens_per_step)))
-    return Curve(b, t, np.asarray(plain.latency_s, dtype=float) * ones, ttft, b * tokens_per_step / t,
-                 prompt + b <= k["prefill_token_budget"], step)
+    t_mixed = np.asarray(mixed.latency_s, dtype=float) * ones
+    t_plain = np.asarray(plain.latency_s, dtype=float) * ones
+    t = frac * t_mixed + (1.0 - frac) * t_plain
+    # the step in flight when a prompt arrives is length-biased (E[t^2] / 2 E[t]: a random arrival
+    # more likely lands in a long, prompt-carrying step); then the prompt queues behind the prompt
+    # work already waiting (M/D/1 with the steps' prompt share as utilisation) and is prefilled in
+    # pieces of P tokens
+    residual = (frac * t_mixed ** 2 + (1.0 - frac) * t_plain ** 2) / (2.0 * t)
+    wait = np.where(frac < 1.0, frac / (2.0 * np.maximum(1.0 - frac, 1e-9)), 0.0) * t_mixed
+    ttft = residual + wait + np.maximum(1.0, input_tokens / prompt) * t_mixed
+    step = mixed.scaled(frac).plus(plain.scaled(1.0 - frac))
+    return Curve(b, t, t_plain, ttft, b * tokens_per_step / t, prompt + b <= budget, step)
 
 
 def _pick(b: np.ndarray, tpot: np.ndarray, ttft: np.ndarray, tput: np.ndarray, ok: np.ndarray, ttft_limit_s: float,

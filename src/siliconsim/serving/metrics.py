@@ -23,16 +23,24 @@ MAX_SERIES_POINTS = 100_000  # bins of the JSON time series; more bins than step
 
 def weighted_percentile(values: np.ndarray, counts: np.ndarray, q: float) -> float:
     """``np.percentile(np.repeat(values, counts), q)`` (linear interpolation) without repeating."""
+    return weighted_percentiles(values, counts, (q,))[0]
+
+
+def weighted_percentiles(values: np.ndarray, counts: np.ndarray, qs: tuple[float, ...]) -> list[float]:
+    """:func:`weighted_percentile` at each of ``qs``, sorting once."""
     if values.size == 0 or counts.sum() == 0:
-        return float("nan")
+        return [float("nan")] * len(qs)
     order = np.argsort(values, kind="stable")
     v, cum = values[order], np.cumsum(counts[order])
-    rank = q / 100.0 * (cum[-1] - 1)
-    lo = int(np.floor(rank))
-    hi = min(lo + 1, int(cum[-1]) - 1)
-    v_lo = v[np.searchsorted(cum, lo, side="right")]
-    v_hi = v[np.searchsorted(cum, hi, side="right")]
-    return float(v_lo + (v_hi - v_lo) * (rank - lo))
+    out = []
+    for q in qs:
+        rank = q / 100.0 * (cum[-1] - 1)
+        lo = int(np.floor(rank))
+        hi = min(lo + 1, int(cum[-1]) - 1)
+        v_lo = v[np.searchsorted(cum, lo, side="right")]
+        v_hi = v[np.searchsorted(cum, hi, side="right")]
+        out.append(float(v_lo + (v_hi - v_lo) * (rank - lo)))
+    return out
 
 
 def _stats_ms(name: str, x_s: np.ndarray, counts: np.ndarray | None = None) -> dict[str, float]:
@@ -41,17 +49,17 @@ def _stats_ms(name: str, x_s: np.ndarray, counts: np.ndarray | None = None) -> d
     if counts is None:
         counts = np.ones(x_s.size, np.int64)
     total = int(counts.sum())
+    median, *pq = weighted_percentiles(x_s, counts, (50, *PERCENTILES))
     if total == 0:
         mean = median = std = float("nan")
     else:
         mean = float(np.dot(x_s, counts) / total)
         std = float(np.sqrt(max(np.dot((x_s - mean) ** 2, counts) / total, 0.0)))
-        median = weighted_percentile(x_s, counts, 50)
     out[f"mean_{name}_ms"] = mean * 1e3
     out[f"median_{name}_ms"] = median * 1e3
     out[f"std_{name}_ms"] = std * 1e3
-    for q in PERCENTILES:
-        out[f"p{q}_{name}_ms"] = weighted_percentile(x_s, counts, q) * 1e3
+    for q, value in zip(PERCENTILES, pq):
+        out[f"p{q}_{name}_ms"] = value * 1e3
     return out
 
 

@@ -117,8 +117,13 @@ class Replica:
     # ---- end of a step -------------------------------------------------------------------
     def end_decode(self, now: float, finished: list[Req]) -> None:
         """Book one decode step: ITL samples, then pop the requests that emitted their last token."""
-        kv = self.kv
-        kv.steps += 1
+        self.kv.steps += 1
+        self.book_itl(now)
+        self.pop_finished(now, finished)
+
+    def book_itl(self, now: float) -> None:
+        """The ITL samples of a decode step ending at ``now``: one gap per sequence that decoded
+        in the step before too, and the gap since its first token for each that just joined."""
         fresh = len(self.joined)
         if self.step_decode > fresh:
             self.itl_values.append(now - self.last_decode_end_s)
@@ -128,6 +133,11 @@ class Replica:
             self.itl_counts.append(1)
         self.joined.clear()
         self.last_decode_end_s = now
+
+    def pop_finished(self, now: float, finished: list[Req]) -> None:
+        """Append to ``finished`` the requests whose last token the decode step ending at ``now``
+        (decode step ``kv.steps``) emitted, and free their KV."""
+        kv = self.kv
         heap = self.decode_heap
         while heap and heap[0][0] <= kv.steps:
             _, _, gen, req = heapq.heappop(heap)

@@ -11,6 +11,7 @@ import numpy as np
 from siliconsim.serving.requests import DONE, REJECTED
 
 NAN = float("nan")
+_STEP = np.dtype([("t0", np.float64), ("dt", np.float64), ("seqs", np.int64), ("kv", np.float64), ("replica", np.int64)])
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def build_result(engine: Any) -> SimResult:
     reasons = Counter(r.reason.split(":")[0] for r in reqs if r.state == REJECTED)
     itl_v = [v for rep in engine.replicas for v in rep.itl_values]
     itl_c = [c for rep in engine.replicas for c in rep.itl_counts]
-    t0, dt, seqs, kv, rep_idx = zip(*engine.steps) if engine.steps else ((),) * 5
+    steps = np.fromiter(engine.steps, _STEP, len(engine.steps))  # (t0, dt, seqs, kv, replica) tuples
     return SimResult(
         arrival_s=arrival, first_token_s=times("first_token_s"), finish_s=times("finish_s"), sched_s=times("sched_s"),
         input_tokens=np.array([r.prompt for r in reqs], np.int64),
@@ -65,8 +66,7 @@ def build_result(engine: Any) -> SimResult:
         replica=np.array([r.replica for r in reqs], np.int64),
         completed=state == DONE, rejected=rejected, reasons=dict(sorted(reasons.items())),
         itl_s=np.array(itl_v, np.float64), itl_count=np.array(itl_c, np.int64),
-        step_start_s=np.array(t0, np.float64), step_s=np.array(dt, np.float64),
-        step_seqs=np.array(seqs, np.int64), step_kv_tokens=np.array(kv, np.float64),
-        step_replica=np.array(rep_idx, np.int64), replicas=len(engine.replicas),
+        step_start_s=steps["t0"].copy(), step_s=steps["dt"].copy(), step_seqs=steps["seqs"].copy(),
+        step_kv_tokens=steps["kv"].copy(), step_replica=steps["replica"].copy(), replicas=len(engine.replicas),
         roles=tuple(r.role for r in engine.replicas), kv_capacity_tokens=engine.replicas[0].kv.capacity_tokens,
         events=engine.events, end_s=engine.now)

@@ -71,6 +71,8 @@ class LinearStepModel:
 
 
 DECODE_BLOCK = 32  # decode-only rows filled together (see DeploymentStepModel._fill_missing)
+PROMPT_CELL_CONTEXTS = 16  # decode contexts (GRID points) in one cell of prompt-step times
+PROMPT_CELL_BATCHES = 16  # batch sizes whose prompt-step cells are filled together
 GRID_STEPS_PER_OCTAVE = 4
 GRID_EXACT_BELOW = 64
 GRID_MAX_OCTAVE = 22  # 4M tokens
@@ -104,9 +106,12 @@ class DeploymentStepModel:
     """Adapter: a ``plans`` Deployment as a StepModel (memoized ``dep.step(Work).latency_s``).
 
     The batch is exact; prompt tokens and both contexts are interpolated linearly between GRID
-    points (``grid_bracket``). The cost model is called once per new (prompt tokens, prompt
-    context, batch) grid point, vectorized over every decode context of the grid, so a long
-    simulation makes tens to hundreds of calls instead of one per step.
+    points (``grid_bracket``). Decode-only steps read rows over every decode context of the grid,
+    filled for ``DECODE_BLOCK`` batch sizes at once; steps with prompt work read cells of
+    ``PROMPT_CELL_CONTEXTS`` decode contexts, filled for the ``PROMPT_CELL_BATCHES`` batch sizes
+    around the step's. A long simulation so makes a few hundred cost-model calls instead of one
+    per step, each vectorized over everything it fills; the times do not depend on what is
+    filled together (the cost model is elementwise).
     """
 
     def __init__(self, deployment: Any, kv_dtype: str | None = None):
@@ -114,7 +119,10 @@ class DeploymentStepModel:
 
         self._dep = deployment
         self._work = Work
-        self._rows: dict[tuple[int, int, float], list[float]] = {}  # (p index, pc index, batch) -> times over GRID
+        self._rows: dict[float, list[float]] = {}  # batch -> decode-only step times over GRID
+        # batch -> (p index, pc index, decode-context cell) as one int (_cell_key) -> times at that
+        # cell's GRID contexts
+        self._cells: dict[float, dict[int, list[float]]] = {}
         self._memo: dict[tuple[float, float, float, float], float] = {}
         self._batches: set[float] = set()  # batch sizes whose decode-only rows are filled or being filled
         self.calls = 0
@@ -126,7 +134,7 @@ class DeploymentStepModel:
     def step_time_s(self, prefill_tokens: float, prefill_context: float, decode_batch: float,
                     decode_context: float) -> float:
         if not prefill_tokens:  # decode only: one row, cheaper to interpolate than to memoize
-            row = self._rows.get((0, 0, float(decode_batch)))
+            row = self._rows.get(float(decode_batch))
             if row is None or not decode_batch:
                 return self._interpolated(0, 0.0, decode_batch, decode_context)
             di, dj, dw = grid_bracket(decode_context)  # as in _interpolated, inlined: the hot path
@@ -138,49 +146,84 @@ class DeploymentStepModel:
             self._memo[key] = t
         return t
 
+    def decode_row(self, decode_batch: int) -> list[float] | None:
+        """Decode-only step times of ``decode_batch`` sequences over the GRID of decode contexts,
+        if already filled: ``step_time_s(0, 0, b, c)`` interpolates it at ``grid_bracket(c)``."""
+        return self._rows.get(float(decode_batch)) if decode_batch else None
+
     def _interpolated(self, p: float, pc: float, b: float, dc: float) -> float:
         """Multilinear interpolation over the grid corners around (p, pc, dc)."""
-        rows = self._rows
         di, dj, dw = grid_bracket(dc) if b else _ZERO
+        b = float(b)
         if not p:  # decode only: one row, weight 1 (the general sum below gives the same bits)
-            key = (0, 0, float(b))
-            row = rows.get(key)
+            row = self._rows.get(b)
             if row is None:
-                self._fill_missing([key], b)
-                row = rows[key]
+                self._fill_missing([b], [], b)
+                row = self._rows[b]
             return (1.0 - dw) * row[di] + dw * row[dj]
-        pb, cb = grid_bracket(p), grid_bracket(pc)
-        corners = [((pi, ci, float(b)), pw * cw) for pi, pw in ((pb[0], 1.0 - pb[2]), (pb[1], pb[2]))
-                   for ci, cw in ((cb[0], 1.0 - cb[2]), (cb[1], cb[2])) if pw * cw]
-        self._fill_missing([key for key, _ in corners if key not in rows], b)
-        return sum(w * ((1.0 - dw) * rows[key][di] + dw * rows[key][dj]) for key, w in corners)
+        pi, pj, pw = grid_bracket(p)
+        ci, cj, cw = grid_bracket(pc)
+        u, v = 1.0 - pw, 1.0 - cw
+        corners = ((pi, ci, u * v), (pi, cj, u * cw), (pj, ci, pw * v), (pj, cj, pw * cw))  # weight 0: skipped
+        (lo_cell, lo), (hi_cell, hi) = divmod(di, PROMPT_CELL_CONTEXTS), divmod(dj, PROMPT_CELL_CONTEXTS)
+        keyed = [((x * _GRID_POINTS + y) * _CELLS_PER_ROW, w) for x, y, w in corners if w]  # _cell_key, inlined
+        dw_lo = 1.0 - dw
+        try:
+            cells = self._cells[b]
+            terms = [w * (dw_lo * cells[k + lo_cell][lo] + dw * cells[k + hi_cell][hi]) for k, w in keyed]
+        except KeyError:  # cells to fill (then the same terms)
+            cells = self._cells.get(b, {})
+            self._fill_missing([], [(x, y, b, cell) for x, y, w in corners if w for cell in (lo_cell, hi_cell)
+                                    if _cell_key(x, y) + cell not in cells], b)
+            cells = self._cells[b]
+            terms = [w * (dw_lo * cells[k + lo_cell][lo] + dw * cells[k + hi_cell][hi]) for k, w in keyed]
+        return sum(terms)
 
-    def _fill_missing(self, missing: list[tuple[int, int, float]], b: float) -> None:
-        """Fill ``missing`` rows, with the decode-only rows of the ``DECODE_BLOCK`` batch sizes
-        around ``b`` in the same call if ``b`` is new: a run meets most batch sizes near one it
-        met, and a family that remembers decode costs (``perf/wafer.py``) then times later prompt
-        steps of those batches without searching its layouts again."""
-        if missing and b not in self._batches:
+    def _fill_missing(self, batches: list[float], cells: list[tuple[int, int, float, int]], b: float) -> None:
+        """Fill the decode-only rows of ``batches`` and the prompt-step ``cells`` (with those of
+        the ``PROMPT_CELL_BATCHES`` batch sizes around theirs) in one cost-model call, with the
+        decode-only rows of the ``DECODE_BLOCK`` batch sizes around ``b`` if ``b`` is new: a run
+        meets most batch sizes near one it met, and a family that remembers decode costs
+        (``perf/wafer.py``) then times later prompt steps of those batches without searching its
+        layouts again."""
+        rows = dict.fromkeys(batches)
+        if b not in self._batches:
             lo = int(b) // DECODE_BLOCK * DECODE_BLOCK
-            batches = [float(x) for x in range(lo, min(lo + DECODE_BLOCK, self.max_batch + 1))]
-            self._batches.update(batches)
+            block = [float(x) for x in range(lo, min(lo + DECODE_BLOCK, self.max_batch + 1))]
+            self._batches.update(block)
             self._batches.add(b)
-            missing = missing + [(0, 0, x) for x in batches if (0, 0, x) not in self._rows and (0, 0, x) not in missing]
-        self._fill(missing)
+            rows.update((x, None) for x in block if x not in self._rows)
+        new_cells = dict.fromkeys(cells)
+        for x, y, batch, cell in cells:
+            lo = int(batch) // PROMPT_CELL_BATCHES * PROMPT_CELL_BATCHES
+            for z in map(float, range(lo, min(lo + PROMPT_CELL_BATCHES, self.max_batch + 1))):
+                if _cell_key(x, y) + cell not in self._cells.get(z, ()):
+                    new_cells[x, y, z, cell] = None
+        self._fill(list(rows), list(new_cells))
 
-    def _fill(self, keys: list[tuple[int, int, float]]) -> None:
-        """Evaluate the cost model for ``keys`` over every decode context of the grid, in one call."""
-        if not keys:
+    def _fill(self, batches: list[float], cells: list[tuple[int, int, float, int]]) -> None:
+        """Evaluate the cost model for the decode-only rows of ``batches`` (every decode context
+        of the grid) and for ``cells`` (a cell's decode contexts), in one call."""
+        if not batches and not cells:
             return
-        n = GRID.size
-        p = np.repeat([GRID[k[0]] for k in keys], n)
-        pc = np.repeat([GRID[k[1]] for k in keys], n)
-        b = np.repeat([k[2] for k in keys], n)
-        dc = np.tile(GRID, len(keys))
+        n, w = GRID.size, PROMPT_CELL_CONTEXTS
+        first = [0] * len(batches) + [c[3] * w for c in cells]  # first GRID context of each row or cell
+        sizes = [n] * len(batches) + [min(w, n - c[3] * w) for c in cells]
+        sizes_arr = np.array(sizes)
+        ends = np.cumsum(sizes_arr)
+        dc_index = np.arange(int(ends[-1])) - np.repeat(ends - sizes_arr - np.array(first), sizes_arr)
+        p = np.repeat(GRID[[0] * len(batches) + [c[0] for c in cells]], sizes_arr)
+        pc = np.repeat(GRID[[0] * len(batches) + [c[1] for c in cells]], sizes_arr)
+        b = np.repeat(np.array(batches + [c[2] for c in cells], float), sizes_arr)
+        dc = GRID[dc_index]
         times = np.broadcast_to(np.asarray(self._dep.step(self._work(p, pc, b, dc)).latency_s, float), (p.size,))
         self.calls += 1
-        for j, key in enumerate(keys):
-            self._rows[key] = times[j * n:(j + 1) * n].tolist()  # Python floats: same bits, faster scalar arithmetic
+        flat = times.tolist()  # Python floats: same bits, faster scalar arithmetic
+        ends_list = ends.tolist()
+        for batch, end in zip(batches, ends_list):
+            self._rows[batch] = flat[end - n:end]
+        for (x, y, batch, cell), end, size in zip(cells, ends_list[len(batches):], sizes[len(batches):]):
+            self._cells.setdefault(batch, {})[_cell_key(x, y) + cell] = flat[end - size:end]
 
     def kv_transfer_s(self, tokens: float) -> float:
         bytes_ = float(self._dep.model.kv_bytes(tokens, self._kv_dtype))
@@ -190,6 +233,16 @@ class DeploymentStepModel:
     @property
     def cost_model_calls(self) -> int:
         return self.calls
+
+
+_GRID_POINTS = GRID.size
+_CELLS_PER_ROW = -(-_GRID_POINTS // PROMPT_CELL_CONTEXTS)
+
+
+def _cell_key(p_index: int, pc_index: int) -> int:
+    """The int naming a prompt-step row of one batch size; add the decode-context cell to name
+    one of its cells (an int hashes faster than a tuple)."""
+    return (p_index * _GRID_POINTS + pc_index) * _CELLS_PER_ROW
 
 
 def _kv_link(dep: Any) -> tuple[float, float]:

@@ -1,0 +1,61 @@
+"""The closed-form continuous-batching steady state (``serving.approx.continuous_batching``):
+prompt work rides on a share of the steps, a chunk at a time, once fewer than one chunk arrives
+per step (Sarathi-Serve chunked prefill: a step carries a whole prompt, or what the token budget
+leaves beside the decode batch)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from siliconsim.hardware.catalog import load_chip
+from siliconsim.inference import Scenario, estimate
+from siliconsim.models.catalog import load_model
+from siliconsim.perf.step import Work
+from siliconsim.serving.approx import continuous_batching, serving_constants
+
+
+def _dep(model: str, chip: str):
+    return estimate(load_model(model), load_chip(chip), Scenario(1, 2048, 28)).deployment
+
+
+def test_a_sparse_prompt_load_rides_on_a_share_of_the_steps():
+    """gpt-oss-120b on one H200, 2048 in / 28 out, batch 4: 293 prompt tokens arrive per step,
+    so one step in seven carries a whole 2048-token prompt; the mean step lies between a decode
+    step and that mixed step, weighted so, and is far below a step carrying 293 prompt tokens every
+    time (each of which would touch most of the 128 experts)."""
+    dep = _dep("gpt-oss-120b", "h200")
+    c = continuous_batching(dep, np.array([4.0]), 2048, 28)
+    plain = float(dep.step(Work(decode_batch=4, decode_context=2062)).latency_s)
+    whole = float(dep.step(Work(prefill_tokens=2048, prefill_context=1024, decode_batch=4,
+                                decode_context=2062)).latency_s)
+    share = 4 * 2048 / 28 / 2048
+    assert float(c.step_s[0]) == pytest.approx(share * whole + (1 - share) * plain, rel=1e-9)
+    thin = float(dep.step(Work(prefill_tokens=4 * 2048 / 28, prefill_context=1024, decode_batch=4,
+                               decode_context=2062)).latency_s)
+    assert float(c.step_s[0]) < 0.6 * thin  # 13 ms against 26 ms
+    assert float(c.ttft_mean_s[0]) > whole  # its own prompt's step, after the step in flight
+
+
+def test_a_busy_prompt_load_rides_on_every_step():
+    """At a batch past the output length (one or more prompts arrive per step) every step carries
+    the steady load B*I/O, and TTFT is the residual plus the own prompt's step."""
+    dep = _dep("llama-3.1-8b", "h100-sxm")
+    b = np.array([64.0])
+    c = continuous_batching(dep, b, 1024, 32)
+    load = 64 * 1024 / 32
+    t = float(dep.step(Work(prefill_tokens=load, prefill_context=512, decode_batch=64,
+                            decode_context=1040)).latency_s)
+    assert float(c.step_s[0]) == pytest.approx(t, rel=1e-12)
+    assert float(c.ttft_mean_s[0]) == pytest.approx(1.5 * t, rel=1e-12)
+    assert bool(c.ok[0]) == (load + 64 <= serving_constants()["prefill_token_budget"])
+
+
+def test_the_main_job_finds_a_batch_on_every_gpu():
+    """README's first command: gpt-oss-120b code completion (p99 TTFT 300 ms, TPOT 30 ms) is
+    met on an H100 or H200 at some batch above one (it serves at ~3 ms per token at batch 1)."""
+    from siliconsim.planner.compare import compare
+
+    rows = compare(load_model("gpt-oss-120b"), ["h100-sxm", "h200"], Scenario(1, 2048, 28), slo="code-completion")
+    for row in rows:
+        assert "the busiest meeting" in row.note and row.loaded.scenario.batch > 1, row.note
