@@ -31,11 +31,12 @@ most ``S`` slots each (``min(max batch, KV capacity / (I + O/2))``) and ``P`` pr
   ``t_p(k)``; a prompt waits for the step in progress with the probability that the replica is
   busy (``u``), half a step on average: residence ``R_p = t_p(k) (1 + u / 2)``. It saturates at
   ``P k_max / t_p(k_max)`` prompts/s;
-* Little's law: ``N = D b + x (R_p + T_kv)`` fixes ``b``. When no ``b`` carries ``N`` (the decode
-  slots or the prefill capacity are used up), throughput stays at that bound and the rest wait,
-  ``W = (N - N_max) / x``, before admission.
+* Little's law: ``N = D b + x (R_p + T_kv + A)`` (``A``: the API latency below) fixes ``b``.
+  When no ``b`` carries ``N`` (the decode slots or the prefill capacity are used up), throughput
+  stays at that bound and the rest wait, ``W = (N - N_max) / x``, before admission.
 
-TTFT = ``W`` + ``R_p`` + ``T_kv`` + the first decode step; TPOT = ``t_d(b)``; output throughput =
+TTFT = ``W`` + the API's first-token latency (``closed_loop.api_overhead_s``, during which the client
+holds the request) + ``R_p`` + ``T_kv`` + the first decode step; TPOT = ``t_d(b)``; output throughput =
 ``x O`` for the whole system, both pools' chips. The event engine's ``ServeConfig(disaggregate=
 (P, D))`` runs the same system when both pools share one layout (``tests/unit/test_disagg.py``
 compares them); it emits the first token at the end of the prefill, so its TTFT leaves out the
@@ -53,7 +54,7 @@ from siliconsim.models.spec import ModelSpec
 from siliconsim.perf.collectives import p2p_s
 from siliconsim.perf.step import Parallel, Work
 from siliconsim.plans import Deployment, fit_layout, plan_deployment
-from siliconsim.serving.closed_loop import ClosedLoopPoint
+from siliconsim.serving.closed_loop import ClosedLoopPoint, api_overhead_s
 from siliconsim.serving.config import ServeConfig
 
 NAN = float("nan")
@@ -215,7 +216,8 @@ def disaggregated_point(pools: Pools, concurrency: int, input_tokens: float, out
     x = d * b / (o * t_d)
     r_p, saturated = _prefill_residence(x / p, k, t_p)
     held = b * (1.0 + t_kv / (o * t_d))
-    in_flight = np.maximum.accumulate(d * b + x * (r_p + t_kv))
+    api = api_overhead_s(dec)  # the API server's first-token latency: the client holds the request meanwhile
+    in_flight = np.maximum.accumulate(d * b + x * (r_p + t_kv + api))
     ok = ~saturated & (held <= slots)
     if not ok.any():
         return _infeasible(n, o, f"the prefill pool cannot keep one decode sequence busy on {pools.describe()}")
@@ -229,6 +231,6 @@ def disaggregated_point(pools: Pools, concurrency: int, input_tokens: float, out
         good = np.flatnonzero(ok)
         bb = float(np.interp(n, in_flight[good], b[good]))
         td, xx, rp = (float(np.interp(bb, b, v)) for v in (t_d, x, r_p))
-    ttft = queue + rp + t_kv + td
+    ttft = queue + api + rp + t_kv + td
     return DisaggPoint(n, float(d * bb), float(xx * o), float(td), float(ttft), o, queue_s=float(queue),
                        prefill_s=float(rp), kv_transfer_s=t_kv, first_step_s=float(td), bound=bound)
