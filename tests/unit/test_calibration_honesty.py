@@ -93,6 +93,9 @@ def test_sweep_rows_get_their_own_held_out_figures(tmp_path):
     doc = tomllib.loads(residuals.read_text(encoding="utf-8"))
     assert doc["concurrency"]["rows"] == 4
     assert set(doc["concurrency"]["logo_by_metric_median_ape_pct"]) == {c.metric for c in sweep}
+    # the sweeps' residuals have buckets of their own (error bars of `siliconsim curve`)
+    metrics = {b["metric"] for b in doc["bucket"]}
+    assert {c.metric + "@closed-loop" for c in sweep} <= metrics and {c.metric for c in dev} <= metrics
     dev_only = run_suite(dev)
     from siliconsim.validation.summary import summarize
     assert doc["meta"]["logo_median_ape_pct"] == pytest.approx(summarize(dev_only)["median_ape_pct"], abs=0.01)

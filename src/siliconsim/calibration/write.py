@@ -24,7 +24,7 @@ import numpy as np
 from siliconsim.calibration.fit import GroupFit
 from siliconsim.calibration.run import Calibration, split
 from siliconsim.hardware.catalog import DATA as HW_DATA
-from siliconsim.validation.errorbars import RESIDUALS_FILE, QUANTILES
+from siliconsim.validation.errorbars import CLOSED_LOOP_SUFFIX, QUANTILES, RESIDUALS_FILE
 from siliconsim.validation.runner import RowResult
 
 
@@ -110,7 +110,8 @@ def residuals_toml(held: Sequence[RowResult], today: str) -> str:
     buckets: dict[tuple[str, str], list[float]] = {}
     for r in held:
         if r.covered and not r.exceeds_bound:
-            buckets.setdefault((r.family, r.case.metric), []).append(r.log_error)
+            metric = r.case.metric + (CLOSED_LOOP_SUFFIX if r.case.closed_loop else "")
+            buckets.setdefault((r.family, metric), []).append(r.log_error)
             buckets.setdefault((r.family, "*"), []).append(r.log_error)
     chips = sorted({r.case.hardware for r in held if r.covered})
     models = sorted({r.case.model for r in held if r.covered})

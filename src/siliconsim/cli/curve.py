@@ -146,7 +146,7 @@ def curve_records(model_ref: str, hardware: list[Chip], concurrency: tuple[int, 
             out.append({"hardware": hw, "feasible": False, "reason": system})
             continue
         layout, n_chips, point = system
-        bars = {k: interval(chip.id, chip.family, model.id, m) for k, m in
+        bars = {k: interval(chip.id, chip.family, model.id, m, closed_loop=True) for k, m in
                 (("output_tok_s_per_user", "output_tok_s_per_user"), ("output_tok_s_per_chip", "aggregate_output_tok_s"))}
         for n in concurrency:
             pt = point(n)

@@ -21,6 +21,9 @@ from siliconsim.validation.suite import DATA
 RESIDUALS_FILE = DATA / "residuals.toml"
 QUANTILES = (0.1, 0.9)
 MIN_BUCKET = 5  # fewer residuals than this: use the family-wide bucket
+# buckets of serving-sweep (closed-loop) rows carry their metric with this suffix: a loaded curve's
+# error differs from a single batch's of the same metric
+CLOSED_LOOP_SUFFIX = "@closed-loop"
 
 # metric names the estimate/compare layers use, mapped onto the suite's metrics
 METRIC_ALIASES = {"tpot_s": "tpot_mean_ms", "ttft_s": "ttft_ms", "output_tok_s_per_user": "output_tok_s_per_user",
@@ -55,12 +58,15 @@ def _bucket(family: str, metric: str) -> dict[str, Any] | None:
     return None
 
 
-def interval(chip_id: str, family: str, model_id: str, metric: str) -> Interval:
-    """Error bar for an estimate of ``metric`` for ``model_id`` on ``chip_id`` (execution ``family``)."""
+def interval(chip_id: str, family: str, model_id: str, metric: str, closed_loop: bool = False) -> Interval:
+    """Error bar for an estimate of ``metric`` for ``model_id`` on ``chip_id`` (execution ``family``);
+    ``closed_loop``: a point of a closed-loop concurrency sweep, from the sweeps' residuals where the
+    family has them."""
     metric = METRIC_ALIASES.get(metric, metric)
     meta = _residuals()["meta"]
     validated = chip_id in meta.get("chips", []) and model_id in meta.get("models", [])
-    b = _bucket(family, metric) or _bucket(family, "*") or _bucket("hbm", "*")
+    b = ((_bucket(family, metric + CLOSED_LOOP_SUFFIX) if closed_loop else None) or _bucket(family, metric)
+         or _bucket(family, "*") or _bucket("hbm", "*"))
     if b is None:
         return Interval(math.nan, math.nan, 0, "extrapolated")
     basis = "validated" if validated and b["family"] == family else "extrapolated"
