@@ -49,3 +49,25 @@ def test_no_row_is_dropped_silently():
 def test_each_major_metric_is_predicted_within_a_factor_two_on_median(metric):
     g = _summary()["by_metric"][metric]
     assert g["median_ape_pct"] < 50
+
+
+@functools.cache
+def _sweeps():
+    from siliconsim.validation.summary import summarize_concurrency
+
+    return summarize_concurrency(run_suite(load_cases("concurrency")))
+
+
+@pytest.mark.parametrize("metric", ["aggregate_output_tok_s", "output_tok_s_per_user", "tpot_median_ms",
+                                    "ttft_median_ms"])
+def test_serving_sweeps_do_not_regress(metric):
+    """The InferenceX sweeps (inferencex-dev.csv; each row cites its GitHub Actions run): in-sample
+    median |error| per metric within the gate of thresholds.toml [gate_concurrency]."""
+    gate = float(read_toml(DATA / "thresholds.toml")["gate_concurrency"][metric]["value"])
+    got = _sweeps()["by_metric"][metric]["median_ape_pct"]
+    assert got <= gate, f"{metric}: median |error| {got:.1f}% > gate {gate}%"
+
+
+def test_serving_sweeps_coverage():
+    gate = float(read_toml(DATA / "thresholds.toml")["gate_concurrency"]["min_coverage_pct"]["value"])
+    assert _sweeps()["coverage_pct"] >= gate
