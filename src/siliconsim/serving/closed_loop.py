@@ -98,7 +98,7 @@ def closed_loop_point(dep: Any, concurrency: int, input_tokens: float, output_to
     tpot = max(cycle - ttft_service, decode * (o - 1)) / max(o - 1, 1)
     # Little's law: N in flight, each for its wait, its cycle in the engine and the API's latency
     e2e = max(n * cycle / b, cycle + api)
-    ttft = ttft_service + api + (e2e - cycle - api)
+    ttft = ttft_service + (e2e - cycle)  # the API's latency and any wait for a slot
     return ClosedLoopPoint(n, float(b), n * o / e2e, tpot, ttft, o)
 
 
