@@ -80,7 +80,9 @@ class EngineSettings:
             kw["token_budget"] = budget
         return ServeConfig(**kw)
 
-    def describe(self) -> str:
+    def describe(self, attn_dp: bool = True) -> str:
+        """The settings in words; ``attn_dp``: the layout runs data-parallel attention (the
+        attention-DP hold applies only then)."""
         parts = [f"{self.name}:"]
         if self.max_batch is not None:
             parts.append(f"max batch {self.max_batch}")
@@ -90,7 +92,7 @@ class EngineSettings:
             parts.append(f"memory {self.memory_fraction:g} of {self.memory_fraction_of}")
         if self.kv_reservation == "full":
             parts.append("KV reserved per whole sequence")
-        if self.adp_timeout_iters:
+        if self.adp_timeout_iters and attn_dp:
             parts.append(f"DP-attention prompt hold <= {self.adp_timeout_iters} iterations")
         if self.batch_wait_iters:
             parts.append(f"TP batch wait <= {self.batch_wait_iters} iterations")

@@ -213,7 +213,7 @@ def _replica_point(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> tup
     if not op.feasible:
         return f"the KV cache of {dep.describe()} holds no {context:.0f}-token request"
     source = "published layout" if case.tp is not None else "planner's layout"
-    launched = f"; {engine.describe()}" if engine is not None else ""
+    launched = f"; {engine.describe(dep.par.attn_dp)}" if engine is not None else ""
     return f"{dep.describe()} ({source}{launched})", op
 
 
