@@ -217,6 +217,38 @@ def test_batch_wait_holds_prompts_until_the_step_is_full_enough():
     assert scheduler_hold(op, below, attention_ranks=1, token_budget=8192, input_tokens=921.6) == op
 
 
+def test_sglang_polling_interval_holds_a_prompt_half_the_interval_while_others_decode():
+    # dsr1_fp4_b200.sh: --scheduler-recv-interval 30 from concurrency 16, else 10
+    busy = engine_settings("b200", "sglang", "fp4", 8, ep=8, concurrency=64)
+    quiet = engine_settings("b200", "sglang", "fp4", 8, ep=8, concurrency=8)
+    assert (busy.admission_interval_steps, quiet.admission_interval_steps) == (30, 10)
+    assert "every 30 decode steps" in busy.describe()
+    op = _op()
+    held = scheduler_hold(op, busy, attention_ranks=1, token_budget=16384, input_tokens=921.6)
+    assert held.ttft_s == pytest.approx(0.1 + 14.5 * 0.03)  # n/2 steps instead of the half step of polling every step
+    assert held.tpot_s == op.tpot_s
+    cycle_s = 1000 * 0.03
+    assert held.output_tok_s == pytest.approx(op.output_tok_s * cycle_s / (cycle_s + 14.5 * 0.03))
+    alone = _op(concurrency=1, in_service=1)
+    assert scheduler_hold(alone, busy, attention_ranks=1, token_budget=16384, input_tokens=921.6) == alone  # idle loop polls
+    mi = engine_settings("mi300x", "sglang", "fp8", 8, concurrency=64)  # --num-continuous-decode-steps=4
+    assert scheduler_hold(op, mi, 1, None, 921.6).ttft_s == pytest.approx(0.1 + 1.5 * 0.03)
+    h200 = engine_settings("h200", "sglang", "fp8", 8, concurrency=64)
+    assert h200.admission_interval_steps is None and scheduler_hold(op, h200, 1, 32768, 921.6) == op
+
+
+def test_sglang_polling_interval_explains_b200_ttft_growth_with_concurrency():
+    # measured (inferencex-dev.csv): B200 SGLang FP4 TP8 EP8 1k/1k TTFT rises from 190 ms at
+    # concurrency 8 to 325 ms at 16, where the script raises the polling interval from 10 to 30;
+    # the hold accounts for a jump of that order (tens of decode steps of ~10 ms), not a few ms
+    out = {}
+    for n in (8, 16):
+        case = _case(hardware="b200", engine="sglang", weight_dtype="fp4", tp=8, ep=8, input_tokens=921.6,
+                     output_tokens=921.6, concurrency=n, metric="ttft_median_ms")
+        out[n] = run_case(case).predicted
+    assert 60 < out[16] - out[8] < 250
+
+
 def test_batch_wait_settings_come_in_pairs(tmp_path):
     text = ENGINE + ENTRY + f"batch_wait_iters = {{ value = 40, {SRC} }}\n"
     with pytest.raises(CatalogError, match=r"configs\[0\]: batch_wait_iters and batch_wait_tokens_ratio go together"):

@@ -8,7 +8,8 @@ reserved for the whole sequence at admission (TensorRT-LLM's default GUARANTEED_
 or grows as tokens are made (SGLang). ``engine_settings`` finds the entry of a run's
 (hardware, engine, weight precision, layout, lengths); ``EngineSettings.serve_config`` turns it
 into the ``ServeConfig`` the closed form and the simulator take, and ``scheduler_hold`` adds the time
-TensorRT-LLM's scheduler holds new prompts back (attention-DP balancing, batch waiting) to a
+the scheduler holds new prompts back (TensorRT-LLM's attention-DP balancing and batch waiting,
+SGLang's polling interval) to a
 closed-loop point. A run without an entry keeps the defaults, so nothing changes for engines the
 file does not describe.
 """
@@ -34,7 +35,8 @@ ENGINE_KEYS = {"memory_fraction_of", "chunked_prefill", "kv_reservation", "why",
 MATCH_KEYS = {"hardware": str, "engine": str, "weight_dtype": str, "tp": int, "ep": int, "dp_attention": bool,
               "isl": int, "osl": int, "min_concurrency": int}
 REQUIRED_MATCH = ("hardware", "engine", "weight_dtype", "tp")
-COUNT_SETTINGS = ("max_batch", "token_budget", "cuda_graph_max_batch", "adp_timeout_iters", "batch_wait_iters")
+COUNT_SETTINGS = ("max_batch", "token_budget", "cuda_graph_max_batch", "adp_timeout_iters", "batch_wait_iters",
+                  "admission_interval_steps")
 FRACTION_SETTINGS = ("memory_fraction", "batch_wait_tokens_ratio")
 CONFIG_KEYS = set(MATCH_KEYS) | set(COUNT_SETTINGS) | set(FRACTION_SETTINGS) | {"token_budget_fits_prompt"}
 PROMPT_MARGIN_TOKENS = 64  # InferenceX TensorRT-LLM scripts: max_num_tokens >= ceil64(concurrency + ISL + 64)
@@ -57,6 +59,7 @@ class EngineSettings:
     adp_timeout_iters: int | None = None  # DP attention: prompts held until every rank has one, at most this long
     batch_wait_iters: int | None = None  # no DP attention: prompts held until the step is this full ...
     batch_wait_tokens_ratio: float | None = None  # ... (this fraction of the token budget), at most this long
+    admission_interval_steps: int | None = None  # new prompts are taken in only every this many decode steps
 
     def budget(self, concurrency: int, nominal_input_tokens: float) -> int | None:
         """Tokens per step for a run of ``concurrency`` requests with prompts up to ``nominal_input_tokens``."""
@@ -96,37 +99,53 @@ class EngineSettings:
             parts.append(f"DP-attention prompt hold <= {self.adp_timeout_iters} iterations")
         if self.batch_wait_iters:
             parts.append(f"TP batch wait <= {self.batch_wait_iters} iterations")
+        if self.admission_interval_steps and self.admission_interval_steps > 1:
+            parts.append(f"prompts taken in every {self.admission_interval_steps} decode steps")
         return " ".join(parts)
 
 
 def scheduler_hold(op: ClosedLoopPoint, settings: EngineSettings, attention_ranks: int, token_budget: int | None,
                    input_tokens: float) -> ClosedLoopPoint:
-    """``op`` with the time TensorRT-LLM's scheduler holds new prompts back (see ``data/engines.toml``).
+    """``op`` with the time the engine's scheduler holds new prompts back (see ``data/engines.toml``).
 
-    With DP attention over ``attention_ranks`` > 1 ranks and balancing on, prompts wait until every
-    rank has one or ``adp_timeout_iters`` iterations pass; without, under a batch wait, until the
-    step's tokens (running batch + whole prompts) reach ``batch_wait_tokens_ratio x token_budget``
-    or ``batch_wait_iters`` pass. Prompts arrive at ``a`` = request rate x iteration time per
-    iteration (one iteration per output token), so a hold lasts ``E = min(timeout, needed / a)``
-    iterations and a prompt arriving at a uniform time within it waits ``E / 2`` on average (with
-    balanced routing, ``needed`` is the number of ranks; under a batch wait, the prompts beyond the
-    first that fill the step). The held time adds to TTFT and, as each slot's cycle is longer,
-    lowers throughput (Little's law; requests queued for a slot wait longer in proportion); TPOT is
-    unchanged. (py_executor.py ``_balance_adp_requests``,
-    ``_waiting_requests``; closed-form estimate, not simulated.)"""
+    TensorRT-LLM: with DP attention over ``attention_ranks`` > 1 ranks and balancing on, prompts
+    wait until every rank has one or ``adp_timeout_iters`` iterations pass; without, under a batch
+    wait, until the step's tokens (running batch + whole prompts) reach ``batch_wait_tokens_ratio x
+    token_budget`` or ``batch_wait_iters`` pass. Prompts arrive at ``a`` = request rate x iteration
+    time per iteration (one iteration per output token), so a hold lasts ``E = min(timeout, needed /
+    a)`` iterations and a prompt arriving at a uniform time within it waits ``E / 2`` on average
+    (with balanced routing, ``needed`` is the number of ranks; under a batch wait, the prompts beyond
+    the first that fill the step). (py_executor.py ``_balance_adp_requests``, ``_waiting_requests``.)
+
+    SGLang: with ``admission_interval_steps`` = ``n`` > 1 (``--scheduler-recv-interval``: the
+    scheduler polls for new requests once its counter reaches ``n``, each decode step adding 1 and a
+    prompt step 1000; ``--num-continuous-decode-steps``: ``n`` decode steps run between scheduling
+    points) a prompt that arrives while others decode waits for the next poll, ``n / 2`` decode
+    steps on average instead of the half step of an engine that polls every step: ``(n - 1) / 2``
+    iterations more. With one request in flight the engine idles between requests and its idle
+    loop polls at once, so nothing is held.
+
+    The held time adds to TTFT and, as each slot's cycle is longer, lowers throughput (Little's law;
+    requests queued for a slot wait longer in proportion); TPOT is unchanged. Closed-form estimate,
+    not simulated."""
     if not op.feasible:
         return op
+    iterations = 0.0  # mean iterations a prompt is held
+    per_iter = op.request_s * op.tpot_s  # prompts arriving per iteration
+    timeout, needed = 0.0, 0.0
     if attention_ranks > 1 and settings.adp_timeout_iters:
         timeout, needed = settings.adp_timeout_iters, float(attention_ranks)
     elif attention_ranks <= 1 and settings.batch_wait_iters and token_budget:
         fill = settings.batch_wait_tokens_ratio * token_budget - op.in_service  # type: ignore[operator]
         timeout, needed = settings.batch_wait_iters, math.ceil(max(fill, 0.0) / input_tokens) - 1.0
-    else:
+    if needed > 0:
+        iterations += 0.5 * min(float(timeout), needed / per_iter if per_iter > 0 else math.inf)
+    interval = settings.admission_interval_steps or 1
+    if interval > 1 and op.concurrency > 1:
+        iterations += 0.5 * (interval - 1)
+    if iterations <= 0:
         return op
-    if needed <= 0:
-        return op
-    per_iter = op.request_s * op.tpot_s  # prompts arriving per iteration
-    hold_s = 0.5 * min(float(timeout), needed / per_iter if per_iter > 0 else math.inf) * op.tpot_s
+    hold_s = iterations * op.tpot_s
     cycle_s = op.in_service / op.request_s  # a slot's cycle; the hold lengthens it (the slot stays taken)
     queued = op.concurrency / op.in_service  # with requests waiting for a slot, their wait grows in step
     return replace(op, ttft_s=op.ttft_s + queued * hold_s, output_tok_s=op.output_tok_s * cycle_s / (cycle_s + hold_s))
