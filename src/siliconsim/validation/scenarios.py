@@ -9,6 +9,8 @@
 * ``offline``: ``chips`` is the whole submission. The planner (``planner.layouts.best_split``)
   tries every replica size ``n`` that divides it and fits the model, with ``chips // n``
   data-parallel replicas, each at its throughput-optimal batch (``inference.max_throughput``); the best layout is the prediction.
+  A row from a benchmark whose documentation makes its chips one model instance
+  (``validation.benchmarks``: the TensorRT-LLM performance overview) is predicted on that instance.
 * ``concurrency``: serving-sweep rows (``Case.closed_loop``: a layout or engine column, or a
   median metric) are closed-loop runs with ``concurrency`` requests in flight, predicted by
   ``serving.closed_loop.closed_loop_point`` on the published layout (``tp``, ``ep``,
@@ -55,6 +57,7 @@ from siliconsim.serving.approx import continuous_batching, operating_point, stac
 from siliconsim.serving.closed_loop import RANGE_RATIO, ClosedLoopPoint, closed_loop_point
 from siliconsim.serving.disagg import disaggregated_point, plan_pools
 from siliconsim.serving.engines import EngineSettings, engine_settings, scheduler_hold
+from siliconsim.validation.benchmarks import benchmark_of
 from siliconsim.serving.speculative_loop import speculative_deployment
 from siliconsim.validation.speculation import as_served, speculation_for
 from siliconsim.validation.suite import POWER_METRICS, Case
@@ -278,7 +281,9 @@ def offline(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction
         pred = _from_estimate(est, case.metric)
         return (est.aggregate_output_tok_s if est.feasible else NAN), pred
 
-    return _best_layout(case, model, chip, ln, evaluate)
+    bench = benchmark_of(case)
+    return _best_layout(case, model, chip, ln, evaluate,
+                        fixed=case.chips if bench is not None and bench.whole_instance else None)
 
 
 def server(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:

@@ -1,0 +1,72 @@
+"""How a published benchmark ran, where its source documents it (``data/benchmarks.toml``).
+
+A suite row carries its chip count but not whether those chips were one model instance or a pool
+of data-parallel replicas; for an offline row the planner otherwise tries every split
+(``validation.scenarios.offline``). A benchmark whose documentation fixes the instance (the
+TensorRT-LLM performance overview runs one ``trtllm-bench`` process of the table's TP size) is
+predicted on that one instance.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+from siliconsim.errors import CatalogError
+from siliconsim.hardware.catalog import read_toml, sourced
+from siliconsim.validation.suite import DATA, SCENARIOS, Case
+
+BENCHMARKS_FILE = DATA / "benchmarks.toml"
+INSTANCES = ("whole",)
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    sources: tuple[str, ...]  # glob patterns over a row's source addresses
+    scenarios: frozenset[str]
+    whole_instance: bool  # the row's chips are one model instance
+
+
+def _words(value: object, where: str, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    if not (isinstance(value, list) and value and all(isinstance(x, str) and x for x in value)):
+        raise CatalogError(f"{where}: expected a non-empty list of strings, got {value!r}"[:200])
+    bad = [x for x in value if allowed is not None and x not in allowed]
+    if bad:
+        raise CatalogError(f"{where}: {bad[0]!r} is not one of {', '.join(allowed or ())}")
+    return tuple(value)
+
+
+@functools.cache
+def benchmarks(path: Path = BENCHMARKS_FILE) -> tuple[Benchmark, ...]:
+    """Every benchmark of ``path``, in file order."""
+    out = []
+    for name, table in read_toml(path).items():
+        if name == "meta":
+            continue
+        where = f"{path.name}: {name}"
+        if not isinstance(table, dict):
+            raise CatalogError(f"{where}: expected a table, got {table!r}"[:200])
+        unknown = sorted(set(table) - {"sources", "scenarios", "instance"})
+        if unknown:
+            raise CatalogError(f"{where}: unknown field '{unknown[0]}' (expected sources, scenarios, instance)")
+        instance = table.get("instance")
+        sourced({**instance, "value": 0} if isinstance(instance, dict) else instance, "dimensionless",
+                f"{where}.instance")
+        if instance["value"] not in INSTANCES:
+            raise CatalogError(f"{where}.instance.value: {instance['value']!r} is not one of {', '.join(INSTANCES)}")
+        out.append(Benchmark(name, _words(table.get("sources"), f"{where}.sources"),
+                             frozenset(_words(table.get("scenarios"), f"{where}.scenarios", SCENARIOS)),
+                             instance["value"] == "whole"))
+    return tuple(out)
+
+
+def benchmark_of(case: Case) -> Benchmark | None:
+    """The documented benchmark a row comes from (first match), or None."""
+    addresses = [a.strip() for a in case.source_url.split(";") if a.strip()]
+    for bench in benchmarks():
+        if case.scenario in bench.scenarios and any(fnmatchcase(a, p) for a in addresses for p in bench.sources):
+            return bench
+    return None

@@ -1,0 +1,64 @@
+"""Documented benchmark methods (validation/data/benchmarks.toml): the loader, which rows match,
+and the effect of a whole-instance benchmark on an offline row."""
+
+from dataclasses import replace
+
+import pytest
+
+from siliconsim.errors import CatalogError
+from siliconsim.validation.benchmarks import BENCHMARKS_FILE, benchmark_of, benchmarks
+from siliconsim.validation.runner import run_case
+from siliconsim.validation.suite import load_cases
+
+SRC = 'basis = "datasheet", source = "perf-overview.md table header"'
+GOOD = ('[b]\nsources = ["https://example.org/*/perf.md"]\nscenarios = ["offline"]\n'
+        f'instance = {{ value = "whole", {SRC} }}\n')
+
+
+def _load(tmp_path, text):
+    path = tmp_path / "benchmarks.toml"
+    path.write_text(text, encoding="utf-8")
+    return benchmarks.__wrapped__(path)
+
+
+def test_shipped_file_loads_and_every_entry_cites_its_source():
+    loaded = benchmarks(BENCHMARKS_FILE)
+    assert [b.name for b in loaded] == ["trtllm-perf-overview"]
+    assert loaded[0].whole_instance and loaded[0].scenarios == {"offline"}
+
+
+def test_loader_names_the_field_and_value(tmp_path):
+    assert _load(tmp_path, GOOD)[0].sources == ("https://example.org/*/perf.md",)
+    with pytest.raises(CatalogError, match=r"benchmarks.toml: b.instance.value: 'split' is not one of whole"):
+        _load(tmp_path, GOOD.replace('value = "whole"', 'value = "split"'))
+    with pytest.raises(CatalogError, match=r"b.scenarios: 'batch' is not one of"):
+        _load(tmp_path, GOOD.replace('["offline"]', '["batch"]'))
+    with pytest.raises(CatalogError, match=r"b.sources: expected a non-empty list of strings"):
+        _load(tmp_path, GOOD.replace('["https://example.org/*/perf.md"]', "[]"))
+    with pytest.raises(CatalogError, match=r"b: unknown field 'replicas'"):
+        _load(tmp_path, GOOD + "replicas = 2\n")
+    with pytest.raises(CatalogError, match=r"b.instance"):
+        _load(tmp_path, GOOD.replace(f', {SRC}', ""))  # no basis or source
+
+
+def _perf_overview_row():
+    return next(c for c in load_cases("dev") if c.id == "M0192")  # Qwen3-235B FP4, B200 'TP8', 128/128
+
+
+def test_perf_overview_rows_match_and_others_do_not():
+    row = _perf_overview_row()
+    assert "perf-overview.md" in row.source_url and benchmark_of(row).name == "trtllm-perf-overview"
+    assert benchmark_of(replace(row, source_url="https://example.org/x ; " + row.source_url)) is not None
+    assert benchmark_of(replace(row, scenario="server")) is None
+    mlperf = next(c for c in load_cases("dev") if c.scenario == "offline" and "mlcommons" in c.source_url)
+    assert benchmark_of(mlperf) is None
+
+
+def test_a_whole_instance_row_runs_on_one_replica_of_its_chips():
+    row = _perf_overview_row()
+    whole = run_case(row)
+    assert whole.prediction.layout.startswith("8× b200 (")  # one 8-chip instance, not "k× n× b200"
+    split = run_case(replace(row, source_url="https://example.org/elsewhere"))
+    # the planner alone splits 8 chips into smaller replicas, which the source's 'TP8' column rules out;
+    # for a 235B MoE at 128/128 the split is the faster layout, so the whole instance predicts less
+    assert split.prediction.layout != whole.prediction.layout and whole.predicted < split.predicted
