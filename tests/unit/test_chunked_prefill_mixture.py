@@ -39,7 +39,9 @@ def test_a_sparse_prompt_load_rides_on_a_share_of_the_steps():
 
 def test_a_busy_prompt_load_rides_on_every_step():
     """At a batch past the output length (one or more prompts arrive per step) every step carries
-    the steady load B*I/O, and TTFT is the residual plus the own prompt's step."""
+    the steady load B*I/O, and TTFT is the residual plus the own prompt's step, which carries the
+    prompt itself on top of the load that arrived meanwhile (Poisson arrivals: the others are
+    independent of it), in pieces of what the token budget leaves beside the batch."""
     dep = _dep("llama-3.1-8b", "h100-sxm")
     b = np.array([64.0])
     c = continuous_batching(dep, b, 1024, 32)
@@ -47,7 +49,19 @@ def test_a_busy_prompt_load_rides_on_every_step():
     t = float(dep.step(Work(prefill_tokens=load, prefill_context=512, decode_batch=64,
                             decode_context=1040)).latency_s)
     assert float(c.step_s[0]) == pytest.approx(t, rel=1e-12)
-    assert float(c.ttft_mean_s[0]) == pytest.approx(1.5 * t, rel=1e-12)
+    room = serving_constants()["prefill_token_budget"] - 64
+    ahead = load + 1024  # 3072 tokens: one piece within the budget
+    assert ahead <= room
+    own = float(dep.step(Work(prefill_tokens=ahead, prefill_context=512, decode_batch=64,
+                              decode_context=1040)).latency_s)
+    assert own > t
+    assert float(c.ttft_mean_s[0]) == pytest.approx(0.5 * t + own, rel=1e-12)
+    big = continuous_batching(dep, np.array([256.0]), 1024, 32)  # 8192 tokens arrive per step: pieces
+    room = serving_constants()["prefill_token_budget"] - 256
+    full = float(dep.step(Work(prefill_tokens=room, prefill_context=512, decode_batch=256,
+                               decode_context=1040)).latency_s)
+    step = float(big.step_s[0])
+    assert float(big.ttft_mean_s[0]) == pytest.approx(0.5 * step + (256 * 1024 / 32 + 1024) / room * full, rel=1e-9)
     assert bool(c.ok[0]) == (load + 64 <= serving_constants()["prefill_token_budget"])
 
 

@@ -12,9 +12,11 @@ Model (documented in the README's accuracy section and ``data/serving.toml``):
   ``t = f * step(decode B at context I + O/2, prefill P at context I/2) + (1 - f) * step(decode B)``.
   Below one prompt per step this matters for MoE models: a prompt read in one step touches the
   experts once, not once per step of a thin per-step share.
-* Mean TPOT = ``t``; mean TTFT = ``t / 2 + max(1, I / P) * t_mixed``: the residual of the step in
-  flight, then the prompt's prefill in pieces of ``P`` tokens (``O/B`` steps when prompts keep
-  every step busy).
+* Mean TPOT = ``t``; mean TTFT = the residual of the step in flight (length-biased), an M/D/1 wait
+  behind other prompts' chunks while fewer than one chunk arrives per step, then the prompt's own
+  step: with Poisson arrivals the ``L`` prompt tokens that arrive meanwhile on average are scheduled
+  with it, so it carries ``L + I`` prompt tokens (in pieces of what the token budget leaves beside
+  the decode batch, first come first served).
 * p99 = mean x a tail ratio derived from published p99/mean pairs (``serving.toml``).
 * The steady-state prompt load plus the decode tokens must fit the per-step token budget.
 * Throughput = ``B / t`` output tokens/s. Among the batches meeting both p99 limits, the
@@ -218,7 +220,15 @@ def continuous_batching(dep: Deployment, b: np.ndarray, input_tokens: float, out
     # pieces of P tokens
     residual = (frac * t_mixed ** 2 + (1.0 - frac) * t_plain ** 2) / (2.0 * t)
     wait = np.where(frac < 1.0, frac / (2.0 * np.maximum(1.0 - frac, 1e-9)), 0.0) * t_mixed
-    ttft = residual + wait + np.maximum(1.0, input_tokens / prompt) * t_mixed
+    # the prompt's own step: with Poisson arrivals the other prompts that arrived meanwhile (L tokens on
+    # average, independent of this one) are scheduled with it, first come first served, so the steps up
+    # to its first token carry L + I prompt tokens, in pieces of what the budget leaves beside the batch
+    ahead = load + input_tokens
+    room = np.maximum(budget - b, 1.0)
+    own = dep.step(Work(prefill_tokens=np.minimum(ahead, room), prefill_context=input_tokens * 0.5,
+                        decode_batch=b, decode_context=decode_ctx))
+    t_own = np.asarray(own.latency_s, dtype=float) * ones
+    ttft = residual + wait + np.maximum(1.0, ahead / room) * t_own
     step = mixed.scaled(frac).plus(plain.scaled(1.0 - frac))
     return Curve(b, t, t_plain, ttft, b * tokens_per_step / t, prompt + b <= budget, step)
 
