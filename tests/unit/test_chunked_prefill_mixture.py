@@ -55,14 +55,35 @@ def test_a_busy_prompt_load_rides_on_every_step():
     own = float(dep.step(Work(prefill_tokens=ahead, prefill_context=512, decode_batch=64,
                               decode_context=1040)).latency_s)
     assert own > t
-    assert float(c.ttft_mean_s[0]) == pytest.approx(0.5 * t + own, rel=1e-12)
-    big = continuous_batching(dep, np.array([256.0]), 1024, 32)  # 8192 tokens arrive per step: pieces
-    room = serving_constants()["prefill_token_budget"] - 256
-    full = float(dep.step(Work(prefill_tokens=room, prefill_context=512, decode_batch=256,
+    # the prompts compete for the room beside the batch: 2 arrive per step for 7.9 prompt slots,
+    # an M/D/c queue (Sakasegawa, halved for deterministic service) well short of saturation
+    a, slots, rho = load / 1024, room / 1024, load / room
+    queue = 0.5 * rho ** np.sqrt(2 * (slots + 1)) / (1 - rho) / a * t
+    assert 0 < queue < 0.01 * t
+    assert float(c.ttft_mean_s[0]) == pytest.approx(0.5 * t + queue + own, rel=1e-12)
+    big = continuous_batching(dep, np.array([224.0]), 1024, 32)  # 7168 tokens arrive per step: two pieces
+    room = serving_constants()["prefill_token_budget"] - 224
+    ahead = 224 * 1024 / 32 + 1024
+    assert ahead > room
+    full = float(dep.step(Work(prefill_tokens=room, prefill_context=512, decode_batch=224,
                                decode_context=1040)).latency_s)
     step = float(big.step_s[0])
-    assert float(big.ttft_mean_s[0]) == pytest.approx(0.5 * step + (256 * 1024 / 32 + 1024) / room * full, rel=1e-9)
+    a, slots, rho = 7168 / 1024, room / 1024, 7168 / room
+    queue = 0.5 * rho ** np.sqrt(2 * (slots + 1)) / (1 - rho) / a * step
+    assert float(big.ttft_mean_s[0]) == pytest.approx(0.5 * step + queue + ahead / room * full, rel=1e-9)
     assert bool(c.ok[0]) == (load + 64 <= serving_constants()["prefill_token_budget"])
+
+
+def test_a_token_budget_near_saturation_queues_prompts():
+    """The same load under a budget that leaves little room beside the batch (2048 prompt tokens per
+    step against 2112 of room): prompts wait many steps for room, and the step stays the same."""
+    dep = _dep("llama-3.1-8b", "h100-sxm")
+    b = np.array([64.0])
+    roomy = continuous_batching(dep, b, 1024, 32)
+    tight = continuous_batching(dep, b, 1024, 32, token_budget=2176)
+    assert float(tight.step_s[0]) == pytest.approx(float(roomy.step_s[0]), rel=1e-12)
+    assert bool(tight.ok[0]) and float(tight.ttft_mean_s[0]) > 3 * float(roomy.ttft_mean_s[0])
+    assert not bool(continuous_batching(dep, b, 1024, 32, token_budget=2048).ok[0])  # no room for the load
 
 
 def test_the_main_job_finds_a_batch_on_every_gpu():

@@ -87,6 +87,7 @@ class Stack:
     window_steps: float = 0.0  # dispatch window in decode steps (0: none)
     replica_chips: int | None = None  # fixed replica size (None: the layout search chooses)
     max_batch: float | None = None  # cap on the decode batch (None: the KV cache and engine decide)
+    token_budget: float | None = None  # tokens per engine step (None: serving.toml's default)
 
     @property
     def dispatched(self) -> bool:
@@ -98,6 +99,8 @@ class Stack:
             parts.append(f"{self.replica_chips}-chip replicas")
         if self.max_batch is not None:
             parts.append(f"batch <= {self.max_batch:g}")
+        if self.token_budget is not None:
+            parts.append(f"{self.token_budget:g} tokens/step")
         if self.window_s > 0:
             parts.append(f"{self.window_s * 1e3:.0f} ms dispatch window")
         if self.window_steps > 0:
@@ -165,15 +168,16 @@ def operating_point(dep: Deployment, input_tokens: float, output_tokens: float, 
                     tpot_limit_s: float, stack: Stack | None = None, replicas: int = 1) -> OperatingPoint:
     """The steady state at the highest arrival rate meeting both p99 limits (see module doc).
 
-    ``stack``: the submitter's serving stack feeding ``replicas`` replicas; None for continuous
-    batching with chunked prefill.
+    ``stack``: the submitter's serving stack feeding ``replicas`` replicas (its batch cap and token
+    budget bound continuous batching); None for continuous batching with chunked prefill.
     """
     b = batch_grid(dep, input_tokens + output_tokens, max_batch=stack.max_batch if stack is not None else None)
     if b.size == 0:
         return NONE
     if stack is not None and stack.dispatched:
         return _dispatched(dep, b, input_tokens, output_tokens, ttft_limit_s, tpot_limit_s, stack, replicas)
-    c = continuous_batching(dep, b, input_tokens, output_tokens)
+    c = continuous_batching(dep, b, input_tokens, output_tokens,
+                            token_budget=stack.token_budget if stack is not None else None)
     return _pick(b, c.step_s, c.ttft_mean_s, c.output_tok_s, c.ok, ttft_limit_s, tpot_limit_s)
 
 
@@ -195,11 +199,12 @@ class Curve:
 
 
 def continuous_batching(dep: Deployment, b: np.ndarray, input_tokens: float, output_tokens: float,
-                        tokens_per_step: float = 1.0) -> Curve:
+                        tokens_per_step: float = 1.0, token_budget: float | None = None) -> Curve:
     """Chunked-prefill continuous batching at each batch in ``b`` (``tokens_per_step`` > 1: each
-    sequence emits that many tokens per step on average, as with speculative decoding)."""
+    sequence emits that many tokens per step on average, as with speculative decoding;
+    ``token_budget``: the engine's tokens per step, else ``serving.toml``'s default)."""
     k = serving_constants()
-    budget = k["prefill_token_budget"]
+    budget = k["prefill_token_budget"] if token_budget is None else float(token_budget)
     load = b * tokens_per_step * input_tokens / output_tokens  # prompt tokens arriving per step
     # a step that carries prompt work carries at least one chunk: the whole prompt, or what the token
     # budget leaves beside the decode batch; below one chunk per step, only some steps carry one
@@ -220,11 +225,20 @@ def continuous_batching(dep: Deployment, b: np.ndarray, input_tokens: float, out
     # pieces of P tokens
     residual = (frac * t_mixed ** 2 + (1.0 - frac) * t_plain ** 2) / (2.0 * t)
     wait = np.where(frac < 1.0, frac / (2.0 * np.maximum(1.0 - frac, 1e-9)), 0.0) * t_mixed
+    # once prompts arrive faster than one per step they compete for the room the budget leaves beside
+    # the batch: a queue of Poisson arrivals (a = L / I prompts per step) served by c = room / I
+    # prompt slots per step, each a step long (M/D/c; Sakasegawa's approximation, halved for
+    # deterministic service, which is exact M/D/1 at c = 1)
+    room = np.maximum(budget - b, 1.0)
+    arrivals = load / input_tokens
+    slots = room / input_tokens
+    rho = np.minimum(load / room, 1.0 - 1e-9)
+    queue = 0.5 * rho ** np.sqrt(2.0 * (slots + 1.0)) / (1.0 - rho) / np.maximum(arrivals, 1e-12) * t_mixed
+    wait = np.where(frac < 1.0, wait, queue)
     # the prompt's own step: with Poisson arrivals the other prompts that arrived meanwhile (L tokens on
     # average, independent of this one) are scheduled with it, first come first served, so the steps up
     # to its first token carry L + I prompt tokens, in pieces of what the budget leaves beside the batch
     ahead = load + input_tokens
-    room = np.maximum(budget - b, 1.0)
     own = dep.step(Work(prefill_tokens=np.minimum(ahead, room), prefill_context=input_tokens * 0.5,
                         decode_batch=b, decode_context=decode_ctx))
     t_own = np.asarray(own.latency_s, dtype=float) * ones

@@ -53,11 +53,12 @@ from siliconsim.planner.layouts import best_split, serving_unit_chips
 from siliconsim.perf.step import Parallel
 from siliconsim.plans import Deployment, Plan, default_kv_dtype, fit_layout, plan_deployment
 from siliconsim.speculative import speculative_estimate
-from siliconsim.serving.approx import continuous_batching, operating_point, stack_for
+from siliconsim.serving.approx import Stack, continuous_batching, operating_point, stack_for
 from siliconsim.serving.closed_loop import RANGE_RATIO, ClosedLoopPoint, closed_loop_point
 from siliconsim.serving.disagg import disaggregated_point, plan_pools
 from siliconsim.serving.engines import EngineSettings, engine_settings, scheduler_hold
 from siliconsim.validation.benchmarks import benchmark_of
+from siliconsim.validation.submissions import Submission, submission_for
 from siliconsim.serving.speculative_loop import speculative_deployment
 from siliconsim.validation.speculation import as_served, speculation_for
 from siliconsim.validation.suite import POWER_METRICS, Case
@@ -281,9 +282,9 @@ def offline(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction
         pred = _from_estimate(est, case.metric)
         return (est.aggregate_output_tok_s if est.feasible else NAN), pred
 
-    bench = benchmark_of(case)
-    return _best_layout(case, model, chip, ln, evaluate,
-                        fixed=case.chips if bench is not None and bench.whole_instance else None)
+    bench, sub = benchmark_of(case), submission_for(case)
+    fixed = case.chips if bench is not None and bench.whole_instance else sub.instance_chips if sub is not None else None
+    return _best_layout(case, model, chip, ln, evaluate, fixed=fixed)
 
 
 def server(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
@@ -292,35 +293,62 @@ def server(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
     # MLPerf GPT-J server has one latency limit and no TPOT limit: an empty tpot_limit_ms is none
     tpot_limit_ms = case.tpot_limit_ms if case.tpot_limit_ms is not None else math.inf
 
-    stack = stack_for(chip.id, case.scenario)
+    sub = submission_for(case)
+    stack = stack_for(chip.id, case.scenario) if sub is None else submission_stack(sub)
+    context = ln.input_tokens + ln.output_tokens
 
     def evaluate(n: int, replicas: int) -> Scored:
-        plan = plan_deployment(model, chip, chips=n, dtype=case.weight_dtype,
-                               context_tokens=ln.input_tokens + ln.output_tokens)
-        if not plan.feasible:
-            return NAN, Prediction(reason=plan.reason)
-        op = operating_point(plan.deployment, ln.input_tokens, ln.output_tokens,  # type: ignore[arg-type]
+        dep = _instance(model, chip, n, case.weight_dtype, context, sub)
+        if isinstance(dep, str):
+            return NAN, Prediction(reason=dep)
+        op = operating_point(dep, ln.input_tokens, ln.output_tokens,
                              case.ttft_limit_ms * 1e-3, tpot_limit_ms * 1e-3,  # type: ignore[operator]
                              stack, replicas)
         if not op.feasible:
             return NAN, Prediction(reason=f"no arrival rate meets p99 TTFT {case.ttft_limit_ms:g} ms and "
-                                          f"TPOT {tpot_limit_ms:g} ms on {plan.deployment.describe()}")  # type: ignore[union-attr]
+                                          f"TPOT {tpot_limit_ms:g} ms on {dep.describe()}")
         tput = replicas * op.output_tok_s
         if _metered(case):
-            step = continuous_batching(plan.deployment, np.array([op.batch]), ln.input_tokens, ln.output_tokens).step  # type: ignore[arg-type]
+            step = continuous_batching(dep, np.array([op.batch]), ln.input_tokens, ln.output_tokens,
+                                       token_budget=stack.token_budget if stack is not None else None).step
             sp = serving_power(chip, n * replicas, step, 1.0, default_assumptions(), case.chip_power_limit_w)
-            layout = f"{replicas}× {plan.deployment.describe()} at batch {op.batch:.0f}"  # type: ignore[union-attr]
+            layout = f"{replicas}× {dep.describe()} at batch {op.batch:.0f}"
             return _powered(case, tput, sp, layout)
         value = {"aggregate_output_tok_s": tput, "ttft_mean_ms": op.ttft_mean_s * 1e3,
                  "tpot_mean_ms": op.tpot_mean_s * 1e3}.get(case.metric, NAN)
         rep = f"{replicas}× " if replicas > 1 else ""
-        layout = f"{rep}{plan.deployment.describe()} at batch {op.batch:.0f}"  # type: ignore[union-attr]
-        if stack is not None:
+        layout = f"{rep}{dep.describe()} at batch {op.batch:.0f}"
+        if sub is not None:
+            layout += f"; {sub.describe()}"
+        elif stack is not None:
             layout += f"; {stack.describe()}"
         return tput, Prediction(value, "" if math.isfinite(value) else f"metric {case.metric} not predicted for "
                                 f"{case.scenario}", layout)
 
     return _best_layout(case, model, chip, ln, evaluate, stack.replica_chips if stack is not None else None)
+
+
+def submission_stack(sub: Submission) -> Stack:
+    """The continuous-batching bounds of an MLPerf submission's settings (``validation.submissions``)."""
+    return Stack(f"{sub.results} {sub.benchmark} {sub.scenario}", replica_chips=sub.instance_chips,
+                 max_batch=sub.max_batch, token_budget=sub.token_budget)
+
+
+def _instance(model: ModelSpec, chip: Chip, n: int, dtype: str, context: float,
+              sub: Submission | None) -> Deployment | str:
+    """One ``n``-chip model instance: the planner's layout, or with a submission's settings its
+    published tensor/pipeline split (dense models; MoE layouts stay the planner's, as the settings
+    do not give the expert split) and its KV-cache memory fraction."""
+    plan = plan_deployment(model, chip, chips=n, dtype=dtype, context_tokens=context)
+    if sub is None or (sub.kv_memory_fraction is None and (sub.tp is None or model.is_moe)):
+        return plan.deployment if plan.feasible else plan.reason  # type: ignore[return-value]
+    par = Parallel(tp=sub.tp, pp=sub.pp or 1) if sub.tp is not None and not model.is_moe else \
+        (plan.deployment.par if plan.feasible else None)  # type: ignore[union-attr]
+    if par is None:
+        return plan.reason
+    memory = {} if sub.kv_memory_fraction is None else \
+        {"memory_fraction": sub.kv_memory_fraction, "memory_fraction_of": sub.memory_fraction_of}
+    return fit_layout(model, chip, par, dtype, default_kv_dtype(dtype), context, **memory)
 
 
 def _metered(case: Case) -> bool:

@@ -1,0 +1,74 @@
+"""MLPerf submitters' launch settings (validation/data/submissions.toml): the loader, matching a row
+to its result, and their effect on a Server row (batch cap, token budget, instance size)."""
+
+from dataclasses import replace
+
+import pytest
+
+from siliconsim.errors import CatalogError
+from siliconsim.validation.runner import run_case
+from siliconsim.validation.submissions import SUBMISSIONS_FILE, submission_for, submissions
+from siliconsim.validation.suite import load_cases
+
+SRC = 'basis = "datasheet", source = "configs/X/Server/llama2-70b.py: max_num_tokens 3584"'
+GOOD = ('[[submissions]]\nresults = "v5.1/closed/NVIDIA/SYS_TRT"\nbenchmark = "llama2-70b-99"\nscenario = "Server"\n'
+        f'engine = "trtllm"\ntp = {{ value = 1, {SRC} }}\ntoken_budget = {{ value = 3584, {SRC} }}\n'
+        f'kv_memory_fraction = {{ value = 0.95, {SRC} }}\nchunked_prefill = {{ value = true, {SRC} }}\n')
+
+
+def _load(tmp_path, text):
+    path = tmp_path / "submissions.toml"
+    path.write_text(text, encoding="utf-8")
+    return submissions.__wrapped__(path)
+
+
+def test_shipped_entries_load_and_cite_a_config_file_at_a_commit():
+    loaded = submissions(SUBMISSIONS_FILE)
+    assert len(loaded) >= 2
+    for s in loaded.values():
+        assert s.engine in ("trtllm", "vllm") and len(s.results.split("/")) == 4
+
+
+def test_loader_names_the_field_and_value(tmp_path):
+    s = next(iter(_load(tmp_path, GOOD).values()))
+    assert (s.tp, s.token_budget, s.kv_memory_fraction, s.chunked_prefill, s.max_batch) == (1, 3584, 0.95, True, None)
+    with pytest.raises(CatalogError, match=r"submissions\[0\].engine: expected one of trtllm, vllm, got 'sglang'"):
+        _load(tmp_path, GOOD.replace('"trtllm"', '"sglang"'))
+    with pytest.raises(CatalogError, match=r"submissions\[0\].token_budget: expected a whole number >= 1, got 0.5"):
+        _load(tmp_path, GOOD.replace("value = 3584", "value = 0.5"))
+    with pytest.raises(CatalogError, match=r"kv_memory_fraction: expected a fraction in \(0, 1\], got 1.5"):
+        _load(tmp_path, GOOD.replace("value = 0.95", "value = 1.5"))
+    with pytest.raises(CatalogError, match=r"results: expected round/division/submitter/system"):
+        _load(tmp_path, GOOD.replace("v5.1/closed/NVIDIA/SYS_TRT", "NVIDIA/SYS_TRT"))
+    with pytest.raises(CatalogError, match=r"appears twice"):
+        _load(tmp_path, GOOD + GOOD)
+    with pytest.raises(CatalogError, match=r"unknown field 'batch'"):
+        _load(tmp_path, GOOD + "batch = 3\n")
+
+
+def _row(rid):
+    return next(c for c in load_cases("dev") if c.id == rid)
+
+
+def test_a_row_finds_its_result_by_address():
+    server = _row("M0422")  # B200 llama2-70b Server, MLPerf v5.1 NVIDIA
+    s = submission_for(server)
+    assert s is not None and (s.token_budget, s.max_batch, s.instance_chips) == (3584, 2048, 1)
+    assert submission_for(replace(server, source_url="https://example.org/elsewhere")) is None
+
+
+def test_the_settings_bound_the_server_operating_point():
+    """With NVIDIA's published settings (TP1 instances, 3584 tokens per step, KV 0.95 of free memory)
+    the batch is set by the token budget: B + B I / O <= 3584 gives about 1,530 requests per GPU at
+    the suite's 300 / 274 mean lengths, against the ~1,528 the measured throughput and TPOT imply
+    (99,123 tok/s x 123.3 ms / 8 GPUs), where the default 8192-token budget lets the TPOT limit pick
+    a batch of ~1,400 instead; TTFT then includes the queue for the budget's little spare room."""
+    row = _row("M0422")
+    with_settings = run_case(row)
+    assert "3584 tokens/step" in with_settings.prediction.layout
+    batch = float(with_settings.prediction.layout.split("at batch ")[1].split(";")[0])
+    assert 1450 <= batch <= 1640
+    plain = run_case(replace(row, source_url="https://example.org/elsewhere"))
+    assert "tokens/step" not in plain.prediction.layout
+    ttft = _row("M0423")
+    assert run_case(ttft).predicted > run_case(replace(ttft, source_url="https://example.org/x")).predicted
