@@ -84,6 +84,18 @@ def test_a_token_budget_near_saturation_queues_prompts():
     assert float(tight.step_s[0]) == pytest.approx(float(roomy.step_s[0]), rel=1e-12)
     assert bool(tight.ok[0]) and float(tight.ttft_mean_s[0]) > 3 * float(roomy.ttft_mean_s[0])
     assert not bool(continuous_batching(dep, b, 1024, 32, token_budget=2048).ok[0])  # no room for the load
+    # the queue's tail is exponential: near saturation nearly every prompt waits (P(wait) = 0.91 by
+    # Sakasegawa), and the 99th percentile of the wait is ln(100 P) / P mean waits (5.0), so p99 TTFT
+    # is far above 2.1 x the mean
+    q = float(tight.queue_s[0])
+    assert q > 0.5 * float(tight.ttft_mean_s[0])
+    rho, slots = 2048 / 2112, 2112 / 1024
+    waits = rho ** np.sqrt(2 * (slots + 1))
+    assert 0.85 < waits < 0.95
+    assert float(tight.queue_p99_s[0]) == pytest.approx(np.log(100 * waits) / waits * q, rel=1e-9)
+    ratio = serving_constants()["p99_over_mean_ttft"]
+    assert float(tight.ttft_p99_s[0]) > ratio * float(tight.ttft_mean_s[0])
+    assert float(roomy.ttft_p99_s[0]) == pytest.approx(ratio * float(roomy.ttft_mean_s[0]), rel=0.01)
 
 
 def test_the_main_job_finds_a_batch_on_every_gpu():

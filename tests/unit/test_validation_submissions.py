@@ -72,3 +72,18 @@ def test_the_settings_bound_the_server_operating_point():
     assert "tokens/step" not in plain.prediction.layout
     ttft = _row("M0423")
     assert run_case(ttft).predicted > run_case(replace(ttft, source_url="https://example.org/x")).predicted
+
+
+def test_attention_dp_settings_apply_per_rank():
+    """NVIDIA's DeepSeek-R1 configs run 'TP8' as data-parallel attention with 8 expert-parallel ranks,
+    and their gpu_batch_size and max_num_tokens apply per attention rank (code/llmlib/config.py)."""
+    from siliconsim.validation.scenarios import submission_stack
+
+    row = _row("M0415")  # B200 DeepSeek-R1 Server, MLPerf v5.1 NVIDIA
+    s = submission_for(row)
+    assert (s.tp, s.ep, s.attention_dp, s.per_instance, s.chunked_prefill) == (8, 8, True, 8, False)
+    stack = submission_stack(s)
+    assert (stack.max_batch, stack.token_budget, stack.replica_chips) == (512 * 8, 3456 * 8, 8)
+    assert "DP8-attn EP8" in run_case(row).prediction.layout
+    dense = submission_for(_row("M0422"))
+    assert dense.per_instance == 1 and submission_stack(dense).token_budget == 3584

@@ -178,7 +178,7 @@ def operating_point(dep: Deployment, input_tokens: float, output_tokens: float, 
         return _dispatched(dep, b, input_tokens, output_tokens, ttft_limit_s, tpot_limit_s, stack, replicas)
     c = continuous_batching(dep, b, input_tokens, output_tokens,
                             token_budget=stack.token_budget if stack is not None else None)
-    return _pick(b, c.step_s, c.ttft_mean_s, c.output_tok_s, c.ok, ttft_limit_s, tpot_limit_s)
+    return _pick(b, c.step_s, c.ttft_mean_s, c.output_tok_s, c.ok, ttft_limit_s, tpot_limit_s, c.ttft_p99_s)
 
 
 @dataclass(frozen=True)
@@ -192,6 +192,14 @@ class Curve:
     output_tok_s: np.ndarray  # per replica
     ok: np.ndarray  # the per-step token budget holds
     step: StepCost  # the mixed step's breakdown (for power)
+    queue_s: np.ndarray | float = 0.0  # mean wait for room in a step (part of ttft_mean_s)
+    queue_p99_s: np.ndarray | float = 0.0  # its 99th percentile
+
+    @property
+    def ttft_p99_s(self) -> np.ndarray:
+        """p99 TTFT: the published p99/mean ratio on the part outside the queue for room, plus the
+        queue's own exponential tail (which dominates near saturation)."""
+        return serving_constants()["p99_over_mean_ttft"] * (self.ttft_mean_s - self.queue_s) + self.queue_p99_s
 
     @property
     def tpot_mean_s(self) -> np.ndarray:
@@ -233,8 +241,13 @@ def continuous_batching(dep: Deployment, b: np.ndarray, input_tokens: float, out
     arrivals = load / input_tokens
     slots = room / input_tokens
     rho = np.minimum(load / room, 1.0 - 1e-9)
-    queue = 0.5 * rho ** np.sqrt(2.0 * (slots + 1.0)) / (1.0 - rho) / np.maximum(arrivals, 1e-12) * t_mixed
+    queued = rho ** np.sqrt(2.0 * (slots + 1.0))  # share of prompts that wait (Sakasegawa)
+    queue = 0.5 * queued / (1.0 - rho) / np.maximum(arrivals, 1e-12) * t_mixed
     wait = np.where(frac < 1.0, wait, queue)
+    # the wait's tail is exponential (P(W > w) = P(wait) exp(-w / (mean wait of those who wait))),
+    # so its 99th percentile is ln(100 P(wait)) waits of those who wait, not a fixed multiple of the mean
+    queued = np.where(frac < 1.0, frac, queued)
+    tail = np.where(queued > 0.01, np.log(100.0 * np.maximum(queued, 0.01)) / np.maximum(queued, 1e-12), 0.0) * wait
     # the prompt's own step: with Poisson arrivals the other prompts that arrived meanwhile (L tokens on
     # average, independent of this one) are scheduled with it, first come first served, so the steps up
     # to its first token carry L + I prompt tokens, in pieces of what the budget leaves beside the batch
@@ -244,14 +257,16 @@ def continuous_batching(dep: Deployment, b: np.ndarray, input_tokens: float, out
     t_own = np.asarray(own.latency_s, dtype=float) * ones
     ttft = residual + wait + np.maximum(1.0, ahead / room) * t_own
     step = mixed.scaled(frac).plus(plain.scaled(1.0 - frac))
-    return Curve(b, t, t_plain, ttft, b * tokens_per_step / t, prompt + b <= budget, step)
+    return Curve(b, t, t_plain, ttft, b * tokens_per_step / t, prompt + b <= budget, step, wait, tail)
 
 
 def _pick(b: np.ndarray, tpot: np.ndarray, ttft: np.ndarray, tput: np.ndarray, ok: np.ndarray, ttft_limit_s: float,
-          tpot_limit_s: float) -> OperatingPoint:
-    """The operating point among the batches ``b`` whose p99 latencies meet the limits."""
+          tpot_limit_s: float, ttft_p99: np.ndarray | None = None) -> OperatingPoint:
+    """The operating point among the batches ``b`` whose p99 latencies meet the limits (``ttft_p99``:
+    the p99 TTFT where the caller models it, else the published p99/mean ratio times the mean)."""
     k = serving_constants()
-    ok = ok & (k["p99_over_mean_tpot"] * tpot <= tpot_limit_s) & (k["p99_over_mean_ttft"] * ttft <= ttft_limit_s)
+    p99 = k["p99_over_mean_ttft"] * ttft if ttft_p99 is None else ttft_p99
+    ok = ok & (k["p99_over_mean_tpot"] * tpot <= tpot_limit_s) & (p99 <= ttft_limit_s)
     if not ok.any():
         return NONE
     tput = np.where(ok, tput, 0.0)

@@ -294,7 +294,7 @@ def server(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
     tpot_limit_ms = case.tpot_limit_ms if case.tpot_limit_ms is not None else math.inf
 
     sub = submission_for(case)
-    stack = stack_for(chip.id, case.scenario) if sub is None else submission_stack(sub)
+    stack = stack_for(chip.id, case.scenario) if sub is None or sub.empty else submission_stack(sub)
     context = ln.input_tokens + ln.output_tokens
 
     def evaluate(n: int, replicas: int) -> Scored:
@@ -318,7 +318,7 @@ def server(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
                  "tpot_mean_ms": op.tpot_mean_s * 1e3}.get(case.metric, NAN)
         rep = f"{replicas}× " if replicas > 1 else ""
         layout = f"{rep}{dep.describe()} at batch {op.batch:.0f}"
-        if sub is not None:
+        if sub is not None and not sub.empty:
             layout += f"; {sub.describe()}"
         elif stack is not None:
             layout += f"; {stack.describe()}"
@@ -329,22 +329,29 @@ def server(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
 
 
 def submission_stack(sub: Submission) -> Stack:
-    """The continuous-batching bounds of an MLPerf submission's settings (``validation.submissions``)."""
+    """The continuous-batching bounds of an MLPerf submission's settings (``validation.submissions``);
+    under data-parallel attention each rank has its own batch cap and token budget."""
+    ranks = sub.per_instance
     return Stack(f"{sub.results} {sub.benchmark} {sub.scenario}", replica_chips=sub.instance_chips,
-                 max_batch=sub.max_batch, token_budget=sub.token_budget)
+                 max_batch=None if sub.max_batch is None else sub.max_batch * ranks,
+                 token_budget=None if sub.token_budget is None else sub.token_budget * ranks)
 
 
 def _instance(model: ModelSpec, chip: Chip, n: int, dtype: str, context: float,
               sub: Submission | None) -> Deployment | str:
     """One ``n``-chip model instance: the planner's layout, or with a submission's settings its
-    published tensor/pipeline split (dense models; MoE layouts stay the planner's, as the settings
-    do not give the expert split) and its KV-cache memory fraction."""
+    published split (tensor x pipeline, and for an MoE model its expert-parallel ranks and
+    data-parallel attention; an MoE instance without a published expert split keeps the planner's)
+    and its KV-cache memory fraction."""
     plan = plan_deployment(model, chip, chips=n, dtype=dtype, context_tokens=context)
-    if sub is None or (sub.kv_memory_fraction is None and (sub.tp is None or model.is_moe)):
+    published = sub is not None and sub.tp is not None and (not model.is_moe or sub.ep is not None or sub.tp == 1)
+    if sub is None or (sub.kv_memory_fraction is None and not published):
         return plan.deployment if plan.feasible else plan.reason  # type: ignore[return-value]
-    par = Parallel(tp=sub.tp, pp=sub.pp or 1) if sub.tp is not None and not model.is_moe else \
-        (plan.deployment.par if plan.feasible else None)  # type: ignore[union-attr]
-    if par is None:
+    if published:
+        par = Parallel(tp=sub.tp, pp=sub.pp or 1, ep=sub.ep or 1, attn_dp=bool(sub.attention_dp))  # type: ignore[arg-type]
+    elif plan.feasible:
+        par = plan.deployment.par  # type: ignore[union-attr]
+    else:
         return plan.reason
     memory = {} if sub.kv_memory_fraction is None else \
         {"memory_fraction": sub.kv_memory_fraction, "memory_fraction_of": sub.memory_fraction_of}

@@ -25,8 +25,9 @@ from siliconsim.validation.suite import DATA, Case
 SUBMISSIONS_FILE = DATA / "submissions.toml"
 RESULT_URL = re.compile(r"inference_results_(v[\d.]+)/tree/[^/]+/(closed|open)/([^/]+)/results/([^/]+)/([^/]+)/(\w+)")
 ENGINES = {"trtllm": "free", "vllm": "total"}  # what each engine's KV fraction is a fraction of
-COUNTS = ("tp", "pp", "max_batch", "token_budget")
-KEYS = {"results", "benchmark", "scenario", "engine", "notes", "kv_memory_fraction", "chunked_prefill", *COUNTS}
+COUNTS = ("tp", "pp", "ep", "max_batch", "token_budget")
+FLAGS = ("chunked_prefill", "attention_dp")
+KEYS = {"results", "benchmark", "scenario", "engine", "notes", "kv_memory_fraction", *FLAGS, *COUNTS}
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class Submission:
     engine: str
     tp: int | None = None
     pp: int | None = None
+    ep: int | None = None  # expert-parallel ranks of an MoE instance
+    attention_dp: bool | None = None  # data-parallel attention: batch cap and token budget are per rank
     max_batch: int | None = None
     token_budget: int | None = None
     kv_memory_fraction: float | None = None
@@ -53,12 +56,25 @@ class Submission:
     def memory_fraction_of(self) -> str:
         return ENGINES[self.engine]
 
+    @property
+    def per_instance(self) -> int:
+        """How many schedulers an instance runs: its attention ranks under data-parallel attention
+        (each with its own batch cap and token budget), else one."""
+        return (self.tp or 1) if self.attention_dp else 1
+
+    @property
+    def empty(self) -> bool:
+        return all(getattr(self, k) is None for k in (*COUNTS, *FLAGS, "kv_memory_fraction"))
+
     def describe(self) -> str:
         parts = [f"{self.results.split('/')[2]} {self.results.split('/')[0]} settings:"]
+        rank = " per attention rank" if self.per_instance > 1 else ""
         if self.max_batch is not None:
-            parts.append(f"batch <= {self.max_batch}")
+            parts.append(f"batch <= {self.max_batch}{rank}")
         if self.token_budget is not None:
-            parts.append(f"{self.token_budget} tokens/step")
+            parts.append(f"{self.token_budget} tokens/step{rank}")
+        if self.chunked_prefill is False:
+            parts.append("no chunked prefill")
         if self.kv_memory_fraction is not None:
             parts.append(f"KV {self.kv_memory_fraction:g} of {self.memory_fraction_of} memory")
         return " ".join(parts)
@@ -89,12 +105,13 @@ def _entry(e: Any, where: str) -> Submission:
         if not 0.0 < v <= 1.0:
             raise CatalogError(f"{where}.kv_memory_fraction: expected a fraction in (0, 1], got {v:g}")
         fields["kv_memory_fraction"] = v
-    if "chunked_prefill" in e:
-        entry = e["chunked_prefill"]
-        sourced({**entry, "value": 0} if isinstance(entry, dict) else entry, "dimensionless", f"{where}.chunked_prefill")
-        if not isinstance(entry["value"], bool):
-            raise CatalogError(f"{where}.chunked_prefill.value: expected true or false, got {entry['value']!r}")
-        fields["chunked_prefill"] = entry["value"]
+    for key in FLAGS:
+        if key in e:
+            entry = e[key]
+            sourced({**entry, "value": 0} if isinstance(entry, dict) else entry, "dimensionless", f"{where}.{key}")
+            if not isinstance(entry["value"], bool):
+                raise CatalogError(f"{where}.{key}.value: expected true or false, got {entry['value']!r}")
+            fields[key] = entry["value"]
     return Submission(**fields)
 
 
