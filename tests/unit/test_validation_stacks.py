@@ -39,7 +39,7 @@ def _check_limits_and_littles_law(op, ttft_limit_s, tpot_limit_s):
     k = serving_constants()
     assert op.feasible
     assert k["p99_over_mean_tpot"] * op.tpot_mean_s <= tpot_limit_s * (1 + 1e-9)
-    assert k["p99_over_mean_ttft"] * op.ttft_mean_s <= ttft_limit_s * (1 + 1e-9)
+    assert op.ttft_p99_s <= ttft_limit_s * (1 + 1e-9) and op.ttft_p99_s > op.ttft_mean_s
     # Little's law: B sequences in flight, each emitting one token per TPOT
     assert op.output_tok_s == pytest.approx(op.batch / op.tpot_mean_s, rel=1e-6)
 
@@ -47,6 +47,14 @@ def _check_limits_and_littles_law(op, ttft_limit_s, tpot_limit_s):
 def test_dispatched_point_meets_limits_and_littles_law(dep):
     op = operating_point(dep, INPUT, OUTPUT, 2.0, 0.2, stack_for("mi300x", "server"), replicas=8)
     _check_limits_and_littles_law(op, 2.0, 0.2)
+
+
+def test_dispatched_p99_ttft_is_bounded_waits_plus_a_poisson_burst(dep):
+    """The dispatched p99 TTFT: the wait in the window and the step in flight are uniform (p99 0.99 of
+    their span) and the burst a prompt rides in is Poisson (p99 k + 2.33 sqrt(k)): well under the
+    published 2.1 x mean of continuous batching, about 1.6 x as AMD's v4.1 runs measured (1604 / 1006 ms)."""
+    op = operating_point(dep, INPUT, OUTPUT, 100.0, 0.2, stack_for("mi300x", "server"), replicas=8)
+    assert op.feasible and 1.2 < op.ttft_p99_s / op.ttft_mean_s < 2.0
 
 
 def test_more_replicas_mean_bigger_bursts_and_longer_ttft(dep):
@@ -130,8 +138,10 @@ def test_closed_form_agrees_with_the_simulator_with_a_dispatch_window(dep):
     from siliconsim.serving.metrics import latencies_s
     from siliconsim.workloads.requests import make_requests
 
+    # a 60 ms TPOT limit keeps the batch (~120) small enough for 3,000 requests to span several
+    # request lifetimes, so the simulated run reaches the steady state the closed form describes
     stack, replicas, n = stack_for("mi300x", "server"), 8, 3000
-    op = operating_point(dep, INPUT, OUTPUT, 2.0, 0.2, stack, replicas)
+    op = operating_point(dep, INPUT, OUTPUT, 2.0, 0.06, stack, replicas)
     rate = op.output_tok_s * replicas / OUTPUT
     arrivals = np.cumsum(np.random.default_rng(1).exponential(1.0 / rate, n))
     rs = make_requests(arrivals, np.full(n, int(INPUT)), np.full(n, int(OUTPUT)))

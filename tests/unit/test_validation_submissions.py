@@ -87,3 +87,35 @@ def test_attention_dp_settings_apply_per_rank():
     assert "DP8-attn EP8" in run_case(row).prediction.layout
     dense = submission_for(_row("M0422"))
     assert dense.per_instance == 1 and submission_stack(dense).token_budget == 3584
+
+
+def test_a_harness_batcher_applies_only_where_the_submission_ran_it():
+    """AMD's v4.1 harness passed --enable-batcher (the 0.3 s dispatch window of serving.toml's
+    amd-vllm-harness stack) with one vLLM engine per GPU; its v5.1 hydra harness leaves the batcher
+    off and runs vLLM's multi-step scheduler (num_scheduler_steps 9) instead."""
+    from siliconsim.serving.approx import stack_for
+    from siliconsim.validation.scenarios import submission_stack
+
+    v41 = submission_for(_row("M0259"))
+    st41 = submission_stack(v41, stack_for("mi300x", "server"))
+    assert v41.harness_batcher and st41.dispatched and st41.replica_chips == 1 and st41.max_batch == 1024
+    v51 = submission_for(_row("M0342"))
+    st51 = submission_stack(v51, stack_for("mi300x", "server"))
+    assert v51.harness_batcher is False and not st51.dispatched
+    assert (st51.replica_chips, st51.max_batch, st51.token_budget, st51.admission_steps) == (1, 650, 40960, 9.0)
+    assert "new requests every 9 decode steps" in run_case(_row("M0343")).prediction.layout
+
+
+def test_multi_step_scheduling_holds_a_prompt_for_the_next_scheduling_point():
+    from siliconsim.hardware.catalog import load_chip
+    from siliconsim.inference import Scenario, estimate
+    from siliconsim.models.catalog import load_model
+    from siliconsim.serving.approx import continuous_batching
+    import numpy as np
+
+    dep = estimate(load_model("llama-3.1-8b"), load_chip("h100-sxm"), Scenario(1, 1024, 256)).deployment
+    b = np.array([64.0])
+    once = continuous_batching(dep, b, 1024, 256)
+    nine = continuous_batching(dep, b, 1024, 256, admission_steps=9)
+    assert float(nine.step_s[0]) == float(once.step_s[0])
+    assert float(nine.ttft_mean_s[0] - once.ttft_mean_s[0]) == pytest.approx(4.0 * float(once.step_s[0]), rel=1e-9)

@@ -17,11 +17,15 @@ Model (documented in the README's accuracy section and ``data/serving.toml``):
   step: with Poisson arrivals the ``L`` prompt tokens that arrive meanwhile on average are scheduled
   with it, so it carries ``L + I`` prompt tokens (in pieces of what the token budget leaves beside
   the decode batch, first come first served).
-* p99 = mean x a tail ratio derived from published p99/mean pairs (``serving.toml``).
+* p99 = mean x a tail ratio derived from published p99/mean pairs (``serving.toml``), except where
+  a queue is modelled (below).
 * The steady-state prompt load plus the decode tokens must fit the per-step token budget.
 * Throughput = ``B / t`` output tokens/s. Among the batches meeting both p99 limits, the
-  smallest reaching ``knee_fraction`` of the best feasible throughput is the operating point
-  (1.0 for MLPerf: submitters run as close to the limits as the KV cache allows).
+  largest reaching ``knee_fraction`` of the best feasible throughput is the operating point
+  (1.0 for MLPerf: submitters run as close to the limits as the KV cache allows; a saturated
+  engine's batch fills until a limit stops it, as AMD's runs show with p99 TPOT at 0.95-0.99 of
+  the limit). p99 TPOT is ``p99_over_mean_tpot`` x the mean; p99 TTFT the same ratio on the part of
+  TTFT outside the queue for room, plus that queue's exponential tail.
 
 Dispatched stacks (``[stacks.*]`` of ``serving.toml``, e.g. AMD's MLPerf harness) put a batcher in
 front of ``R`` data-parallel prefill-first engines: queries collect for a window ``w`` (or until
@@ -35,6 +39,8 @@ prefills it in one prefill-only step ``t_p(k)`` while its decoding pauses:
   side's ``f`` grows with ``lam``);
 * mean TTFT = ``w / 2`` (mean wait in the window) + ``t_d / 2`` (the decode step in flight when
   the burst lands) + ``t_p(k)``. The burst, and with it TTFT, grows with the number of replicas.
+  Its p99 is ``0.99 (w + t_d) + t_p(k + 2.33 sqrt(k))``: the two waits are uniform, the burst size
+  Poisson (no fixed p99/mean ratio).
 
 A window may also be counted in decode steps (TGI's router admits waiting requests every
 ``max_waiting_tokens`` decode steps): then ``w = n t_d(B)`` and the burst lands on a step boundary, so
@@ -68,6 +74,7 @@ class OperatingPoint:
     ttft_mean_s: float
     tpot_mean_s: float
     output_tok_s: float  # per replica
+    ttft_p99_s: float = float("nan")  # the p99 TTFT the limit was checked against
 
     @property
     def feasible(self) -> bool:
@@ -88,6 +95,7 @@ class Stack:
     replica_chips: int | None = None  # fixed replica size (None: the layout search chooses)
     max_batch: float | None = None  # cap on the decode batch (None: the KV cache and engine decide)
     token_budget: float | None = None  # tokens per engine step (None: serving.toml's default)
+    admission_steps: float = 1.0  # new requests join every this many decode steps (multi-step scheduling)
 
     @property
     def dispatched(self) -> bool:
@@ -101,6 +109,8 @@ class Stack:
             parts.append(f"batch <= {self.max_batch:g}")
         if self.token_budget is not None:
             parts.append(f"{self.token_budget:g} tokens/step")
+        if self.admission_steps > 1:
+            parts.append(f"new requests every {self.admission_steps:g} decode steps")
         if self.window_s > 0:
             parts.append(f"{self.window_s * 1e3:.0f} ms dispatch window")
         if self.window_steps > 0:
@@ -177,7 +187,8 @@ def operating_point(dep: Deployment, input_tokens: float, output_tokens: float, 
     if stack is not None and stack.dispatched:
         return _dispatched(dep, b, input_tokens, output_tokens, ttft_limit_s, tpot_limit_s, stack, replicas)
     c = continuous_batching(dep, b, input_tokens, output_tokens,
-                            token_budget=stack.token_budget if stack is not None else None)
+                            token_budget=stack.token_budget if stack is not None else None,
+                            admission_steps=stack.admission_steps if stack is not None else 1.0)
     return _pick(b, c.step_s, c.ttft_mean_s, c.output_tok_s, c.ok, ttft_limit_s, tpot_limit_s, c.ttft_p99_s)
 
 
@@ -207,10 +218,13 @@ class Curve:
 
 
 def continuous_batching(dep: Deployment, b: np.ndarray, input_tokens: float, output_tokens: float,
-                        tokens_per_step: float = 1.0, token_budget: float | None = None) -> Curve:
+                        tokens_per_step: float = 1.0, token_budget: float | None = None,
+                        admission_steps: float = 1.0) -> Curve:
     """Chunked-prefill continuous batching at each batch in ``b`` (``tokens_per_step`` > 1: each
     sequence emits that many tokens per step on average, as with speculative decoding;
-    ``token_budget``: the engine's tokens per step, else ``serving.toml``'s default)."""
+    ``token_budget``: the engine's tokens per step, else ``serving.toml``'s default;
+    ``admission_steps`` = n > 1: the scheduler takes in new requests once per n decode steps, as vLLM's
+    multi-step scheduling does, so a prompt waits (n - 1) / 2 steps more for the next one)."""
     k = serving_constants()
     budget = k["prefill_token_budget"] if token_budget is None else float(token_budget)
     load = b * tokens_per_step * input_tokens / output_tokens  # prompt tokens arriving per step
@@ -255,7 +269,7 @@ def continuous_batching(dep: Deployment, b: np.ndarray, input_tokens: float, out
     own = dep.step(Work(prefill_tokens=np.minimum(ahead, room), prefill_context=input_tokens * 0.5,
                         decode_batch=b, decode_context=decode_ctx))
     t_own = np.asarray(own.latency_s, dtype=float) * ones
-    ttft = residual + wait + np.maximum(1.0, ahead / room) * t_own
+    ttft = residual + wait + np.maximum(1.0, ahead / room) * t_own + 0.5 * (max(admission_steps, 1.0) - 1.0) * t
     step = mixed.scaled(frac).plus(plain.scaled(1.0 - frac))
     return Curve(b, t, t_plain, ttft, b * tokens_per_step / t, prompt + b <= budget, step, wait, tail)
 
@@ -270,8 +284,8 @@ def _pick(b: np.ndarray, tpot: np.ndarray, ttft: np.ndarray, tput: np.ndarray, o
     if not ok.any():
         return NONE
     tput = np.where(ok, tput, 0.0)
-    i = int(np.argmax(tput >= k["knee_fraction"] * tput.max()))
-    return OperatingPoint(float(b[i]), float(tpot[i]), float(ttft[i]), float(tpot[i]), float(tput[i]))
+    i = int(np.flatnonzero(tput >= k["knee_fraction"] * tput.max())[-1])  # the largest such batch
+    return OperatingPoint(float(b[i]), float(tpot[i]), float(ttft[i]), float(tpot[i]), float(tput[i]), float(p99[i]))
 
 
 BISECTIONS = 40
@@ -306,4 +320,8 @@ def _dispatched(dep: Deployment, b: np.ndarray, input_tokens: float, output_toke
     tpot = t_d / np.maximum(1.0 - frac, 1e-12)
     in_flight = 0.5 * t_d if stack.window_s > 0 else 0.0  # a timer window expires mid-step; a step count does not
     ttft = 0.5 * window + in_flight + np.interp(k, bursts, t_p)
-    return _pick(b, tpot, ttft, lam * output_tokens, frac < 1.0, ttft_limit_s, tpot_limit_s)
+    # p99: the wait in the window and the step in flight are bounded (uniform), and the burst a prompt
+    # rides in is Poisson in size (99th percentile k + 2.33 sqrt(k), at most k_max)
+    k99 = np.minimum(k + 2.33 * np.sqrt(k), max(kmax, 1.0))
+    p99 = 0.99 * (window + 2.0 * in_flight) + np.interp(k99, bursts, t_p)
+    return _pick(b, tpot, ttft, lam * output_tokens, frac < 1.0, ttft_limit_s, tpot_limit_s, p99)

@@ -294,7 +294,7 @@ def server(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
     tpot_limit_ms = case.tpot_limit_ms if case.tpot_limit_ms is not None else math.inf
 
     sub = submission_for(case)
-    stack = stack_for(chip.id, case.scenario) if sub is None or sub.empty else submission_stack(sub)
+    stack = submission_stack(sub, stack_for(chip.id, case.scenario))
     context = ln.input_tokens + ln.output_tokens
 
     def evaluate(n: int, replicas: int) -> Scored:
@@ -320,6 +320,8 @@ def server(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
         layout = f"{rep}{dep.describe()} at batch {op.batch:.0f}"
         if sub is not None and not sub.empty:
             layout += f"; {sub.describe()}"
+            if stack is not None and stack.dispatched:
+                layout += f"; {stack.describe()}"
         elif stack is not None:
             layout += f"; {stack.describe()}"
         return tput, Prediction(value, "" if math.isfinite(value) else f"metric {case.metric} not predicted for "
@@ -328,13 +330,23 @@ def server(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
     return _best_layout(case, model, chip, ln, evaluate, stack.replica_chips if stack is not None else None)
 
 
-def submission_stack(sub: Submission) -> Stack:
-    """The continuous-batching bounds of an MLPerf submission's settings (``validation.submissions``);
-    under data-parallel attention each rank has its own batch cap and token budget."""
+def submission_stack(sub: Submission | None, harness: Stack | None = None) -> Stack | None:
+    """The serving stack of a row: the chip's harness stack (``serving.toml`` ``[stacks]``) bounded by
+    its MLPerf submission's settings (``validation.submissions``): instance size, batch cap, token
+    budget and admission interval; under data-parallel attention each rank has its own batch cap and
+    token budget. A submission that says its harness ran no batcher drops the harness's dispatch window."""
+    if sub is None or sub.empty:
+        return harness
     ranks = sub.per_instance
-    return Stack(f"{sub.results} {sub.benchmark} {sub.scenario}", replica_chips=sub.instance_chips,
-                 max_batch=None if sub.max_batch is None else sub.max_batch * ranks,
-                 token_budget=None if sub.token_budget is None else sub.token_budget * ranks)
+    own = Stack(f"{sub.results} {sub.benchmark} {sub.scenario}", replica_chips=sub.instance_chips,
+                max_batch=None if sub.max_batch is None else sub.max_batch * ranks,
+                token_budget=None if sub.token_budget is None else sub.token_budget * ranks,
+                admission_steps=float(sub.admission_interval_steps or 1))
+    if harness is None or sub.harness_batcher is False:
+        return own
+    return replace(harness, replica_chips=own.replica_chips or harness.replica_chips,
+                   max_batch=own.max_batch if own.max_batch is not None else harness.max_batch,
+                   token_budget=own.token_budget, admission_steps=own.admission_steps)
 
 
 def _instance(model: ModelSpec, chip: Chip, n: int, dtype: str, context: float,

@@ -7,7 +7,9 @@ share of memory its KV cache takes. A suite row whose ``source_url`` names such 
 (``inference_results_<round>/tree/main/<division>/<submitter>/results/<system>/<benchmark>/<Scenario>``)
 is predicted with those settings (``validation.scenarios``): the instance size replaces the
 planner's split, the batch cap and token budget bound continuous batching (``serving.approx``), and
-the KV fraction replaces the default usable memory. Rows without an entry keep the planner's choices.
+the KV fraction replaces the default usable memory, a multi-step scheduler holds new prompts for
+its interval, and a harness batcher (``serving.toml`` ``[stacks]``) applies only where the entry
+says the harness ran it. Rows without an entry keep the planner's choices.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from siliconsim.validation.suite import DATA, Case
 SUBMISSIONS_FILE = DATA / "submissions.toml"
 RESULT_URL = re.compile(r"inference_results_(v[\d.]+)/tree/[^/]+/(closed|open)/([^/]+)/results/([^/]+)/([^/]+)/(\w+)")
 ENGINES = {"trtllm": "free", "vllm": "total"}  # what each engine's KV fraction is a fraction of
-COUNTS = ("tp", "pp", "ep", "max_batch", "token_budget")
-FLAGS = ("chunked_prefill", "attention_dp")
+COUNTS = ("tp", "pp", "ep", "max_batch", "token_budget", "admission_interval_steps")
+FLAGS = ("chunked_prefill", "attention_dp", "harness_batcher")
 KEYS = {"results", "benchmark", "scenario", "engine", "notes", "kv_memory_fraction", *FLAGS, *COUNTS}
 
 
@@ -46,6 +48,8 @@ class Submission:
     token_budget: int | None = None
     kv_memory_fraction: float | None = None
     chunked_prefill: bool | None = None
+    admission_interval_steps: int | None = None  # new requests join only every n decode steps (vLLM multi-step)
+    harness_batcher: bool | None = None  # the submitter's harness batches queries before the engine (serving.toml [stacks])
 
     @property
     def instance_chips(self) -> int | None:
@@ -68,6 +72,8 @@ class Submission:
 
     def describe(self) -> str:
         parts = [f"{self.results.split('/')[2]} {self.results.split('/')[0]} settings:"]
+        if self.tp is not None:
+            parts.append("layout as published,")
         rank = " per attention rank" if self.per_instance > 1 else ""
         if self.max_batch is not None:
             parts.append(f"batch <= {self.max_batch}{rank}")
@@ -75,6 +81,8 @@ class Submission:
             parts.append(f"{self.token_budget} tokens/step{rank}")
         if self.chunked_prefill is False:
             parts.append("no chunked prefill")
+        if self.admission_interval_steps is not None and self.admission_interval_steps > 1:
+            parts.append(f"new requests every {self.admission_interval_steps} decode steps")
         if self.kv_memory_fraction is not None:
             parts.append(f"KV {self.kv_memory_fraction:g} of {self.memory_fraction_of} memory")
         return " ".join(parts)
