@@ -22,7 +22,7 @@ from siliconsim.errors import InputError, require_positive
 from siliconsim.hardware.spec import Chip
 from siliconsim.models.spec import ModelSpec
 from siliconsim.perf.step import StepCost, Work
-from siliconsim.plans import Deployment, Plan, plan_deployment
+from siliconsim.plans import Deployment, Plan, Verdict, plan_deployment
 
 
 @dataclass(frozen=True)
@@ -140,17 +140,34 @@ def max_throughput(model: ModelSpec, chip: Chip, input_tokens: float, output_tok
         return base
     dep = base.deployment
     assert dep is not None
-    cap = min(dep.kv_capacity_tokens / sc1.context_tokens, dep.max_batch)
-    if cap < 1:
+    best = _best_batch(dep, input_tokens, output_tokens, max_tpot_s)
+    if best is None:
         return base
+    return estimate(model, chip, Scenario(best, input_tokens, output_tokens), chips=dep.par.chips, dtype=dep.dtype,
+                    kv_dtype=dep.kv_dtype, replicas=replicas)
+
+
+def max_throughput_on(dep: Deployment, input_tokens: float, output_tokens: float, *, replicas: int = 1) -> Estimate:
+    """``max_throughput`` on a given deployment (a published layout) instead of the planner's."""
+    best = _best_batch(dep, input_tokens, output_tokens, None) or 1.0
+    sc = Scenario(best, input_tokens, output_tokens)
+    prefill, decode = _timings(dep, sc)
+    return Estimate(dep.model.id, dep.chip.id, sc, Plan(Verdict(True), dep), float(prefill.latency_s),
+                    float(decode.latency_s), prefill, decode, replicas)
+
+
+def _best_batch(dep: Deployment, input_tokens: float, output_tokens: float, max_tpot_s: float | None) -> float | None:
+    """The batch on a geometric grid up to the KV-cache capacity with the highest aggregate throughput
+    (None: not even one sequence fits, or none meets ``max_tpot_s``)."""
+    cap = min(dep.kv_capacity_tokens / (input_tokens + output_tokens), dep.max_batch)
+    if cap < 1:
+        return None
     grid = np.unique(np.floor(np.geomspace(1, cap, 48)))
     res = sweep(dep, grid, input_tokens, output_tokens)
     tput = res["aggregate_output_tok_s"]
     if max_tpot_s is not None:
         tput = np.where(res["tpot_s"] <= max_tpot_s, tput, np.nan)
     if np.all(np.isnan(tput)):
-        return base
-    best = float(grid[int(np.nanargmax(tput))])
-    return estimate(model, chip, Scenario(best, input_tokens, output_tokens), chips=dep.par.chips, dtype=dep.dtype,
-                    kv_dtype=dep.kv_dtype, replicas=replicas)
+        return None
+    return float(grid[int(np.nanargmax(tput))])
 

@@ -62,3 +62,26 @@ def test_a_whole_instance_row_runs_on_one_replica_of_its_chips():
     # the planner alone splits 8 chips into smaller replicas, which the source's 'TP8' column rules out;
     # for a 235B MoE at 128/128 the split is the faster layout, so the whole instance predicts less
     assert split.prediction.layout != whole.prediction.layout and whole.predicted < split.predicted
+
+
+def test_perf_overview_moe_rows_run_attention_dp_with_experts_over_the_instance():
+    """The performance overview runs MoE models with enable_attention_dp and --ep: Llama-4-Maverick on
+    8 H100 is then KV-bound (each rank keeps all 8 KV heads of its own sequences), where the planner's
+    TP8 EP8 split the KV by heads and held twice the batch; the measured 10,829 tok/s (128/2048) sides
+    with the documented layout."""
+    bench = benchmarks(BENCHMARKS_FILE)[0]
+    assert bench.moe_attention_dp
+    row = next(c for c in load_cases("dev") if c.id == "M0171")
+    documented = run_case(row)
+    assert documented.prediction.layout.startswith("8× h100-sxm (DP8-attn EP8")
+    planner = run_case(replace(row, source_url="https://example.org/elsewhere"))
+    assert "DP8-attn" not in planner.prediction.layout
+    assert abs(documented.error_pct) < abs(planner.error_pct)
+    dense = run_case(next(c for c in load_cases("dev") if c.id == "M0109"))  # Llama-3.1-405B: TP as before
+    assert "DP" not in dense.prediction.layout
+
+
+def test_moe_attention_dp_must_be_a_sourced_boolean(tmp_path):
+    with pytest.raises(CatalogError, match=r"b.moe_attention_dp.value: expected true or false, got 'yes'"):
+        _load(tmp_path, GOOD + f'moe_attention_dp = {{ value = "yes", {SRC} }}\n')
+    assert _load(tmp_path, GOOD + f"moe_attention_dp = {{ value = true, {SRC} }}\n")[0].moe_attention_dp

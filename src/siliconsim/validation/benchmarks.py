@@ -4,7 +4,8 @@ A suite row carries its chip count but not whether those chips were one model in
 of data-parallel replicas; for an offline row the planner otherwise tries every split
 (``validation.scenarios.offline``). A benchmark whose documentation fixes the instance (the
 TensorRT-LLM performance overview runs one ``trtllm-bench`` process of the table's TP size) is
-predicted on that one instance.
+predicted on that one instance (an MoE model with data-parallel attention and expert parallelism
+over all of it, where the benchmark documents that).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Benchmark:
     sources: tuple[str, ...]  # glob patterns over a row's source addresses
     scenarios: frozenset[str]
     whole_instance: bool  # the row's chips are one model instance
+    moe_attention_dp: bool = False  # an MoE instance runs data-parallel attention with expert parallelism
 
 
 def _words(value: object, where: str, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
@@ -49,9 +51,15 @@ def benchmarks(path: Path = BENCHMARKS_FILE) -> tuple[Benchmark, ...]:
         where = f"{path.name}: {name}"
         if not isinstance(table, dict):
             raise CatalogError(f"{where}: expected a table, got {table!r}"[:200])
-        unknown = sorted(set(table) - {"sources", "scenarios", "instance"})
+        unknown = sorted(set(table) - {"sources", "scenarios", "instance", "moe_attention_dp"})
         if unknown:
-            raise CatalogError(f"{where}: unknown field '{unknown[0]}' (expected sources, scenarios, instance)")
+            raise CatalogError(f"{where}: unknown field '{unknown[0]}' (expected sources, scenarios, instance, "
+                               "moe_attention_dp)")
+        adp = table.get("moe_attention_dp")
+        if adp is not None:
+            sourced({**adp, "value": 0} if isinstance(adp, dict) else adp, "dimensionless", f"{where}.moe_attention_dp")
+            if not isinstance(adp["value"], bool):
+                raise CatalogError(f"{where}.moe_attention_dp.value: expected true or false, got {adp['value']!r}")
         instance = table.get("instance")
         sourced({**instance, "value": 0} if isinstance(instance, dict) else instance, "dimensionless",
                 f"{where}.instance")
@@ -59,7 +67,7 @@ def benchmarks(path: Path = BENCHMARKS_FILE) -> tuple[Benchmark, ...]:
             raise CatalogError(f"{where}.instance.value: {instance['value']!r} is not one of {', '.join(INSTANCES)}")
         out.append(Benchmark(name, _words(table.get("sources"), f"{where}.sources"),
                              frozenset(_words(table.get("scenarios"), f"{where}.scenarios", SCENARIOS)),
-                             instance["value"] == "whole"))
+                             instance["value"] == "whole", bool(adp["value"]) if adp is not None else False))
     return tuple(out)
 
 

@@ -47,7 +47,7 @@ import numpy as np
 from siliconsim.accounting import default_assumptions
 from siliconsim.accounting.power import ServingPower, serving_power
 from siliconsim.hardware.spec import Chip
-from siliconsim.inference import Estimate, Scenario, estimate, max_throughput
+from siliconsim.inference import Estimate, Scenario, estimate, max_throughput, max_throughput_on
 from siliconsim.models.spec import ModelSpec
 from siliconsim.planner.layouts import best_split, serving_unit_chips
 from siliconsim.perf.step import Parallel
@@ -272,9 +272,19 @@ def _best_layout(case: Case, model: ModelSpec, chip: Chip, ln: Lengths,
 
 
 def offline(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
+    bench, sub = benchmark_of(case), submission_for(case)
+    adp = bench is not None and bench.moe_attention_dp and model.is_moe
+
     def evaluate(n: int, replicas: int) -> Scored:
-        est = max_throughput(model, chip, ln.input_tokens, ln.output_tokens, chips=n, dtype=case.weight_dtype,
-                             replicas=replicas)
+        if adp:  # the benchmark's documented MoE layout: attention DP, experts over the whole instance
+            dep = fit_layout(model, chip, Parallel(tp=n, ep=n, attn_dp=True), case.weight_dtype,
+                             default_kv_dtype(case.weight_dtype), ln.input_tokens + ln.output_tokens)
+            if isinstance(dep, str):
+                return NAN, Prediction(reason=dep)
+            est = max_throughput_on(dep, ln.input_tokens, ln.output_tokens, replicas=replicas)
+        else:
+            est = max_throughput(model, chip, ln.input_tokens, ln.output_tokens, chips=n, dtype=case.weight_dtype,
+                                 replicas=replicas)
         if est.feasible and _metered(case):
             sp = serving_power(chip, est.chips, est.decode, ln.output_tokens, default_assumptions(),  # type: ignore[arg-type]
                                case.chip_power_limit_w, est.prefill)
@@ -282,7 +292,6 @@ def offline(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction
         pred = _from_estimate(est, case.metric)
         return (est.aggregate_output_tok_s if est.feasible else NAN), pred
 
-    bench, sub = benchmark_of(case), submission_for(case)
     fixed = case.chips if bench is not None and bench.whole_instance else sub.instance_chips if sub is not None else None
     return _best_layout(case, model, chip, ln, evaluate, fixed=fixed)
 
