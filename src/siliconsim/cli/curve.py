@@ -14,16 +14,20 @@ from siliconsim.hardware.spec import Chip
 from siliconsim.inference import Scenario, estimate
 from siliconsim.models.catalog import load_model
 from siliconsim.models.spec import ModelSpec
-from siliconsim.plans import Deployment, default_kv_dtype, plan_deployment
+from siliconsim.perf.step import Parallel
+from siliconsim.plans import Deployment, default_kv_dtype, fit_layout, plan_deployment
 from siliconsim.report.render import fmt, fmt_short, json_document, print_rich, table, to_csv, write_text
 from siliconsim.serving.closed_loop import ClosedLoopPoint, closed_loop_point
 from siliconsim.serving.disagg import DisaggPoint, disaggregated_point, plan_pools
+from siliconsim.serving.engines import DATA as ENGINE_DATA
+from siliconsim.serving.engines import EngineSettings, engine_point, engine_settings, load_engines
 from siliconsim.serving.speculative_loop import speculative_deployment
 from siliconsim.validation.errorbars import interval
 from siliconsim.validation.speculation import speculation_for, techniques
 
 DEFAULT_CONCURRENCY = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 DTYPES = ("bf16", "fp16", "fp8", "fp4", "int8", "int4")
+ENGINES = tuple(sorted({s.engine for _, s in load_engines(ENGINE_DATA / "engines.toml")}))
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -58,6 +62,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--acceptance", type=fraction, metavar="A",
                    help="per-token acceptance rate instead of the technique's (with --speculative)")
     add_format(p)
+    p.add_argument("--tp", type=positive_int, metavar="N",
+                   help="published layout: tensor-parallel size of a replica (its chips); default: the planner's")
+    p.add_argument("--ep", type=positive_int, metavar="N", help="with --tp: expert-parallel ranks of an MoE model")
+    p.add_argument("--dp-attention", action="store_true",
+                   help="with --tp: data-parallel attention (each of the --tp chips attends its own requests)")
+    p.add_argument("--engine", choices=ENGINES, metavar="ENGINE",
+                   help="run as the engine was launched in InferenceX (serving/data/engines.toml: batch cap, token "
+                        "budget, memory fraction, KV reservation, scheduler holds); needs --tp: " + ", ".join(ENGINES))
     p.add_argument("--plot", metavar="FILE.png", help="also draw the curves")
 
 
@@ -82,6 +94,10 @@ class Serving:
     speculative: str | None = None
     draft_tokens: int | None = None
     acceptance: float | None = None
+    tp: int | None = None  # published layout of one replica
+    ep: int | None = None
+    dp_attention: bool = False
+    engine: str | None = None  # launch settings of serving/data/engines.toml
 
     def check(self) -> None:
         if (self.prefill_chips is None) != (self.decode_chips is None):
@@ -89,6 +105,14 @@ class Serving:
         for name, v in (("--draft-tokens", self.draft_tokens), ("--acceptance", self.acceptance)):
             if v is not None and self.speculative is None:
                 raise InputError(f"{name} needs --speculative TECH")
+        for name, v in (("--ep", self.ep), ("--dp-attention", self.dp_attention or None), ("--engine", self.engine)):
+            if v is not None and self.tp is None:
+                raise InputError(f"{name} needs --tp N (the published layout)")
+        if self.tp is not None and self.chips is not None and self.chips != self.tp:
+            raise InputError(f"--chips {self.chips} and --tp {self.tp}: a replica of --tp N has N chips")
+        if self.engine is not None and (self.prefill_chips is not None or self.speculative is not None):
+            raise InputError("--engine runs one replica as launched: not with --prefill-chips/--decode-chips or "
+                             "--speculative")
 
 
 Point = Callable[[int], ClosedLoopPoint]
@@ -122,13 +146,57 @@ def _system(model: ModelSpec, chip: Chip, how: Serving, i: int, o: int) -> tuple
             return decode
         pools = replace(pools, decode=decode)
         return pools.describe(), pools.chips, lambda n: disaggregated_point(pools, n, i, o)
-    est = estimate(model, chip, Scenario(1, i, o), chips=how.chips, dtype=how.dtype)
-    if est.deployment is None:
-        return est.plan.reason
-    dep = _speculating(est.deployment, how, i + o)
+    if how.engine is not None:
+        return _launched(model, chip, how, dtype, i, o)
+    if how.tp is not None:
+        dep = fit_layout(model, chip, _par(how), dtype, default_kv_dtype(dtype), i + o)
+    else:
+        est = estimate(model, chip, Scenario(1, i, o), chips=how.chips, dtype=how.dtype)
+        dep = est.plan.reason if est.deployment is None else est.deployment
+    dep = dep if isinstance(dep, str) else _speculating(dep, how, i + o)
     if isinstance(dep, str):
         return dep
     return dep.describe(), dep.par.chips, lambda n: closed_loop_point(dep, n, i, o)
+
+
+def _par(how: Serving) -> Parallel:
+    return Parallel(tp=how.tp or 1, ep=how.ep or 1, attn_dp=how.dp_attention)
+
+
+def _launched(model: ModelSpec, chip: Chip, how: Serving, dtype: str, i: int, o: int) -> tuple[str, int, Point] | str:
+    """One replica on the published layout as ``how.engine`` was launched: each concurrency takes the
+    settings entry that matches it (an entry may start at a concurrency), with that entry's memory
+    fraction; the prompt and output lengths are the sweep's nominal ones."""
+    par = _par(how)
+
+    def settings_at(n: int) -> EngineSettings | None:
+        return engine_settings(chip.id, how.engine, dtype, par.tp, par.ep, par.attn_dp, i, o, n)  # type: ignore[arg-type]
+
+    deps: dict[str, Deployment | str] = {}
+
+    def deployment(settings: EngineSettings) -> Deployment | str:
+        if settings.name not in deps:
+            memory = {} if settings.memory_fraction is None else \
+                {"memory_fraction": settings.memory_fraction, "memory_fraction_of": settings.memory_fraction_of}
+            deps[settings.name] = fit_layout(model, chip, par, dtype, default_kv_dtype(dtype), i + o, **memory)
+        return deps[settings.name]
+
+    def point(n: int) -> ClosedLoopPoint:
+        settings = settings_at(n)
+        dep = deployment(settings) if settings is not None else "no settings"
+        if isinstance(dep, str):
+            nan = float("nan")
+            return ClosedLoopPoint(n, 0.0, nan, nan, nan, float(o))
+        return engine_point(dep, settings, n, i, o)  # type: ignore[arg-type]
+
+    probe = settings_at(1) or settings_at(1 << 30)
+    if probe is None:
+        raise InputError(f"--engine {how.engine}: no published launch settings for {chip.id} {dtype} "
+                         f"{par.describe()} at {i}/{o} tokens in serving/data/engines.toml")
+    dep = deployment(probe)
+    if isinstance(dep, str):
+        return dep
+    return f"{dep.describe()}, {how.engine} as launched ({probe.describe(par.attn_dp)})", par.chips, point
 
 
 def curve_records(model_ref: str, hardware: list[Chip], concurrency: tuple[int, ...], input_tokens: int,
@@ -183,6 +251,9 @@ def _layouts(recs: list[dict[str, Any]]) -> str:
 
 def _mode_note(how: Serving) -> str:
     note = ""
+    if how.engine is not None:
+        note += (f"; {how.engine} as launched in InferenceX (serving/data/engines.toml, matched on hardware, precision, "
+                 "layout, lengths and concurrency; lengths are taken as the sweep's nominal ones)")
     if how.prefill_chips is not None:
         note += ("; disaggregated (serving/disagg.py): tok/s per chip counts both pools, TTFT includes the "
                  "prefill queue, the KV transfer and the first decode step")
@@ -194,7 +265,7 @@ def _mode_note(how: Serving) -> str:
 
 def run(args: argparse.Namespace) -> int:
     how = Serving(args.chips, args.dtype, args.prefill_chips, args.decode_chips, args.speculative, args.draft_tokens,
-                  args.acceptance)
+                  args.acceptance, args.tp, args.ep, args.dp_attention, args.engine)
     recs = curve_records(args.model, hardware_list(args), args.concurrency, args.input_tokens, args.output_tokens,
                          how=how)
     if not any(r.get("feasible") for r in recs):

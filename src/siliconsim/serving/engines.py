@@ -26,7 +26,7 @@ from typing import Any
 from siliconsim.errors import CatalogError
 from siliconsim.hardware.catalog import read_toml, sourced
 from siliconsim.plans.deploy import MEMORY_FRACTION_OF
-from siliconsim.serving.closed_loop import ClosedLoopPoint
+from siliconsim.serving.closed_loop import ClosedLoopPoint, closed_loop_point
 from siliconsim.serving.config import ServeConfig
 
 DATA = Path(str(resources.files("siliconsim.serving") / "data"))
@@ -149,6 +149,17 @@ def scheduler_hold(op: ClosedLoopPoint, settings: EngineSettings, attention_rank
     cycle_s = op.in_service / op.request_s  # a slot's cycle; the hold lengthens it (the slot stays taken)
     queued = op.concurrency / op.in_service  # with requests waiting for a slot, their wait grows in step
     return replace(op, ttft_s=op.ttft_s + queued * hold_s, output_tok_s=op.output_tok_s * cycle_s / (cycle_s + hold_s))
+
+
+def engine_point(dep: Any, settings: EngineSettings, concurrency: int, input_tokens: float, output_tokens: float,
+                 nominal_input_tokens: float | None = None) -> ClosedLoopPoint:
+    """The closed-loop point of ``concurrency`` requests on ``dep`` as the engine was launched: its
+    batch cap, token budget and prefill chunking (``settings.serve_config``; ``nominal_input_tokens``
+    sizes a budget that must fit a whole prompt), then its scheduler holds (``scheduler_hold``)."""
+    config = settings.serve_config(concurrency, nominal_input_tokens or input_tokens, input_tokens, output_tokens,
+                                   dep.kv_capacity_tokens)
+    op = closed_loop_point(dep, concurrency, input_tokens, output_tokens, config)
+    return scheduler_hold(op, settings, dep.par.tp if dep.par.attn_dp else 1, config.token_budget, input_tokens)
 
 
 def _engine(name: str, entry: Any, where: str) -> dict[str, Any]:

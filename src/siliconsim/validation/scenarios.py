@@ -56,7 +56,7 @@ from siliconsim.speculative import speculative_estimate
 from siliconsim.serving.approx import Stack, continuous_batching, operating_point, stack_for
 from siliconsim.serving.closed_loop import RANGE_RATIO, ClosedLoopPoint, closed_loop_point
 from siliconsim.serving.disagg import disaggregated_point, plan_pools
-from siliconsim.serving.engines import EngineSettings, engine_settings, scheduler_hold
+from siliconsim.serving.engines import EngineSettings, engine_point, engine_settings
 from siliconsim.validation.benchmarks import benchmark_of
 from siliconsim.validation.submissions import Submission, submission_for
 from siliconsim.serving.speculative_loop import speculative_deployment
@@ -209,11 +209,8 @@ def _replica_point(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> tup
     if isinstance(dep, str):
         return dep
     n = case.concurrency or 1
-    config = None if engine is None else engine.serve_config(
-        n, ln.input_tokens / MEAN_OVER_NOMINAL, ln.input_tokens, ln.output_tokens, dep.kv_capacity_tokens)
-    op = closed_loop_point(dep, n, ln.input_tokens, ln.output_tokens, config)
-    if engine is not None and config is not None:
-        op = scheduler_hold(op, engine, dep.par.tp if dep.par.attn_dp else 1, config.token_budget, ln.input_tokens)
+    op = closed_loop_point(dep, n, ln.input_tokens, ln.output_tokens) if engine is None else \
+        engine_point(dep, engine, n, ln.input_tokens, ln.output_tokens, ln.input_tokens / MEAN_OVER_NOMINAL)
     if not op.feasible:
         return f"the KV cache of {dep.describe()} holds no {context:.0f}-token request"
     source = "published layout" if case.tp is not None else "planner's layout"
