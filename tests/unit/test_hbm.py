@@ -125,3 +125,22 @@ def test_expert_streaming_fraction_scales_only_memory_bound_expert_reads():
     pre = Work(prefill_tokens=8192, prefill_context=4096)
     d1, d2 = (plan_deployment(dense, c, dtype="fp8", context_tokens=8192).deployment for c in (h200, slow))
     assert float(d1.step(pre).latency_s) == float(d2.step(pre).latency_s)
+
+
+def test_kv_read_fraction_scales_the_attention_kv_reads_only():
+    """``kv_memory`` scales the attention core's KV-cache reads: halving it adds exactly the KV read
+    time to a memory-bound long-context decode step (weights untouched) and leaves a step with no
+    KV to read (prefill of a fresh prompt at batch 1 is dominated by weights and compute) nearly alone."""
+    from dataclasses import replace
+
+    h200 = load_chip("h200")
+    slow = replace(h200, efficiency={**h200.efficiency, "kv_memory": 0.5})
+    model = load_model("llama-3.1-8b")
+    fast_dep, slow_dep = (plan_deployment(model, c, dtype="fp8", context_tokens=32768).deployment for c in (h200, slow))
+    short, long = Work(decode_batch=64, decode_context=128), Work(decode_batch=64, decode_context=16384)
+    gap_short = float(slow_dep.step(short).latency_s) - float(fast_dep.step(short).latency_s)
+    gap_long = float(slow_dep.step(long).latency_s) - float(fast_dep.step(long).latency_s)
+    kv_bytes = 64 * 16384 * 32 * 8 * 128 * 2 * 1.0  # batch x context x layers x KV heads x head dim x K,V x fp8
+    read_s = kv_bytes / (h200.efficiency["memory"] * h200.bandwidth_bytes_per_s)
+    assert gap_long == pytest.approx(read_s, rel=0.05)  # read at half the rate: one more read time
+    assert 0 <= gap_short < 0.02 * gap_long

@@ -50,8 +50,9 @@ from siliconsim.perf.memory import MemoryFit
 
 EFFICIENCY_KEYS = ("compute", "memory", "kernel_overhead", "step_overhead", "moe")
 # Optional keys and their value when a chip file leaves them out: expert weights stream at the
-# dense kernels' memory efficiency (``moe_memory`` = 1) unless a chip's fit says otherwise.
-OPTIONAL_EFFICIENCY = {"moe_memory": 1.0}
+# dense kernels' memory efficiency (``moe_memory`` = 1), and attention reads the KV cache at it
+# (``kv_memory`` = 1), unless a chip's fit says otherwise.
+OPTIONAL_EFFICIENCY = {"moe_memory": 1.0, "kv_memory": 1.0}
 
 
 def chip_efficiency(chip: Chip) -> dict[str, float]:
@@ -168,7 +169,7 @@ class HbmFamily:
         kernels = 0.0
         for g in model.groups:
             self._layer(roof, model, g, par, dtype, kv_dtype, work, tokens, peak_c, peak_attn, bw, eff["moe"],
-                        eff["moe_memory"])
+                        eff["moe_memory"], eff["kv_memory"])
             network = network + g.count * self._layer_network(model, g, chip, par, tokens)
             kernels += g.count * (self.k["kernels_per_layer"] + (self.k["kernels_per_moe_layer"] if g.moe else 0.0)
                                   + (self.k["kernels_per_mla_layer"] if model.is_mla else 0.0))
@@ -198,13 +199,14 @@ class HbmFamily:
 
     def _layer(self, roof: _Roofline, model: ModelSpec, g: LayerGroup, par: Parallel, dtype: str, kv_dtype: str,
                work: Work, tokens: Any, peak_c: float, peak_attn: float, bw: float, moe_eff: float,
-               moe_mem: float) -> None:
+               moe_mem: float, kv_mem: float = 1.0) -> None:
         """One layer on one chip: the dense group split by TP, or replicated with its tokens
         split under DP attention; the experts split over the group either way, reading only
         the experts the step's tokens touch on the busiest expert-parallel rank, as their own roofline
         operator (grouped GEMM) at ``moe_eff`` times the chip's dense compute efficiency (small,
         uneven per-expert GEMMs waste tensor-core tiles) and ``moe_mem`` times its memory
-        efficiency (weight streaming; 1 = like dense weights); then attention."""
+        efficiency (weight streaming; 1 = like dense weights); then attention, whose KV-cache reads
+        stream at ``kv_mem`` times the memory efficiency (paged-attention kernels, not GEMMs)."""
         tp = par.tp
         layer = layer_totals(model, g)
         dense_share = 1.0 if par.attn_dp else 1.0 / tp  # fraction of dense weights each chip reads
@@ -222,7 +224,7 @@ class HbmFamily:
             imbalance = self.k["expert_imbalance"] if ep > 1 else 1.0  # tokens on the busiest rank
             e_flop = tokens * experts.flop_per_token * imbalance / tp
             roof.add(e_flop / (moe_eff * peak_c), e_bytes / (moe_mem * bw), g.count)
-        self._attention(roof, model, g, layer.attention, par, kv_dtype, work, tokens, peak_attn, bw)
+        self._attention(roof, model, g, layer.attention, par, kv_dtype, work, tokens, peak_attn, bw * kv_mem)
 
     def _attention(self, roof: _Roofline, model: ModelSpec, g: LayerGroup, att: Op, par: Parallel, kv_dtype: str,
                    work: Work, tokens: Any, peak_attn: float, bw: float) -> None:
