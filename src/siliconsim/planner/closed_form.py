@@ -106,7 +106,8 @@ def _aggregated(problem: Problem, task: Task, dep: Deployment, b: np.ndarray, ta
                        problem.chip_power_limit_w)
     o = max(problem.short_output_tokens or O, 1.0)
     stall_tpot = (np.asarray(stall.step.latency_s) + (o - 1.0) * t) / (o * tau)
-    return {"batch": b, "tpot_mean_s": t / tau, "ttft_mean_s": t * (0.5 + np.maximum(1.0, O / (b * tau))),
+    slow = t / c.step_s  # a power cap slows every step alike
+    return {"batch": b, "tpot_mean_s": t / tau, "ttft_mean_s": c.ttft_mean_s * slow, "p99_ttft_s": c.ttft_p99_s * slow,
             "p99_tpot_floor_s": stall_tpot,
             "p99_scale": (k["p99_over_mean_ttft"], k["p99_over_mean_tpot"]), "ok": c.ok,
             "prefill_replicas": np.zeros_like(b), "decode_replicas": replicas, "chip_w": cp.power_w,
@@ -145,7 +146,8 @@ def _disaggregated(problem: Problem, task: Task, dep: Deployment, b: np.ndarray,
 def _keep(problem: Problem, task: Task, dep: Deployment, x: dict[str, Any], evaluated: int) -> TaskResult:
     """Price every batch, keep those meeting both SLOs within ``max_chips``, as JSON-ready dicts."""
     s_ttft, s_tpot = x["p99_scale"]
-    p99_ttft, p99_tpot = s_ttft * x["ttft_mean_s"], np.maximum(s_tpot * x["tpot_mean_s"], x.get("p99_tpot_floor_s", 0.0))
+    p99_ttft = x["p99_ttft_s"] if "p99_ttft_s" in x else s_ttft * x["ttft_mean_s"]
+    p99_tpot = np.maximum(s_tpot * x["tpot_mean_s"], x.get("p99_tpot_floor_s", 0.0))
     replicas = x["prefill_replicas"] + x["decode_replicas"]
     chips = replicas * dep.par.chips
     ok = x["ok"] & (p99_ttft <= problem.ttft_p99_s) & (p99_tpot <= problem.tpot_p99_s) & (chips <= problem.max_chips)
