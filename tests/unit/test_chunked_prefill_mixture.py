@@ -106,3 +106,20 @@ def test_the_main_job_finds_a_batch_on_every_gpu():
     rows = compare(load_model("gpt-oss-120b"), ["h100-sxm", "h200"], Scenario(1, 2048, 28), slo="code-completion")
     for row in rows:
         assert "the busiest meeting" in row.note and row.loaded.scenario.batch > 1, row.note
+
+
+def test_a_pipeline_keeps_one_micro_batch_per_stage_in_flight():
+    """TP1 x PP2 (Cisco's MLPerf layout for Llama-2-70B on H100): each micro-batch's token takes the
+    whole traversal, and the other stage works on the other micro-batch meanwhile, so the replica emits
+    twice a micro-batch's tokens per step; the micro-batches share the replica's KV cache."""
+    from siliconsim.perf.step import Parallel
+    from siliconsim.plans import default_kv_dtype, fit_layout
+
+    model, chip = load_model("llama-2-70b"), load_chip("h100-sxm")
+    dep = fit_layout(model, chip, Parallel(tp=1, pp=2), "fp8", default_kv_dtype("fp8"), 600)
+    b = np.array([128.0])
+    c = continuous_batching(dep, b, 300, 293)
+    assert float(c.output_tok_s[0]) == pytest.approx(2 * 128 / float(c.step_s[0]), rel=1e-12)
+    from siliconsim.serving.approx import batch_grid
+
+    assert batch_grid(dep, 600).max() <= dep.kv_capacity_tokens / 600 / 2 + 1

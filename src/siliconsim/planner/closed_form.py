@@ -98,7 +98,8 @@ def _aggregated(problem: Problem, task: Task, dep: Deployment, b: np.ndarray, ta
     cp = chip_power(dep.chip, step, problem.assumptions, problem.chip_power_limit_w)
     t = np.asarray(cp.step.latency_s, dtype=float) * np.ones_like(b)
     t_dec = c.decode_step_s / cp.clock if extra is None else (c.decode_step_s + np.asarray(extra.latency_s)) / cp.clock
-    replicas = np.ceil(problem.rate_per_s / (b * tau / (O * t)) - 1e-9)
+    mb = dep.par.pp  # micro-batches in flight on a pipeline-parallel replica (serving.approx.continuous_batching)
+    replicas = np.ceil(problem.rate_per_s / (mb * b * tau / (O * t)) - 1e-9)
     k = serving_constants()
     long_in = min(problem.long_input_tokens or I, k["prefill_token_budget"])
     stall = chip_power(dep.chip, dep.step(Work(prefill_tokens=long_in, prefill_context=long_in / 2, decode_batch=b,
@@ -111,7 +112,7 @@ def _aggregated(problem: Problem, task: Task, dep: Deployment, b: np.ndarray, ta
             "p99_tpot_floor_s": stall_tpot,
             "p99_scale": (k["p99_over_mean_ttft"], k["p99_over_mean_tpot"]), "ok": c.ok,
             "prefill_replicas": np.zeros_like(b), "decode_replicas": replicas, "chip_w": cp.power_w,
-            "prefill_share": np.clip(1.0 - t_dec / t, 0.0, 1.0), "replica_out_tok_s": b * tau / t}
+            "prefill_share": np.clip(1.0 - t_dec / t, 0.0, 1.0), "replica_out_tok_s": mb * b * tau / t}
 
 
 def _disaggregated(problem: Problem, task: Task, dep: Deployment, b: np.ndarray, tau: float,
