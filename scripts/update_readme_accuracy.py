@@ -109,7 +109,7 @@ def section(results: Sequence[RowResult] | None = None, sweep: Sequence[str] = (
               "batch sizes (~1,200 sequences per 8 GPUs: server throughput +137..+195%, TPOT -42..-46%, TTFT "
               "-88..-89%), while the InferenceX sweeps at up to 256 in flight are within ~10%; a pipeline-parallel "
               "replica keeps one micro-batch per stage in flight in the serving closed form (Cisco's TP1xPP2 H100 "
-              "server throughput -11%), while the offline estimate and the event simulator still run the stages "
+              "server throughput -12%), while the offline estimate and the event simulator still run the stages "
               "in series; "
               "the three rows that name a speculative technique are predicted with that technique's literature "
               "defaults (`validation/data/speculation.toml`) and still come out 47-61% slow, as do SambaNova's "
