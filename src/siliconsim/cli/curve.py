@@ -176,9 +176,9 @@ def _launched(model: ModelSpec, chip: Chip, how: Serving, dtype: str, i: int, o:
 
     def deployment(settings: EngineSettings) -> Deployment | str:
         if settings.name not in deps:
-            memory = {} if settings.memory_fraction is None else \
-                {"memory_fraction": settings.memory_fraction, "memory_fraction_of": settings.memory_fraction_of}
-            deps[settings.name] = fit_layout(model, chip, par, dtype, default_kv_dtype(dtype), i + o, **memory)
+            deps[settings.name] = fit_layout(model, chip, par, dtype, default_kv_dtype(dtype), i + o,
+                                             memory_fraction=settings.memory_fraction,
+                                             memory_fraction_of=settings.memory_fraction_of)
         return deps[settings.name]
 
     def point(n: int) -> ClosedLoopPoint:

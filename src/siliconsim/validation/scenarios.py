@@ -139,9 +139,9 @@ def serving_layout(case: Case, model: ModelSpec, chip: Chip, context_tokens: flo
     par = Parallel(tp=case.tp, ep=case.ep or 1, attn_dp=bool(case.dp_attention))
     if case.chips is not None and par.chips != case.chips:
         return f"published layout {par.describe()} uses {par.chips} chips, the row has {case.chips}"
-    memory = {} if engine is None or engine.memory_fraction is None else \
-        {"memory_fraction": engine.memory_fraction, "memory_fraction_of": engine.memory_fraction_of}
-    return fit_layout(model, chip, par, dtype, default_kv_dtype(dtype), context_tokens, **memory)
+    return fit_layout(model, chip, par, dtype, default_kv_dtype(dtype), context_tokens,
+                      memory_fraction=None if engine is None else engine.memory_fraction,
+                      memory_fraction_of="total" if engine is None else engine.memory_fraction_of)
 
 
 def row_engine(case: Case, ln: Lengths) -> EngineSettings | None:
@@ -361,19 +361,18 @@ def _instance(model: ModelSpec, chip: Chip, n: int, dtype: str, context: float,
     published split (tensor x pipeline, and for an MoE model its expert-parallel ranks and
     data-parallel attention; an MoE instance without a published expert split keeps the planner's)
     and its KV-cache memory fraction."""
-    plan = plan_deployment(model, chip, chips=n, dtype=dtype, context_tokens=context)
     published = sub is not None and sub.tp is not None and (not model.is_moe or sub.ep is not None or sub.tp == 1)
-    if sub is None or (sub.kv_memory_fraction is None and not published):
-        return plan.deployment if plan.feasible else plan.reason  # type: ignore[return-value]
-    if published:
-        par = Parallel(tp=sub.tp, pp=sub.pp or 1, ep=sub.ep or 1, attn_dp=bool(sub.attention_dp))  # type: ignore[arg-type]
-    elif plan.feasible:
-        par = plan.deployment.par  # type: ignore[union-attr]
+    if published:  # the planner is not needed
+        par = Parallel(tp=sub.tp, pp=sub.pp or 1, ep=sub.ep or 1, attn_dp=bool(sub.attention_dp))  # type: ignore[union-attr,arg-type]
     else:
-        return plan.reason
-    memory = {} if sub.kv_memory_fraction is None else \
-        {"memory_fraction": sub.kv_memory_fraction, "memory_fraction_of": sub.memory_fraction_of}
-    return fit_layout(model, chip, par, dtype, default_kv_dtype(dtype), context, **memory)
+        plan = plan_deployment(model, chip, chips=n, dtype=dtype, context_tokens=context)
+        if not plan.feasible:
+            return plan.reason
+        if sub is None or sub.kv_memory_fraction is None:
+            return plan.deployment  # type: ignore[return-value]
+        par = plan.deployment.par  # type: ignore[union-attr]
+    return fit_layout(model, chip, par, dtype, default_kv_dtype(dtype), context,
+                      memory_fraction=sub.kv_memory_fraction, memory_fraction_of=sub.memory_fraction_of)
 
 
 def _metered(case: Case) -> bool:
