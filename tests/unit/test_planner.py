@@ -106,7 +106,13 @@ def test_power_cap_lowers_draw_and_slows_compute_only():
     assert float(capped.power_w) == pytest.approx(400.0) and float(free.power_w) > 400.0
     assert float(capped.step.compute_s) > float(step.compute_s)
     assert float(capped.step.memory_s) == float(step.memory_s)
-    assert float(chip_power(chip, step, a, 800.0).power_w) == float(free.power_w)  # a cap above TDP does nothing
+    # a limit above the TDP: faster compute and more draw where the full clock needs more (GH100, 826 W) ...
+    high = chip_power(chip, step, a, 800.0)
+    assert float(high.step.compute_s) < float(step.compute_s) and float(free.power_w) < float(high.power_w) <= 800.0
+    b200 = load_chip("b200")  # ... and nothing where the catalog has no full-clock draw above the TDP
+    b_step = plan_deployment(load_model("llama-3.1-8b"), b200).deployment.step(Work(prefill_tokens=8192.0,
+                                                                                 prefill_context=512.0))
+    assert float(chip_power(b200, b_step, a, 1400.0).power_w) == float(chip_power(b200, b_step, a).power_w)
     sp = serving_power(chip, 8, step, 1.0, a, 400.0)
     assert sp.system_power_w == pytest.approx(8 * (400.0 + chip.system.host_power_per_chip_w))
     assert sp.slowdown > 1.0

@@ -296,6 +296,11 @@ def chip_from(r: _Reader, chip_id: str, *, calibration_id: str | None, system: S
     if calibration_id is not None:
         fitted = _calibrated(calibration_id, r.provenance)
         efficiency.update({k: v for k, v in fitted.items() if f"efficiency.{k}" not in keep})
+    tdp_w = r.qty("power.tdp", "w")
+    full_clock_w = r.qty("power.full_clock", "w", required=False)
+    if full_clock_w is not None and not full_clock_w >= tdp_w:  # type: ignore[operator]
+        raise CatalogError(f"{r.where('power.full_clock')}: {full_clock_w:g} W, expected at least power.tdp "
+                           f"({tdp_w:g} W): the draw at full clock, which the TDP may cap but not exceed")
     _check_rates(r, efficiency)
     return Chip(
         id=chip_id,
@@ -306,7 +311,8 @@ def chip_from(r: _Reader, chip_id: str, *, calibration_id: str | None, system: S
         dense_flop_per_s=dense,
         headline_flop_per_s=r.table("compute.headline", "flop_per_s"),
         memory=_memory(r),
-        tdp_w=r.qty("power.tdp", "w"),  # type: ignore[arg-type]
+        tdp_w=tdp_w,  # type: ignore[arg-type]
+        full_clock_power_w=full_clock_w,
         price_usd=r.qty("cost.price", "usd"),  # type: ignore[arg-type]
         system=system or load_system(r.text("meta.system")),
         die_area_m2=r.qty("physical.die_area", "m2", required=False),

@@ -90,6 +90,10 @@ class Chip:
     price_usd: float
     system: System
     die_area_m2: float | None = None
+    # Draw of dense tensor-core work at the datasheet's boost clock; where it exceeds ``tdp_w`` the
+    # chip clocks down at its TDP and speeds up under a higher limit (``accounting.power.compute_clock``).
+    # None: compute runs at full clock at the TDP.
+    full_clock_power_w: float | None = None
     efficiency: Mapping[str, float] = field(default_factory=dict)
     microarch: Mapping[str, float] = field(default_factory=dict)
     provenance: Mapping[str, Sourced] = field(default_factory=dict)

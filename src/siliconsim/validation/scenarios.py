@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from siliconsim.accounting import default_assumptions
-from siliconsim.accounting.power import ServingPower, serving_power
+from siliconsim.accounting.power import ServingPower, power_limited, serving_power
 from siliconsim.hardware.spec import Chip
 from siliconsim.inference import Estimate, Scenario, estimate, max_throughput, max_throughput_on
 from siliconsim.models.spec import ModelSpec
@@ -400,5 +400,12 @@ SCENARIOS: dict[str, Callable[[Case, ModelSpec, Chip, Lengths], Prediction]] = {
 
 
 def predict(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
-    """The prediction of ``case``'s metric (a reason instead when it cannot be made)."""
-    return SCENARIOS[case.scenario](case, model, chip, ln)
+    """The prediction of ``case``'s metric (a reason instead when it cannot be made). A run whose
+    MLPerf submission sets the accelerators' power limit away from the TDP runs on the chip at that
+    limit (rows with ``chip_power_limit_w`` go through the power model instead)."""
+    sub = submission_for(case)
+    if sub is None or sub.power_limit_w is None or case.chip_power_limit_w is not None:
+        return SCENARIOS[case.scenario](case, model, chip, ln)
+    limited = power_limited(chip, sub.power_limit_w)
+    pred = SCENARIOS[case.scenario](case, model, limited, ln)
+    return replace(pred, layout=f"{pred.layout}; {limited.what_if[-1]}") if limited is not chip and pred.layout else pred

@@ -7,7 +7,8 @@ share of memory its KV cache takes. A suite row whose ``source_url`` names such 
 (``inference_results_<round>/tree/main/<division>/<submitter>/results/<system>/<benchmark>/<Scenario>``)
 is predicted with those settings (``validation.scenarios``): the instance size replaces the
 planner's split, the batch cap and token budget bound continuous batching (``serving.approx``), and
-the KV fraction replaces the default usable memory, a multi-step scheduler holds new prompts for
+the KV fraction replaces the default usable memory, a power limit other than the TDP sets the
+compute clock (``accounting.power.power_limited``), a multi-step scheduler holds new prompts for
 its interval, and a harness batcher (``serving.toml`` ``[stacks]``) applies only where the entry
 says the harness ran it. Rows without an entry keep the planner's choices.
 """
@@ -29,7 +30,7 @@ RESULT_URL = re.compile(r"inference_results_(v[\d.]+)/tree/[^/]+/(closed|open)/(
 ENGINES = {"trtllm": "free", "vllm": "total"}  # what each engine's KV fraction is a fraction of
 COUNTS = ("tp", "pp", "ep", "max_batch", "token_budget", "admission_interval_steps")
 FLAGS = ("chunked_prefill", "attention_dp", "harness_batcher")
-KEYS = {"results", "benchmark", "scenario", "engine", "notes", "kv_memory_fraction", *FLAGS, *COUNTS}
+KEYS = {"results", "benchmark", "scenario", "engine", "notes", "kv_memory_fraction", "power_limit_w", *FLAGS, *COUNTS}
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Submission:
     chunked_prefill: bool | None = None
     admission_interval_steps: int | None = None  # new requests join only every n decode steps (vLLM multi-step)
     harness_batcher: bool | None = None  # the submitter's harness batches queries before the engine (serving.toml [stacks])
+    power_limit_w: float | None = None  # the accelerators' power limit in this run, where it is not the chip's TDP
 
     @property
     def instance_chips(self) -> int | None:
@@ -68,7 +70,7 @@ class Submission:
 
     @property
     def empty(self) -> bool:
-        return all(getattr(self, k) is None for k in (*COUNTS, *FLAGS, "kv_memory_fraction"))
+        return all(getattr(self, k) is None for k in (*COUNTS, *FLAGS, "kv_memory_fraction", "power_limit_w"))
 
     def describe(self) -> str:
         parts = [f"{self.results.split('/')[2]} {self.results.split('/')[0]} settings:"]
@@ -113,6 +115,11 @@ def _entry(e: Any, where: str) -> Submission:
         if not 0.0 < v <= 1.0:
             raise CatalogError(f"{where}.kv_memory_fraction: expected a fraction in (0, 1], got {v:g}")
         fields["kv_memory_fraction"] = v
+    if "power_limit_w" in e:
+        v = sourced(e["power_limit_w"], "w", f"{where}.power_limit_w").value
+        if not v > 0:
+            raise CatalogError(f"{where}.power_limit_w: expected a power > 0 W, got {v:g}")
+        fields["power_limit_w"] = v
     for key in FLAGS:
         if key in e:
             entry = e[key]
