@@ -43,7 +43,11 @@ def test_tensor_parallel_adds_two_allreduces_per_layer():
     dep = plan_deployment(model, chip, chips=8, dtype="fp8", context_tokens=2048).deployment
     assert dep.par.tp == 8
     cost = dep.step(Work(decode_batch=1, decode_context=1024))
-    per = allreduce_s(chip.system.scale_up, 8, model.d_model * 2.0)
+    from dataclasses import replace
+
+    link = chip.system.scale_up  # at the chip's fitted share of the link's efficiency (``network``)
+    link = replace(link, efficiency=link.efficiency * chip.efficiency.get("network", 1.0))
+    per = allreduce_s(link, 8, model.d_model * 2.0)
     assert float(cost.network_s) == pytest.approx(2 * model.n_layers * per)
 
 
@@ -142,5 +146,31 @@ def test_kv_read_fraction_scales_the_attention_kv_reads_only():
     gap_long = float(slow_dep.step(long).latency_s) - float(fast_dep.step(long).latency_s)
     kv_bytes = 64 * 16384 * 32 * 8 * 128 * 2 * 1.0  # batch x context x layers x KV heads x head dim x K,V x fp8
     read_s = kv_bytes / (h200.efficiency["memory"] * h200.bandwidth_bytes_per_s)
-    assert gap_long == pytest.approx(read_s, rel=0.05)  # read at half the rate: one more read time
+    # from the chip's own (fitted) KV fraction down to 0.5: the read time grows by 1/0.5 - 1/kv
+    assert gap_long == pytest.approx(read_s * (2.0 - 1.0 / h200.efficiency.get("kv_memory", 1.0)), rel=0.05)
     assert 0 <= gap_short < 0.02 * gap_long
+
+
+def test_network_factor_scales_only_the_collectives():
+    """``network`` multiplies the scale-up link's bandwidth efficiency in the layer collectives: a
+    TP8 step's network seconds grow by the all-reduces' bandwidth term, compute and memory stay, and a
+    one-chip step (no collectives) does not change."""
+    from dataclasses import replace
+
+    from siliconsim.perf.step import Parallel
+    from siliconsim.plans import fit_layout
+
+    catalog = load_chip("h100-sxm")
+    h100, slow = (replace(catalog, efficiency={**catalog.efficiency, "network": f}) for f in (1.0, 0.5))
+    model = load_model("llama-3.1-70b")
+    work = Work(decode_batch=256, decode_context=1024)
+    tp8 = [fit_layout(model, c, Parallel(tp=8), "fp8", "fp8", 2048) for c in (h100, slow)]
+    fast, slow_step = (d.step(work) for d in tp8)
+    assert float(slow_step.compute_s) == float(fast.compute_s) and float(slow_step.memory_s) == float(fast.memory_s)
+    link = h100.system.scale_up
+    msg = 256 * model.d_model * 2.0  # bf16 activations per all-reduce
+    bw_term = 2 * 7 / 8 * msg / (link.efficiency * link.bandwidth_bytes_per_s)  # at the catalog efficiency
+    # halving the efficiency adds one more bandwidth term per collective, two all-reduces per layer
+    assert float(slow_step.network_s) - float(fast.network_s) == pytest.approx(2 * model.n_layers * bw_term, rel=0.02)
+    one = [fit_layout(load_model("llama-3.1-8b"), c, Parallel(tp=1), "fp8", "fp8", 2048) for c in (h100, slow)]
+    assert float(one[0].step(work).latency_s) == float(one[1].step(work).latency_s)

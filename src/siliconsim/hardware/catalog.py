@@ -31,6 +31,7 @@ EFFICIENCY_DIMS = {
     "moe": "dimensionless",
     "moe_memory": "dimensionless",
     "kv_memory": "dimensionless",
+    "network": "dimensionless",
     "api_overhead": "s",
 }
 
@@ -253,9 +254,9 @@ def _check_rates(r: _Reader, efficiency: dict[str, float]) -> None:
         nonzero = dotted.startswith(("compute.dense.", "microarch.")) or dotted.endswith(_NONZERO_SUFFIXES)
         if nonzero and s.value <= 0:
             raise CatalogError(f"{r.where(dotted)}: {s.value:g}, expected a quantity > 0")
-    for key in ("compute", "memory", "moe", "moe_memory", "kv_memory"):
+    for key in ("compute", "memory", "moe", "moe_memory", "kv_memory", "network"):
         v = efficiency.get(key)
-        ratio = key.startswith(("moe", "kv"))  # relative to the dense kernels: may exceed 1
+        ratio = key.startswith(("moe", "kv", "network"))  # relative to the dense kernels or the link: may exceed 1
         if v is not None and not (0 < v <= (math.inf if ratio else 1.0)):
             bound = "> 0" if ratio else "in (0, 1] (a fraction of peak)"
             raise CatalogError(f"{r.path.name}: efficiency.{key} = {v:g}, expected a value {bound}")

@@ -34,7 +34,7 @@ Fusion rules (what inference engines run as one roofline term, per layer):
 from __future__ import annotations
 
 import functools
-
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -50,9 +50,10 @@ from siliconsim.perf.memory import MemoryFit
 
 EFFICIENCY_KEYS = ("compute", "memory", "kernel_overhead", "step_overhead", "moe")
 # Optional keys and their value when a chip file leaves them out: expert weights stream at the
-# dense kernels' memory efficiency (``moe_memory`` = 1), and attention reads the KV cache at it
-# (``kv_memory`` = 1), unless a chip's fit says otherwise.
-OPTIONAL_EFFICIENCY = {"moe_memory": 1.0, "kv_memory": 1.0}
+# dense kernels' memory efficiency (``moe_memory`` = 1), attention reads the KV cache at it
+# (``kv_memory`` = 1), and the layer collectives move data at the scale-up link's own efficiency
+# (``network`` = 1, a multiplier on the link catalog's), unless a chip's fit says otherwise.
+OPTIONAL_EFFICIENCY = {"moe_memory": 1.0, "kv_memory": 1.0, "network": 1.0}
 
 
 def chip_efficiency(chip: Chip) -> dict[str, float]:
@@ -170,24 +171,25 @@ class HbmFamily:
         for g in model.groups:
             self._layer(roof, model, g, par, dtype, kv_dtype, work, tokens, peak_c, peak_attn, bw, eff["moe"],
                         eff["moe_memory"], eff["kv_memory"])
-            network = network + g.count * self._layer_network(model, g, chip, par, tokens)
+            network = network + g.count * self._layer_network(model, g, chip, par, tokens, eff["network"])
             kernels += g.count * (self.k["kernels_per_layer"] + (self.k["kernels_per_moe_layer"] if g.moe else 0.0)
                                   + (self.k["kernels_per_mla_layer"] if model.is_mla else 0.0))
         self._lm_head(roof, model, par, dtype, work, peak_c, bw)
         if par.pp > 1:
-            link = link_between(chip, par.chips)
+            link = _at(link_between(chip, par.chips), eff["network"])
             network = network + (par.pp - 1) * p2p_s(link, tokens * model.d_model * self.k["activation_bytes"])
         overhead = kernels * eff["kernel_overhead"] + eff["step_overhead"] + 0.0 * tokens
         network = network + 0.0 * tokens
         return StepCost(roof.compute_s, roof.memory_s, network, overhead,
                         roof.compute_s + roof.memory_s + network + overhead)
 
-    def _layer_network(self, model: ModelSpec, g: LayerGroup, chip: Chip, par: Parallel, tokens: Any) -> Any:
-        """Collectives of one layer (``ops.merged_collectives``) on the scale-up link: two TP
-        all-reduces, or, under data-parallel attention, the expert-parallel all-to-all dispatch
-        and combine of each rank's ``tokens / tp`` tokens."""
+    def _layer_network(self, model: ModelSpec, g: LayerGroup, chip: Chip, par: Parallel, tokens: Any,
+                       network_eff: float = 1.0) -> Any:
+        """Collectives of one layer (``ops.merged_collectives``) on the scale-up link, its bandwidth
+        efficiency times ``network_eff``: two TP all-reduces, or, under data-parallel attention,
+        the expert-parallel all-to-all dispatch and combine of each rank's ``tokens / tp`` tokens."""
         act = self.k["activation_bytes"]
-        link = chip.system.scale_up
+        link = _at(chip.system.scale_up, network_eff)
         total = 0.0 * tokens
         if par.attn_dp:
             for c, n in merged_collectives(model, g, ep=par.ep):
@@ -248,6 +250,11 @@ class HbmFamily:
         sampled = _num(work.decode_batch) + (min(pre, 1.0) if isinstance(pre, float) else np.minimum(pre, 1.0))
         head_bytes = head.params * max(bytes_per_element(dtype), 2.0) / (1 if par.attn_dp else par.tp)
         roof.add(sampled * head.flop_per_token / par.tp / peak_c, head_bytes / bw)
+
+
+def _at(link: Link, network_eff: float) -> Link:
+    """``link`` with its bandwidth efficiency scaled by the chip's fitted ``network`` factor, at most 1."""
+    return link if network_eff == 1.0 else replace(link, efficiency=min(1.0, link.efficiency * network_eff))
 
 
 def _num(x: Any) -> Any:
