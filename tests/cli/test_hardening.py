@@ -184,7 +184,8 @@ def test_missing_folder_error_names_the_users_path(capsys, tmp_path):
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_during_the_write_removes_the_temp_file(tmp_path, signum):
     script = textwrap.dedent(f"""
-        import sys, time
+        import signal, sys, time
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (a background job ignores it)
         from siliconsim.report.files import write_atomic
         def slow(fh):
             fh.write(b"partial")
