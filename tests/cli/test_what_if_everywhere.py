@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from siliconsim.cli.main import main
 
 
@@ -26,3 +28,35 @@ def test_plan_bad_set_key_is_one_line(capsys):
                  "-H", "h100-sxm", "--set", "memory.hbm.bandwith=6.7 TB/s"])
     err = capsys.readouterr().err
     assert code == 2 and "bandwith" in err and len(err.strip().splitlines()) == 1
+
+
+def _estimate(capsys, *extra):
+    code = main(["estimate", "-m", "llama-3.1-70b", "-H", "h200", "--chips", "1", "--dtype", "fp8", "--batch", "96",
+                 "--input-tokens", "2000", "--output-tokens", "500", "--format", "json", *extra])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_estimate_at_a_power_limit_runs_compute_at_its_clock(capsys):
+    """A 2,000-token prefill is compute-bound: 1000 W (above the H200's 700 W TDP and GH100's 826 W
+    full-clock draw) runs it faster, 500 W slower; the decode step at batch 96 is memory-bound and
+    keeps its time; the limit is named among the what-ifs."""
+    _, base = _estimate(capsys)
+    _, high = _estimate(capsys, "--chip-power-limit-w", "1000")
+    _, low = _estimate(capsys, "--chip-power-limit-w", "500")
+    assert low["ttft_s"] > base["ttft_s"] > high["ttft_s"]
+    assert high["tpot_s"] == base["tpot_s"] == low["tpot_s"]
+    assert "power limit 1000 W" in high["what_if"][0] and "power limit 500 W" in low["what_if"][0]
+
+
+def test_compare_applies_the_power_limit_to_every_system(capsys):
+    code = main(["compare", "-m", "llama-3.1-8b", "-H", "h100-sxm", "mi300x", "--chip-power-limit-w", "600",
+                 "--format", "json"])
+    rows = json.loads(capsys.readouterr().out)["results"]
+    assert code == 0 and all(any("power limit 600 W" in w for w in r["what_if"]) for r in rows)
+
+
+def test_a_bad_power_limit_is_one_line(capsys):
+    with pytest.raises(SystemExit) as exc:  # argparse's own exit
+        main(["estimate", "-m", "llama-3.1-8b", "-H", "h200", "--chip-power-limit-w", "-5"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "--chip-power-limit-w" in err and "-5" in err and len(err.strip().splitlines()) == 1

@@ -109,15 +109,23 @@ def chip_power_w(chip: Chip, step: StepCost, a: CostAssumptions) -> float:
 
 
 def account(chip: Chip, chips: int, step: StepCost, aggregate_tok_s: float, a: CostAssumptions | None = None, *,
-            pricing: Any = None, prefill_share: float = 0.0, input_per_output: float = 0.0) -> Accounting:
+            pricing: Any = None, prefill_share: float = 0.0, input_per_output: float = 0.0,
+            power_limit_w: float | None = None) -> Accounting:
     """Power, energy per output token and $/Mtok for ``chips`` chips producing ``aggregate_tok_s``.
 
     ``pricing``: an ``accounting.pricing.Pricing`` (default capex); ``prefill_share``: the fraction
-    of chip time spent on prompt tokens; ``input_per_output``: prompt tokens per output token."""
+    of chip time spent on prompt tokens; ``input_per_output``: prompt tokens per output token;
+    ``power_limit_w``: the chips' power limit (``step`` already timed at it), which sets their draw
+    (``accounting.power.chip_power``)."""
     from siliconsim.accounting.pricing import Pricing, token_prices, usd_per_chip_hour
 
     a = a or default_assumptions()
-    per_chip = chip_power_w(chip, step, a)
+    if power_limit_w is None:
+        per_chip = chip_power_w(chip, step, a)
+    else:
+        from siliconsim.accounting.power import chip_power
+
+        per_chip = float(chip_power(chip, step, a, power_limit_w).power_w)
     host = chip.system.host_power_per_chip_w * chips
     power = per_chip * chips + host
     capex = chips * (chip.price_usd + chip.system.host_price_per_chip_usd)

@@ -98,9 +98,9 @@ def chip_power(chip: Chip, step: StepCost, a: CostAssumptions, limit_w: float | 
     full = chip.full_clock_power_w or chip.tdp_w
     if limit_w is None or limit_w == chip.tdp_w or (limit_w > chip.tdp_w and full <= chip.tdp_w):
         return ChipPower(want, step, np.ones_like(want))
-    if limit_w > chip.tdp_w:
+    if limit_w > chip.tdp_w:  # the faster clock's extra draw, by the inverse of the clock law
         clock = compute_clock(chip, limit_w, a, u)
-        draw = np.minimum(idle + (min(limit_w, full) - idle) * u, limit_w)
+        draw = np.minimum(want + (chip.tdp_w - idle) * u * (clock ** (1.0 / cap_clock_exponent()) - 1.0), limit_w)
     else:
         limit = max(float(limit_w), idle * 1.0001)
         clock = np.where(want > limit, compute_clock(chip, limit, a, u), 1.0)

@@ -63,6 +63,14 @@ def add_model_hardware(p: argparse.ArgumentParser, *, hardware_required: bool = 
     p.add_argument("--kv-dtype", choices=DTYPES, help="KV-cache precision (default: same as --dtype, at least fp8)")
 
 
+def add_power_limit(p: argparse.ArgumentParser) -> None:
+    """``--chip-power-limit-w W``: every chip's power limit; compute-bound work runs at the clock it
+    sustains, slower under the TDP and, up to the chip's full-clock draw, faster above it."""
+    p.add_argument("--chip-power-limit-w", type=positive_float, metavar="W",
+                   help="every chip's power limit in watts: compute runs at the clock it sustains, slower below the "
+                        "TDP, faster above it where the chip's full-clock draw is higher (default: the TDP)")
+
+
 def add_what_if(p: argparse.ArgumentParser) -> None:
     """``--set KEY=VALUE`` (repeatable): what-if override of a chip quantity by its dotted TOML path."""
     p.add_argument("--set", action="append", default=[], dest="what_if", metavar="KEY=VALUE",

@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from siliconsim.accounting.pricing import sanity_warning
-from siliconsim.cli.args import (DTYPES, HARDWARE_HELP, add_format, add_what_if, hardware_list, positive_float,
+from siliconsim.cli.args import (DTYPES, HARDWARE_HELP, add_format, add_power_limit, add_what_if, hardware_list, positive_float,
                                  positive_int, seed)
 from siliconsim.cli.costs import add_cost_options, add_slo_option, cost_assumptions, pricing
 from siliconsim.inference import Scenario
@@ -32,6 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"systems to compare: {HARDWARE_HELP}")
     add_what_if(p)
     p.add_argument("--dtype", choices=DTYPES, help="weight precision for every system (default: the model's native)")
+    add_power_limit(p)
     p.add_argument("--batch", type=positive_int, default=int(d.scenario.batch), metavar="N",
                    help=f"concurrent sequences per replica for the timed request (default {int(d.scenario.batch)})")
     p.add_argument("--input-tokens", type=positive_int, default=int(d.scenario.input_tokens), metavar="N",
@@ -174,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         ids = hardware_list(args)
     rows = compare(model, ids, scenario, dtype=args.dtype, assumptions=assumptions, slo=args.slo,
-                   pricing=pricing(args))
+                   pricing=pricing(args), power_limit_w=args.chip_power_limit_w)
     warnings = [w for r in rows if r.accounting is not None
                 for w in [sanity_warning(model.id, r.hardware_id, r.accounting.usd_per_mtok_output)] if w]
     warnings += [w for w in [context_warning(model, scenario.context_tokens)] if w]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from siliconsim.cli.args import add_format, add_model_hardware, fraction, hardware_arg, positive_int
+from siliconsim.cli.args import add_format, add_model_hardware, add_power_limit, fraction, hardware_arg, positive_int
 from siliconsim.cli.costs import add_cost_options, add_slo_option, cost_assumptions, pricing
 from siliconsim.inference import Scenario
 from siliconsim.models.catalog import load_model
@@ -21,6 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=positive_int, default=1, help="concurrent sequences per replica (default 1)")
     p.add_argument("--input-tokens", type=positive_int, default=1024, metavar="N", help="prompt length (default 1024)")
     p.add_argument("--output-tokens", type=positive_int, default=128, metavar="N", help="generated length (default 128)")
+    add_power_limit(p)
     g = p.add_argument_group("speculative decoding (off by default)")
     g.add_argument("--speculative", metavar="ngram|draft:ID", type=_speculation_kind,
                    help="n-gram/prompt-lookup drafting (no draft cost) or a draft model from the catalog")
@@ -107,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
     scenario = Scenario(args.batch, args.input_tokens, args.output_tokens)
     spec = _speculation(args)
     row = evaluate(model, hardware_arg(args), scenario, chips=args.chips, dtype=args.dtype, assumptions=cost_assumptions(args),
-                   speculation=spec, slo=None if spec is not None else args.slo, pricing=pricing(args))
+                   speculation=spec, slo=None if spec is not None else args.slo, pricing=pricing(args),
+                   power_limit_w=args.chip_power_limit_w)
     warning = context_warning(model, scenario.context_tokens)
     render(row, args.format, args.output, [warning] if warning else [])
     if args.plot and row.estimate.deployment is not None:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from siliconsim.cli.args import FORMATS, add_what_if, positive_float, positive_int, seed
+from siliconsim.cli.args import FORMATS, add_power_limit, add_what_if, positive_float, positive_int, seed
 from siliconsim.cli.costs import add_cost_options, cost_assumptions, pricing
 from siliconsim.errors import InputError
 from siliconsim.hardware.catalog import chip_ids
@@ -38,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-chips", type=positive_int, default=4096, metavar="N", help="chips in the whole fleet at most")
     p.add_argument("--objective", choices=("cost", "chips", "power"), default="cost",
                    help="what the best plan minimises: $/Mtok, chips or power (default cost)")
-    p.add_argument("--chip-power-limit-w", type=positive_float, metavar="W", help="cap every chip's power")
+    add_power_limit(p)
     p.add_argument("--strategy", choices=("exhaustive", "near-smallest"), default="exhaustive",
                    help="every layout, or only layouts up to 8x the smallest replica that holds the model "
                         "(default exhaustive)")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from siliconsim.accounting import Accounting, CostAssumptions, account
+from siliconsim.accounting.power import power_limited
 from siliconsim.accounting.pricing import Pricing
 from siliconsim.errors import CatalogError
 from siliconsim.hardware.catalog import read_toml
@@ -68,10 +69,12 @@ class Row:
 
 def evaluate(model: ModelSpec, hardware: str | Chip, scenario: Scenario, *, chips: int | None = None,
              dtype: str | None = None, assumptions: CostAssumptions | None = None, slo: str | None = None,
-             speculation: Any = None, pricing: Pricing | None = None) -> Row:
+             speculation: Any = None, pricing: Pricing | None = None, power_limit_w: float | None = None) -> Row:
     """Estimate one system; account for it at the scenario itself or, with ``slo`` (a workload
-    preset), at the highest-throughput batch whose closed-form p99s meet that preset's SLO."""
-    chip = resolve_chip(hardware)  # a catalog id, a chip file, or a built (what-if) Chip
+    preset), at the highest-throughput batch whose closed-form p99s meet that preset's SLO. With
+    ``power_limit_w`` the chips run at that power limit (``accounting.power.power_limited``)."""
+    # a catalog id, a chip file, or a built (what-if) Chip; at the run's power limit
+    chip = power_limited(resolve_chip(hardware), power_limit_w, assumptions)
     hardware_id = chip.id
     if speculation is not None:
         from siliconsim.speculative import speculative_estimate
@@ -84,7 +87,7 @@ def evaluate(model: ModelSpec, hardware: str | Chip, scenario: Scenario, *, chip
     point, note = est, f"priced at the requested batch {scenario.batch:g}"
     if slo is not None:
         point, note = _slo_point(model, est, slo)
-    acct = price(point, assumptions, pricing)
+    acct = price(point, assumptions, pricing, power_limit_w)
     return Row(hardware_id, est, acct, point if slo is not None else None, note, chip.what_if)
 
 
@@ -101,22 +104,25 @@ def _slo_point(model: ModelSpec, est: Estimate, slo: str) -> tuple[Estimate, str
     return loaded, f"priced at batch {op.batch:g}, the busiest meeting the {limits}"
 
 
-def price(point: Estimate, assumptions: CostAssumptions | None = None, pricing: Pricing | None = None) -> Accounting:
+def price(point: Estimate, assumptions: CostAssumptions | None = None, pricing: Pricing | None = None,
+          power_limit_w: float | None = None) -> Accounting:
     """Power and money of one operating point; input tokens pay for the prefill share of the chip time."""
     sc = point.scenario
     cycle = point.ttft_s + sc.output_tokens * point.tpot_s
     return account(point.deployment.chip, point.chips, point.decode, point.aggregate_output_tok_s, assumptions,  # type: ignore[union-attr, arg-type]
-                   pricing=pricing, prefill_share=point.ttft_s / cycle, input_per_output=sc.input_tokens / sc.output_tokens)
+                   pricing=pricing, prefill_share=point.ttft_s / cycle, input_per_output=sc.input_tokens / sc.output_tokens,
+                   power_limit_w=power_limit_w)
 
 
 def compare(model: ModelSpec, hardware_ids: list[str | Chip], scenario: Scenario, *, dtype: str | None = None,
             assumptions: CostAssumptions | None = None, slo: str | None = None, pricing: Pricing | None = None,
-            progress: Any = None) -> list[Row]:
+            progress: Any = None, power_limit_w: float | None = None) -> list[Row]:
     """One row per system; feasible rows first, fastest request first."""
     slo = slo or compare_defaults().slo
     rows = []
     for hw in hardware_ids:
-        rows.append(evaluate(model, hw, scenario, dtype=dtype, assumptions=assumptions, slo=slo, pricing=pricing))
+        rows.append(evaluate(model, hw, scenario, dtype=dtype, assumptions=assumptions, slo=slo, pricing=pricing,
+                             power_limit_w=power_limit_w))
         if progress:
             progress()
     return sorted(rows, key=lambda r: (not r.estimate.feasible, r.request_latency_s if r.estimate.feasible else 0.0))
