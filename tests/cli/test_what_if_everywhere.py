@@ -60,3 +60,12 @@ def test_a_bad_power_limit_is_one_line(capsys):
         main(["estimate", "-m", "llama-3.1-8b", "-H", "h200", "--chip-power-limit-w", "-5"])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "--chip-power-limit-w" in err and "-5" in err and len(err.strip().splitlines()) == 1
+
+
+def test_compare_serve_simulates_the_chips_at_the_power_limit(capsys):
+    def p99_ttft(*extra):
+        main(["compare", "--serve", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--requests", "200", "--rate", "8",
+              "--format", "json", *extra])
+        return json.loads(capsys.readouterr().out)["results"][0]["p99_ttft_ms"]
+
+    assert p99_ttft("--chip-power-limit-w", "500") > p99_ttft() > p99_ttft("--chip-power-limit-w", "1000")

@@ -126,10 +126,13 @@ def _record(r: Row) -> dict:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
+    from siliconsim.accounting.power import power_limited
+    from siliconsim.hardware.custom import resolve_chip
     from siliconsim.serving.compare import serve_row
 
     model = load_model(args.model)
-    rows = [serve_row(model, hw, args.rate, args.workload, args.seed, requests=args.requests, dtype=args.dtype)
+    rows = [serve_row(model, power_limited(resolve_chip(hw), args.chip_power_limit_w), args.rate, args.workload,
+                      args.seed, requests=args.requests, dtype=args.dtype)
             for hw in hardware_list(args)]
     rows.sort(key=lambda r: (not r["feasible"], -(r["request_goodput"] or 0.0), r["p99_ttft_ms"] or 0.0))
     if args.format == "json":
