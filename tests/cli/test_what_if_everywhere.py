@@ -69,3 +69,16 @@ def test_compare_serve_simulates_the_chips_at_the_power_limit(capsys):
         return json.loads(capsys.readouterr().out)["results"][0]["p99_ttft_ms"]
 
     assert p99_ttft("--chip-power-limit-w", "500") > p99_ttft() > p99_ttft("--chip-power-limit-w", "1000")
+
+
+def test_a_power_limit_below_idle_is_one_line(capsys):
+    code = main(["estimate", "-m", "llama-3.1-8b", "-H", "h200", "--chip-power-limit-w", "100"])
+    err = capsys.readouterr().err
+    assert code == 2 and "100 W" in err and "idles at 175 W" in err and len(err.strip().splitlines()) == 1
+
+
+def test_plan_power_limit_below_idle_is_one_line(capsys):
+    code = main(["plan", "-m", "llama-3.1-8b", "-H", "h200", "--rate", "2", "--input-tokens", "500",
+                 "--output-tokens", "100", "--no-simulate", "--chip-power-limit-w", "100"])
+    err = capsys.readouterr().err
+    assert code == 2 and "idles at 175 W" in err and len(err.strip().splitlines()) == 1

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from siliconsim.accounting import DATA, CostAssumptions, default_assumptions
+from siliconsim.errors import InputError
 from siliconsim.hardware.catalog import read_toml, sourced
 from siliconsim.hardware.spec import Chip
 from siliconsim.perf.step import StepCost
@@ -81,7 +82,12 @@ def power_limited(chip: Chip, limit_w: float | None, a: CostAssumptions | None =
     itself where the limit is None or changes nothing."""
     if limit_w is None:
         return chip
-    factor = float(compute_clock(chip, limit_w, a or default_assumptions()))
+    a = a or default_assumptions()
+    idle = a.idle_power_fraction * chip.tdp_w
+    if not limit_w > idle:
+        raise InputError(f"chip power limit {limit_w:g} W: {chip.id} idles at {idle:g} W ({a.idle_power_fraction:.0%} of "
+                         f"its {chip.tdp_w:g} W TDP); expected a limit above that")
+    factor = float(compute_clock(chip, limit_w, a))
     if factor == 1.0:
         return chip
     note = f"power limit {limit_w:g} W (TDP {chip.tdp_w:g} W): compute clock x{factor:.3f}"

@@ -92,7 +92,15 @@ def _problem(args: argparse.Namespace) -> tuple[Any, Any]:
             if args.min_tok_s_per_user else preset.slo_tpot_s)
     ttft = args.ttft_p99_ms * 1e-3 if args.ttft_p99_ms else preset.slo_ttft_s
     load_model(args.model)
-    problem = Problem(args.model, _hardware(args.hardware, args.what_if), d.input_tokens, d.output_tokens, args.rate, ttft, tpot,
+    hardware = _hardware(args.hardware, args.what_if)
+    if args.chip_power_limit_w is not None:  # a limit at or below a chip's idle draw: a one-line error
+        from siliconsim.accounting.power import power_limited
+        from siliconsim.hardware.custom import resolve_chip
+
+        for hw in hardware:
+            power_limited(resolve_chip(hw.rstrip("*"), args.what_if if hw.endswith("*") else ()), args.chip_power_limit_w,
+                          cost_assumptions(args))
+    problem = Problem(args.model, hardware, d.input_tokens, d.output_tokens, args.rate, ttft, tpot,
                       max_chips=args.max_chips, pricing=pricing(args),
                       assumptions=cost_assumptions(args), chip_power_limit_w=args.chip_power_limit_w,
                       long_input_tokens=d.long_input_tokens, short_output_tokens=d.short_output_tokens,
