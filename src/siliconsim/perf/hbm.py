@@ -252,6 +252,7 @@ class HbmFamily:
         roof.add(sampled * head.flop_per_token / par.tp / peak_c, head_bytes / bw)
 
 
+@functools.lru_cache(maxsize=256)
 def _at(link: Link, network_eff: float) -> Link:
     """``link`` with its bandwidth efficiency scaled by the chip's fitted ``network`` factor, at most 1."""
     return link if network_eff == 1.0 else replace(link, efficiency=min(1.0, link.efficiency * network_eff))
