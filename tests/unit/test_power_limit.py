@@ -83,20 +83,6 @@ def test_mlperf_runs_at_another_limit_are_predicted_on_the_chip_at_that_limit():
     assert maxq.case.value < std.case.value < cts.case.value
 
 
-def test_submission_power_limit_is_checked(tmp_path):
-    from siliconsim.validation.submissions import submissions
-    src = 'basis = "datasheet", source = "configs/X/Offline: power_limit = 500"'
-    text = ('[[submissions]]\nresults = "v4.1/closed/NVIDIA/SYS_TRT_MaxQ"\nbenchmark = "llama2-70b-99"\n'
-            f'scenario = "Offline"\nengine = "trtllm"\npower_limit_w = {{ value = "500 W", {src} }}\n')
-    path = tmp_path / "submissions.toml"
-    path.write_text(text, encoding="utf-8")
-    s = next(iter(submissions.__wrapped__(path).values()))
-    assert s.power_limit_w == 500 and not s.empty
-    path.write_text(text.replace('"500 W"', '"0 W"'), encoding="utf-8")
-    with pytest.raises(CatalogError, match=r"power_limit_w: expected a power > 0 W, got 0"):
-        submissions.__wrapped__(path)
-
-
 def test_chip_power_above_the_tdp_runs_faster_and_draws_more():
     from siliconsim.accounting.power import chip_power
     from siliconsim.perf.step import StepCost

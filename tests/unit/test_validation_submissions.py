@@ -119,3 +119,11 @@ def test_multi_step_scheduling_holds_a_prompt_for_the_next_scheduling_point():
     nine = continuous_batching(dep, b, 1024, 256, admission_steps=9)
     assert float(nine.step_s[0]) == float(once.step_s[0])
     assert float(nine.ttft_mean_s[0] - once.ttft_mean_s[0]) == pytest.approx(4.0 * float(once.step_s[0]), rel=1e-9)
+
+
+def test_a_power_limit_is_read_and_checked(tmp_path):
+    text = GOOD + 'power_limit_w = { value = "500 W", basis = "datasheet", source = "configs/X/Offline: power_limit = 500" }\n'
+    s = next(iter(_load(tmp_path, text).values()))
+    assert s.power_limit_w == 500 and not s.empty
+    with pytest.raises(CatalogError, match=r"power_limit_w: expected a power > 0 W, got 0"):
+        _load(tmp_path, text.replace('"500 W"', '"0 W"'))

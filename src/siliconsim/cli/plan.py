@@ -57,9 +57,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", metavar="FILE.png", help="also draw the Pareto fronts")
 
 
-def _hardware(ids: list[str] | None, what_if: list[str]) -> tuple[str, ...]:
+def _hardware(ids: list[str] | None, what_if: list[str], power_limit_w: float | None = None,
+              assumptions: Any = None) -> tuple[str, ...]:
     """Catalog ids or chip TOML paths; with ``--set``, the what-if variant of the first one
-    (written ``ref*``) follows it."""
+    (written ``ref*``) follows it. Unknown ids, malformed chip files, bad ``--set`` keys and a power
+    limit at or below a chip's idle draw fail here with a one-line error, not in a worker."""
+    from siliconsim.accounting.power import power_limited
     from siliconsim.hardware.custom import resolve_chip
     from siliconsim.planner.compare import compare_defaults
 
@@ -69,11 +72,14 @@ def _hardware(ids: list[str] | None, what_if: list[str]) -> tuple[str, ...]:
         out = list(chip_ids())
     else:
         out = list(dict.fromkeys(ids))
-        for hw in out:
-            resolve_chip(hw)  # unknown ids and malformed chip files: the catalog's one-line error
+    named = bool(ids) and ids != ["all"]  # user-named ids and files; catalog defaults need no check
+    chips = [resolve_chip(hw) for hw in out] if named or power_limit_w is not None else []
     if what_if:
-        resolve_chip(out[0], what_if)  # bad --set keys fail here, not in a worker
+        chips.append(resolve_chip(out[0], what_if))
         out.insert(1, f"{out[0]}*")
+    if power_limit_w is not None:
+        for chip in chips:
+            power_limited(chip, power_limit_w, assumptions)
     return tuple(out)
 
 
@@ -92,14 +98,7 @@ def _problem(args: argparse.Namespace) -> tuple[Any, Any]:
             if args.min_tok_s_per_user else preset.slo_tpot_s)
     ttft = args.ttft_p99_ms * 1e-3 if args.ttft_p99_ms else preset.slo_ttft_s
     load_model(args.model)
-    hardware = _hardware(args.hardware, args.what_if)
-    if args.chip_power_limit_w is not None:  # a limit at or below a chip's idle draw: a one-line error
-        from siliconsim.accounting.power import power_limited
-        from siliconsim.hardware.custom import resolve_chip
-
-        for hw in hardware:
-            power_limited(resolve_chip(hw.rstrip("*"), args.what_if if hw.endswith("*") else ()), args.chip_power_limit_w,
-                          cost_assumptions(args))
+    hardware = _hardware(args.hardware, args.what_if, args.chip_power_limit_w, cost_assumptions(args))
     problem = Problem(args.model, hardware, d.input_tokens, d.output_tokens, args.rate, ttft, tpot,
                       max_chips=args.max_chips, pricing=pricing(args),
                       assumptions=cost_assumptions(args), chip_power_limit_w=args.chip_power_limit_w,
