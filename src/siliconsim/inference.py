@@ -13,6 +13,7 @@ All inputs may be NumPy arrays, so sweeps are one vectorised call (see ``sweep``
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,6 +155,31 @@ def max_throughput_on(dep: Deployment, input_tokens: float, output_tokens: float
     prefill, decode = _timings(dep, sc)
     return Estimate(dep.model.id, dep.chip.id, sc, Plan(Verdict(True), dep), float(prefill.latency_s),
                     float(decode.latency_s), prefill, decode, replicas)
+
+
+def finite_run(dep: Deployment, requests: int, input_tokens: float, output_tokens: float) -> tuple[float, float]:
+    """(batch, output tokens/s) of a run of ``requests`` requests of identical lengths, all queued at once
+    (a throughput benchmark's fixed dataset): they run in waves of ``batch`` (prefilled together, decoded
+    together, finishing together), the last wave with the remainder, so the run takes
+    ``floor(N / b) * T(b) + T(N mod b)`` with ``T(x) = TTFT(x) + output_tokens * TPOT(x)``. The batch is the
+    one that finishes soonest among a geometric grid up to the KV-cache capacity (and ``requests``) and the
+    batches that split the run into equal waves; (nan, nan) when not one request fits."""
+    require_positive("requests", requests)
+    cap = min(dep.kv_capacity_tokens / (input_tokens + output_tokens), dep.max_batch, requests)
+    if cap < 1:
+        return math.nan, math.nan
+    even = np.ceil(requests / np.arange(1, 65))  # batches that split the run into 1..64 equal waves
+    grid = np.unique(np.concatenate([np.floor(np.geomspace(1, cap, 48)), [math.floor(cap)], even[even <= cap]]))
+    waves, rest = np.floor(requests / grid), np.mod(requests, grid)
+    full = sweep(dep, grid, input_tokens, output_tokens)
+    t_full = full["ttft_s"] + output_tokens * full["tpot_s"]
+    part = sweep(dep, np.maximum(rest, 1.0), input_tokens, output_tokens)
+    t_rest = np.where(rest > 0, part["ttft_s"] + output_tokens * part["tpot_s"], 0.0)
+    makespan = waves * t_full + t_rest
+    if np.all(np.isnan(makespan)):
+        return math.nan, math.nan
+    best = int(np.nanargmin(makespan))
+    return float(grid[best]), float(requests * output_tokens / makespan[best])
 
 
 def _best_batch(dep: Deployment, input_tokens: float, output_tokens: float, max_tpot_s: float | None) -> float | None:

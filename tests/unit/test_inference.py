@@ -4,7 +4,7 @@ import pytest
 from siliconsim.accounting import account, default_assumptions
 from siliconsim.errors import InputError
 from siliconsim.hardware.catalog import load_chip
-from siliconsim.inference import Scenario, estimate, max_throughput, sweep
+from siliconsim.inference import Scenario, estimate, finite_run, max_throughput, max_throughput_on, sweep
 from siliconsim.models.catalog import load_model
 
 
@@ -59,3 +59,30 @@ def test_accounting_scales_with_chips_and_price(est):
     assert account(chip, 1, est.decode, est.aggregate_output_tok_s, cheap).usd_per_million_tokens < a.usd_per_million_tokens
     assert chip.tdp_w * default_assumptions().idle_power_fraction <= a.chip_power_w <= chip.tdp_w
     assert a.energy_j_per_token == pytest.approx(a.power_w / est.aggregate_output_tok_s)
+
+
+def _t(dep, b, i, o):
+    s = sweep(dep, np.array([float(b)]), i, o)
+    return float(s["ttft_s"][0] + o * s["tpot_s"][0])
+
+
+def test_a_finite_run_of_equal_requests_runs_in_waves(est):
+    """A fixed dataset of N equal requests (the TensorRT-LLM performance overview's) runs in waves:
+    one request alone is batch 1; a dataset one request larger than the KV cache holds needs two
+    waves, at best two half-full ones, so it runs below the steady state of full batches."""
+    dep = est.deployment
+    i, o = 1000, 1000
+    assert finite_run(dep, 1, i, o) == pytest.approx((1.0, o / _t(dep, 1, i, o)))
+    cap = int(min(dep.kv_capacity_tokens / (i + o), dep.max_batch))
+    batch, tput = finite_run(dep, cap + 1, i, o)
+    waves = (cap + 1) // batch
+    rest = (cap + 1) - waves * batch
+    expected = (cap + 1) * o / (waves * _t(dep, batch, i, o) + (_t(dep, rest, i, o) if rest else 0.0))
+    assert tput == pytest.approx(expected)
+    steady = max_throughput_on(dep, i, o).aggregate_output_tok_s
+    assert (cap + 1) / 2 <= batch < cap  # two near-equal waves beat a full one followed by a single request
+    assert 0.5 * steady < tput < 0.95 * steady
+    long_run = finite_run(dep, 100 * cap, i, o)[1]  # many full waves: the steady state
+    assert long_run == pytest.approx(steady, rel=0.02)
+    with pytest.raises(InputError, match="requests"):
+        finite_run(dep, 0, i, o)

@@ -23,8 +23,11 @@ def _load(tmp_path, text):
 
 def test_shipped_file_loads_and_every_entry_cites_its_source():
     loaded = benchmarks(BENCHMARKS_FILE)
-    assert [b.name for b in loaded] == ["trtllm-perf-overview"]
-    assert loaded[0].whole_instance and loaded[0].scenarios == {"offline"}
+    assert [b.name for b in loaded] == ["trtllm-perf-overview", "trtllm-2023-low-latency", "trtllm-2023-throughput"]
+    assert loaded[0].whole_instance and loaded[0].scenarios == {"offline"} and not loaded[0].generation
+    assert loaded[0].requests_for(128, 4096) == 1500
+    assert (loaded[1].generation, loaded[1].scenarios) == ("trtllm-0.5", {"single_stream"})
+    assert (loaded[2].generation, loaded[2].scenarios) == ("trtllm-0.6", {"concurrency"})
 
 
 def test_loader_names_the_field_and_value(tmp_path):
@@ -39,6 +42,13 @@ def test_loader_names_the_field_and_value(tmp_path):
         _load(tmp_path, GOOD + "replicas = 2\n")
     with pytest.raises(CatalogError, match=r"b.instance"):
         _load(tmp_path, GOOD.replace(f', {SRC}', ""))  # no basis or source
+    assert _load(tmp_path, GOOD + f'generation = {{ value = "old", {SRC} }}\n')[0].generation == "old"
+    one = _load(tmp_path, GOOD + f'requests = {{ value = [[128, 128, 3000]], {SRC} }}\n')[0]
+    assert one.requests_for(128, 128) == 3000 and one.requests_for(128, 2048) is None
+    with pytest.raises(CatalogError, match=r"b.requests.value: expected \[\[input tokens, output tokens, requests\]"):
+        _load(tmp_path, GOOD + f'requests = {{ value = [[128, 0, 3000]], {SRC} }}\n')
+    with pytest.raises(CatalogError, match=r"b.generation.value: expected a generation id, got 3"):
+        _load(tmp_path, GOOD + f'generation = {{ value = 3, {SRC} }}\n')
 
 
 def _perf_overview_row():
@@ -85,3 +95,16 @@ def test_moe_attention_dp_must_be_a_sourced_boolean(tmp_path):
     with pytest.raises(CatalogError, match=r"b.moe_attention_dp.value: expected true or false, got 'yes'"):
         _load(tmp_path, GOOD + f'moe_attention_dp = {{ value = "yes", {SRC} }}\n')
     assert _load(tmp_path, GOOD + f"moe_attention_dp = {{ value = true, {SRC} }}\n")[0].moe_attention_dp
+
+
+def test_perf_overview_rows_run_their_documented_requests_in_waves():
+    """perf-overview.md runs 1,500 requests of exactly 128/4096 tokens: Llama-4-Maverick on 8 H200 with
+    attention DP holds about 1,370 of them at once, so the run is two waves (the steady state would
+    be one full batch after another); the measured 24,616 tok/s sides with the waves."""
+    row = next(c for c in load_cases("dev") if c.id == "M0173")
+    assert benchmark_of(row).requests_for(row.input_tokens, row.output_tokens) == 1500
+    waves = run_case(row)
+    assert "1500 requests in waves of" in waves.prediction.layout
+    steady = run_case(replace(row, input_tokens=129))  # no documented request count: the steady state
+    assert "requests in waves" not in steady.prediction.layout
+    assert waves.predicted < 0.85 * steady.predicted and abs(waves.error_pct) < abs(steady.error_pct)

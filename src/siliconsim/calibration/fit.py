@@ -14,12 +14,13 @@ kernels' 1.0.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from siliconsim.calibration.params import KEYS, FitConfig, Group, overrides_for, prior_efficiency
+from siliconsim.validation.generations import generation_of
 from siliconsim.validation.runner import RowResult, run_case
 from siliconsim.validation.suite import Case
 
@@ -45,9 +46,11 @@ CLOSED_LOOP_FIT_METRICS = ("aggregate_output_tok_s", "tpot_median_ms", "ttft_med
 
 def fit_rows(results: Sequence[RowResult]) -> list[Case]:
     """Rows eligible for fitting: plain decoding, predicted, within the datasheet bound (and, of a
-    serving sweep, only ``CLOSED_LOOP_FIT_METRICS``)."""
+    serving sweep, only ``CLOSED_LOOP_FIT_METRICS``), on current engines (a row that ran an older
+    software generation is fitted apart, by ``calibration.generations``)."""
     return [r.case for r in results if r.covered and not r.exceeds_bound and not r.case.is_speculative
-            and (not r.case.closed_loop or r.case.metric in CLOSED_LOOP_FIT_METRICS)]
+            and (not r.case.closed_loop or r.case.metric in CLOSED_LOOP_FIT_METRICS)
+            and generation_of(r.case) is None]
 
 
 def _residuals(cases: Sequence[Case], group: Group, theta: np.ndarray, cfg: FitConfig) -> np.ndarray:
@@ -103,35 +106,52 @@ def _api_row(case: Case) -> bool:
 def _fit_keys(group: Group, cases: Sequence[Case], cfg: FitConfig, start: np.ndarray,
               free: Sequence[str]) -> GroupFit:
     """Levenberg-Marquardt on ``cases`` over the ``free`` keys; the others stay at ``start``."""
-    n = len(KEYS)
-    theta = start.copy()
     inv_var = np.array([1.0 / cfg.sigma[k] ** 2 for k in KEYS])
-    r = _residuals(cases, group, theta, cfg)
-    cost = float(r @ r + theta @ (inv_var * theta))
+    theta, r = levenberg_marquardt(lambda t: _residuals(cases, group, t, cfg), start, inv_var, cfg,
+                                   free=np.array([k in free for k in KEYS]), project=lambda t: _cap(group, t))
+    return GroupFit(group, dict(zip(KEYS, theta.tolist())), tuple(c.id for c in cases),
+                    float(np.sqrt(np.mean(r ** 2))))
+
+
+def levenberg_marquardt(residuals: Callable[[np.ndarray], np.ndarray], start: np.ndarray, inv_var: np.ndarray,
+                        cfg: FitConfig, *, mean: np.ndarray | None = None, free: np.ndarray | None = None,
+                        project: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Minimise ``|residuals(theta)|^2 + sum(inv_var * (theta - mean)^2)`` over the ``free`` entries
+    of ``theta`` (all by default) from ``start``, with a forward-difference Jacobian of step
+    ``cfg.log_step`` and at most ``cfg.max_iterations`` steps; ``project`` keeps a trial step in
+    bounds. Returns the optimum and its residuals."""
+    theta = start.copy()
+    mean = np.zeros_like(theta) if mean is None else mean
+    free = np.ones(len(theta), dtype=bool) if free is None else free
+
+    def cost(t: np.ndarray, res: np.ndarray) -> float:
+        return float(res @ res + (t - mean) @ (inv_var * (t - mean)))
+
+    r = residuals(theta)
+    best = cost(theta, r)
     mu = 1e-2
     for _ in range(cfg.max_iterations):
-        jac = np.zeros((len(cases), n))
-        for j in (KEYS.index(k) for k in free):
-            step = np.zeros(n)
+        jac = np.zeros((len(r), len(theta)))
+        for j in np.flatnonzero(free):
+            step = np.zeros(len(theta))
             step[j] = cfg.log_step
-            jac[:, j] = (_residuals(cases, group, theta + step, cfg) - r) / cfg.log_step
-        fixed = np.array([k not in free for k in KEYS])
-        grad = np.where(fixed, 0.0, jac.T @ r + inv_var * theta)
+            jac[:, j] = (residuals(theta + step) - r) / cfg.log_step
+        grad = np.where(free, jac.T @ r + inv_var * (theta - mean), 0.0)
         hess = jac.T @ jac + np.diag(inv_var)
         improved = False
         for _ in range(4):
-            trial = _cap(group, theta - np.linalg.solve(hess + mu * np.diag(np.diag(hess)), grad))
-            rt = _residuals(cases, group, trial, cfg)
-            ct = float(rt @ rt + trial @ (inv_var * trial))
-            if ct < cost:
-                theta, r, improved = trial, rt, cost - ct > 1e-4 * cost
-                cost, mu = ct, mu / 3
+            trial = theta - np.linalg.solve(hess + mu * np.diag(np.diag(hess)), grad)
+            trial = project(trial) if project is not None else trial
+            rt = residuals(trial)
+            ct = cost(trial, rt)
+            if ct < best:
+                theta, r, improved = trial, rt, best - ct > 1e-4 * best
+                best, mu = ct, mu / 3
                 break
             mu *= 10
         if not improved:
             break
-    return GroupFit(group, dict(zip(KEYS, theta.tolist())), tuple(c.id for c in cases),
-                    float(np.sqrt(np.mean(r ** 2))))
+    return theta, r
 
 
 def group_cases(group: Group, cases: Sequence[Case]) -> list[Case]:

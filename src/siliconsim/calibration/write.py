@@ -133,12 +133,28 @@ def write_residuals(held: Sequence[RowResult], path: Path | None = None) -> Path
     return path
 
 
-def write_calibration(cal: Calibration, overlay_folder: Path | None = None, residuals_path: Path | None = None) -> None:
+def write_generations(cal: Calibration, path: Path | None = None) -> Path:
+    """The software generations' fitted multipliers (``validation/data/generations_calibrated.toml``)."""
+    from siliconsim.validation.generations import CALIBRATED_FILE, calibrated, calibrated_toml
+
+    gens = cal.generations or {}
+    path = path or CALIBRATED_FILE
+    _atomic(path, calibrated_toml({g: f.multipliers for g, f in gens.items()}, {g: f.rows for g, f in gens.items()},
+                                  {g: f.rms_log_error for g, f in gens.items()}, dt.date.today().isoformat()))
+    calibrated.cache_clear()
+    return path
+
+
+def write_calibration(cal: Calibration, overlay_folder: Path | None = None, residuals_path: Path | None = None,
+                      generations_path: Path | None = None) -> None:
     """Write the overlays and, only when leave-one-group-out ran, the held-out residuals: an
     in-sample figure is never written where a leave-one-group-out one belongs."""
     from siliconsim.validation.summary import summarize
 
     logo = summarize(split(cal.held_out, False))["median_ape_pct"] if cal.held_out is not None else None
     write_overlays(cal.fits, logo, overlay_folder)
+    # a trial run into its own overlay folder leaves the package's generation file alone
+    if cal.generations and (overlay_folder is None or generations_path is not None):
+        write_generations(cal, generations_path)
     if cal.held_out is not None:
         write_residuals(cal.held_out, residuals_path)

@@ -41,8 +41,11 @@ def _record(cal: Calibration) -> dict[str, Any]:
     params = {name: {"chips": list(f.group.chips), "rows": len(f.rows), "rms_log_error": f.rms_log_error,
                      "multipliers": {k: math.exp(v) for k, v in f.theta.items()}, "values": f.values()}
               for name, f in cal.fits.items()}
+    gens = {gid: {"rows": list(f.rows), "rms_log_error": f.rms_log_error, "multipliers": dict(f.multipliers)}
+            for gid, f in (cal.generations or {}).items()}
     keys = ("median_ape_pct", "mean_ape_pct", "coverage_pct", "by_vendor", "by_metric", "by_scenario")
-    rec = {"free_parameters": cal.config.n_parameters, "groups": params,
+    rec = {"free_parameters": cal.config.n_parameters + sum(len(g["multipliers"]) for g in gens.values()),
+           "groups": params, "generations": gens,
            "summary": {k: {x: v[x] for x in keys} for k, v in cal.summaries().items()}}
     if any(r.case.closed_loop for r in cal.fitted):
         rec["summary_sweeps"] = {k: {x: v[x] for x in keys} for k, v in cal.summaries(sweeps=True).items()}
@@ -54,7 +57,7 @@ def _render(rec: dict[str, Any], out: str | None) -> None:
     for name, g in rec["groups"].items():
         rows.append((name, ", ".join(g["chips"]), g["rows"], *(f"×{g['multipliers'][k]:.2f}" for k in KEYS),
                      f"{g['rms_log_error']:.3f}"))
-    t1 = table(f"fitted multipliers on the chip priors ({rec['free_parameters']} free parameters)",
+    t1 = table(f"fitted multipliers on the chip priors ({rec['free_parameters']} free parameters in all)",
                ["group", "chips", "rows", *KEYS, "rms log err"], rows, justify_right=(2, 3, 4, 5, 6, 7))
     srows = []
     for phase, s in rec["summary"].items():
@@ -64,7 +67,11 @@ def _render(rec: dict[str, Any], out: str | None) -> None:
         per = ", ".join(f"{k} {v['median_ape_pct']:.0f}%" for k, v in s["by_metric"].items())
         srows.append((f"serving sweeps, {phase}", f"{s['median_ape_pct']:.1f}%", f"{s['mean_ape_pct']:.1f}%", per))
     t2 = table("median |error| (headline rows)", ["phase", "median", "mean", "by vendor"], srows)
-    print_rich(t1, t2, path=out)
+    grows = [(gid, ", ".join(g["rows"]), ", ".join(f"{k} ×{v:.2f}" for k, v in g["multipliers"].items()),
+              f"{g['rms_log_error']:.3f}") for gid, g in rec.get("generations", {}).items()]
+    t3 = table("software generations: multipliers on the fitted chips (validation/data/generations.toml)",
+               ["generation", "rows", "multipliers", "rms log err"], grows)
+    print_rich(t1, *([t3] if grows else []), t2, path=out)
 
 
 def _progress():

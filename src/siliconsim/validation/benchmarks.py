@@ -30,6 +30,13 @@ class Benchmark:
     scenarios: frozenset[str]
     whole_instance: bool  # the row's chips are one model instance
     moe_attention_dp: bool = False  # an MoE instance runs data-parallel attention with expert parallelism
+    generation: str = ""  # the software generation it ran (validation/data/generations.toml); "" = current
+    # a finite run: (input tokens, output tokens) -> how many requests of exactly those lengths it ran
+    requests: tuple[tuple[int, int, int], ...] = ()
+
+    def requests_for(self, input_tokens: float, output_tokens: float) -> int | None:
+        """The documented request count of a run with these lengths, or None."""
+        return next((n for i, o, n in self.requests if i == input_tokens and o == output_tokens), None)
 
 
 def _words(value: object, where: str, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
@@ -51,15 +58,16 @@ def benchmarks(path: Path = BENCHMARKS_FILE) -> tuple[Benchmark, ...]:
         where = f"{path.name}: {name}"
         if not isinstance(table, dict):
             raise CatalogError(f"{where}: expected a table, got {table!r}"[:200])
-        unknown = sorted(set(table) - {"sources", "scenarios", "instance", "moe_attention_dp"})
+        unknown = sorted(set(table) - {"sources", "scenarios", "instance", "moe_attention_dp", "generation", "requests"})
         if unknown:
             raise CatalogError(f"{where}: unknown field '{unknown[0]}' (expected sources, scenarios, instance, "
-                               "moe_attention_dp)")
-        adp = table.get("moe_attention_dp")
-        if adp is not None:
-            sourced({**adp, "value": 0} if isinstance(adp, dict) else adp, "dimensionless", f"{where}.moe_attention_dp")
-            if not isinstance(adp["value"], bool):
-                raise CatalogError(f"{where}.moe_attention_dp.value: expected true or false, got {adp['value']!r}")
+                               "moe_attention_dp, generation, requests)")
+        gen = table.get("generation")
+        if gen is not None:
+            sourced({**gen, "value": 0} if isinstance(gen, dict) else gen, "dimensionless", f"{where}.generation")
+            if not isinstance(gen["value"], str) or not gen["value"]:
+                raise CatalogError(f"{where}.generation.value: expected a generation id, got {gen['value']!r}")
+        adp = sourced_flag(table.get("moe_attention_dp"), f"{where}.moe_attention_dp")
         instance = table.get("instance")
         sourced({**instance, "value": 0} if isinstance(instance, dict) else instance, "dimensionless",
                 f"{where}.instance")
@@ -67,8 +75,34 @@ def benchmarks(path: Path = BENCHMARKS_FILE) -> tuple[Benchmark, ...]:
             raise CatalogError(f"{where}.instance.value: {instance['value']!r} is not one of {', '.join(INSTANCES)}")
         out.append(Benchmark(name, _words(table.get("sources"), f"{where}.sources"),
                              frozenset(_words(table.get("scenarios"), f"{where}.scenarios", SCENARIOS)),
-                             instance["value"] == "whole", bool(adp["value"]) if adp is not None else False))
+                             instance["value"] == "whole", bool(adp),
+                             gen["value"] if gen is not None else "", _requests(table.get("requests"), where)))
     return tuple(out)
+
+
+def sourced_flag(value: object, where: str) -> bool | None:
+    """A sourced true/false setting ({ value, basis, source }), or None when absent."""
+    if value is None:
+        return None
+    sourced({**value, "value": 0} if isinstance(value, dict) else value, "dimensionless", where)
+    if not isinstance(value["value"], bool):  # type: ignore[index]
+        raise CatalogError(f"{where}.value: expected true or false, got {value['value']!r}")  # type: ignore[index]
+    return value["value"]  # type: ignore[index]
+
+
+def _requests(value: object, where: str) -> tuple[tuple[int, int, int], ...]:
+    """``requests``: { value = [[input tokens, output tokens, requests], ...], basis, source }."""
+    if value is None:
+        return ()
+    sourced({**value, "value": 0} if isinstance(value, dict) else value, "dimensionless", f"{where}.requests")
+    rows = value["value"]  # type: ignore[index]
+    ok = isinstance(rows, list) and rows and all(
+        isinstance(r, list) and len(r) == 3 and all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in r)
+        for r in rows)
+    if not ok:
+        raise CatalogError(f"{where}.requests.value: expected [[input tokens, output tokens, requests], ...] of "
+                           f"positive integers, got {rows!r}"[:200])
+    return tuple((r[0], r[1], r[2]) for r in rows)
 
 
 def benchmark_of(case: Case) -> Benchmark | None:

@@ -16,6 +16,7 @@ from siliconsim.hardware.catalog import load_chip
 from siliconsim.hardware.spec import Chip
 from siliconsim.models.catalog import load_model
 from siliconsim.validation.bounds import Bound, bound
+from siliconsim.validation.generations import Multipliers, calibrated, generation_of, on_generation
 from siliconsim.validation.scenarios import Prediction, predict
 from siliconsim.validation.speculation import as_served
 from siliconsim.validation.suite import Case
@@ -93,29 +94,37 @@ def _chips_used(case: Case, pred: Prediction) -> int | None:
     return int(head) if head.isdigit() else None
 
 
-def run_case(case: Case, overrides: Overrides | None = None, cache: dict[str, Chip] | None = None) -> RowResult:
-    """Predict one row; catalog errors (unknown ids) become the row's reason."""
+def run_case(case: Case, overrides: Overrides | None = None, cache: dict[str, Chip] | None = None,
+             software: Multipliers | None = None) -> RowResult:
+    """Predict one row; catalog errors (unknown ids) become the row's reason. A row that ran on an
+    older software generation (``validation.generations``) runs on that generation's kernels, with
+    ``software``'s multipliers (default: the calibrated ones)."""
     cache = {} if cache is None else cache
     try:
         chip = _chip(case.hardware, overrides, cache)
         model = load_model(case.model)
+        gen = generation_of(case)
+        if gen is not None:
+            chip = on_generation(chip, model, gen, (calibrated() if software is None else software).get(gen.id, {}))
     except SiliconsimError as exc:
         return RowResult(case, Prediction(reason=str(exc)), "unknown", "unknown")
     ln = lengths(case)
     served = as_served(case)[0]  # the decoding its service documents, where the row names none
     pred = predict(served, model, chip, ln)
+    if gen is not None and pred.covered:
+        pred = replace(pred, layout=f"{pred.layout}; {gen.id} kernels")
     used = _chips_used(case, pred)
     bnd = bound(served, model, chip, ln, used) if used else None
     return RowResult(case, pred, chip.vendor, chip.family, ln.assumption, bnd)
 
 
 def run_suite(cases: Sequence[Case], overrides: Overrides | None = None,
-              progress: Callable[[int, int], None] | None = None) -> list[RowResult]:
+              progress: Callable[[int, int], None] | None = None, software: Multipliers | None = None) -> list[RowResult]:
     """Every row's result, in suite order."""
     cache: dict[str, Chip] = {}
     out = []
     for i, case in enumerate(cases):
-        out.append(run_case(case, overrides, cache))
+        out.append(run_case(case, overrides, cache, software))
         if progress:
             progress(i + 1, len(cases))
     return out

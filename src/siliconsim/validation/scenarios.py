@@ -10,7 +10,9 @@
   tries every replica size ``n`` that divides it and fits the model, with ``chips // n``
   data-parallel replicas, each at its throughput-optimal batch (``inference.max_throughput``); the best layout is the prediction.
   A row from a benchmark whose documentation makes its chips one model instance
-  (``validation.benchmarks``: the TensorRT-LLM performance overview) is predicted on that instance.
+  (``validation.benchmarks``: the TensorRT-LLM performance overview) is predicted on that instance;
+  where it documents a fixed dataset of equal requests, as that run: ``inference.finite_run``, the
+  requests in waves, the last one part-full.
 * ``concurrency``: serving-sweep rows (``Case.closed_loop``: a layout or engine column, or a
   median metric) are closed-loop runs with ``concurrency`` requests in flight, predicted by
   ``serving.closed_loop.closed_loop_point`` on the published layout (``tp``, ``ep``,
@@ -47,7 +49,7 @@ import numpy as np
 from siliconsim.accounting import default_assumptions
 from siliconsim.accounting.power import ServingPower, power_limited, serving_power
 from siliconsim.hardware.spec import Chip
-from siliconsim.inference import Estimate, Scenario, estimate, max_throughput, max_throughput_on
+from siliconsim.inference import Estimate, Scenario, estimate, finite_run, max_throughput, max_throughput_on
 from siliconsim.models.spec import ModelSpec
 from siliconsim.planner.layouts import best_split, serving_unit_chips
 from siliconsim.perf.step import Parallel
@@ -271,6 +273,8 @@ def _best_layout(case: Case, model: ModelSpec, chip: Chip, ln: Lengths,
 def offline(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
     bench, sub = benchmark_of(case), submission_for(case)
     adp = bench is not None and bench.moe_attention_dp and model.is_moe
+    # a benchmark of a fixed number of equal-length requests runs them in waves (inference.finite_run)
+    requests = bench.requests_for(ln.input_tokens, ln.output_tokens) if bench is not None else None
 
     def evaluate(n: int, replicas: int) -> Scored:
         if adp:  # the benchmark's documented MoE layout: attention DP, experts over the whole instance
@@ -287,6 +291,14 @@ def offline(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction
                                case.chip_power_limit_w, est.prefill)
             return _powered(case, est.aggregate_output_tok_s, sp, _from_estimate(est, "aggregate_output_tok_s").layout)
         pred = _from_estimate(est, case.metric)
+        if est.feasible and requests is not None and case.metric == "aggregate_output_tok_s":
+            per = math.ceil(requests / replicas)  # the data-parallel replicas share the dataset
+            batch, tput = finite_run(est.deployment, per, ln.input_tokens, ln.output_tokens)  # type: ignore[arg-type]
+            if math.isfinite(tput):
+                tput *= requests / per  # every replica finishes its share at once: the whole run's rate
+                each = " per replica" if replicas > 1 else ""
+                return tput, replace(pred, value=tput, layout=f"{pred.layout}; {requests} requests in waves of "
+                                                               f"{batch:.0f}{each}")
         return (est.aggregate_output_tok_s if est.feasible else NAN), pred
 
     fixed = case.chips if bench is not None and bench.whole_instance else sub.instance_chips if sub is not None else None

@@ -1,0 +1,136 @@
+"""Software generations: old engine versions a suite row ran on (``data/generations.toml``).
+
+A published measurement is a property of the silicon and of the software of its day. Rows from a
+benchmark whose documentation names an older engine generation (``benchmarks.toml``
+``generation``) are predicted on that generation's kernels: the chip's (fitted) efficiencies times
+the generation's multipliers (``compute``, ``kernel_overhead``, ``kv_memory``), which
+``siliconsim calibrate`` fits on that generation's rows alone and writes to
+``data/generations_calibrated.toml``, plus its structural differences (decode attention that reads
+each KV head once per query head before TensorRT-LLM's XQA kernel). Today's estimates never use a
+generation: it only keeps old rows from pulling the current efficiencies toward old engines.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from siliconsim.errors import CatalogError
+from siliconsim.hardware.catalog import read_toml, sourced
+from siliconsim.hardware.spec import Chip
+from siliconsim.models.spec import ModelSpec
+from siliconsim.perf.hbm import OPTIONAL_EFFICIENCY
+from siliconsim.validation.benchmarks import benchmark_of, sourced_flag
+from siliconsim.validation.suite import DATA, Case
+
+GENERATIONS_FILE = DATA / "generations.toml"
+CALIBRATED_FILE = DATA / "generations_calibrated.toml"
+KEYS = ("compute", "kernel_overhead", "kv_memory")  # the multipliers a generation may carry
+
+Multipliers = Mapping[str, Mapping[str, float]]  # generation id -> {key: multiplier on the chip's value}
+
+
+@dataclass(frozen=True)
+class Generation:
+    id: str
+    engine: str
+    versions: str
+    why: str
+    kv_reads_per_query_head: bool
+    prior_sigma: dict[str, float]  # natural-log prior width of each fitted multiplier
+    prior: dict[str, float]  # prior value of a multiplier where it is not 1
+
+    def prior_of(self, key: str) -> float:
+        return self.prior.get(key, 1.0)
+
+
+@functools.cache
+def generations(path: Path = GENERATIONS_FILE) -> dict[str, Generation]:
+    """Every generation of ``path`` by id."""
+    out = {}
+    for gid, table in read_toml(path).get("generations", {}).items():
+        where = f"{path.name}: generations.{gid}"
+        unknown = sorted(set(table) - {"engine", "versions", "why", "kv_reads_per_query_head", "prior", "prior_sigma"})
+        if unknown:
+            raise CatalogError(f"{where}: unknown field '{unknown[0]}' (expected engine, versions, why, "
+                               "kv_reads_per_query_head, prior, prior_sigma)")
+        kv = sourced_flag(table.get("kv_reads_per_query_head"), f"{where}.kv_reads_per_query_head")
+        sigma = table.get("prior_sigma", {})
+        bad = [k for k, v in sigma.items() if k not in KEYS or not isinstance(v, (int, float)) or v <= 0]
+        if bad:
+            raise CatalogError(f"{where}.prior_sigma.{bad[0]}: expected one of {', '.join(KEYS)} with a positive "
+                               f"width, got {sigma[bad[0]]!r}")
+        prior = {}
+        for k, v in table.get("prior", {}).items():
+            if k not in KEYS:
+                raise CatalogError(f"{where}.prior.{k}: expected one of {', '.join(KEYS)}")
+            prior[k] = sourced(v, "dimensionless", f"{where}.prior.{k}").value
+            if not prior[k] > 0:
+                raise CatalogError(f"{where}.prior.{k}.value: expected a positive multiplier, got {prior[k]!r}")
+        out[gid] = Generation(gid, str(table.get("engine", "")), str(table.get("versions", "")),
+                              " ".join(str(table.get("why", "")).split()),
+                              bool(kv),
+                              {k: float(v) for k, v in sigma.items()}, prior)
+    return out
+
+
+def generation_of(case: Case) -> Generation | None:
+    """The software generation a row ran on (its benchmark's), or None for current engines."""
+    bench = benchmark_of(case)
+    if bench is None or not bench.generation:
+        return None
+    gens = generations()
+    if bench.generation not in gens:
+        raise CatalogError(f"benchmarks.toml: {bench.name}.generation {bench.generation!r} is not in "
+                           f"{GENERATIONS_FILE.name} (known: {', '.join(sorted(gens)) or 'none'})")
+    return gens[bench.generation]
+
+
+@functools.cache
+def calibrated(path: Path = CALIBRATED_FILE) -> dict[str, dict[str, float]]:
+    """The fitted multipliers per generation (empty before the first ``siliconsim calibrate``)."""
+    if not path.exists():
+        return {}
+    out: dict[str, dict[str, float]] = {}
+    for gid, table in read_toml(path).get("generations", {}).items():
+        bad = [k for k, v in table.items() if k not in KEYS or not isinstance(v, dict)
+               or not isinstance(v.get("value"), (int, float)) or v["value"] <= 0]
+        if bad:
+            raise CatalogError(f"{path.name}: generations.{gid}.{bad[0]}: expected one of {', '.join(KEYS)} "
+                               "as { value = positive multiplier, ... }")
+        out[gid] = {k: float(v["value"]) for k, v in table.items()}
+    return out
+
+
+def on_generation(chip: Chip, model: ModelSpec, gen: Generation, multipliers: Mapping[str, float]) -> Chip:
+    """``chip`` as the generation's kernels ran it: its efficiencies times the multipliers (the
+    generation's priors where ``multipliers`` has none), and a grouped-query model's KV reads
+    repeated per query head where the generation's decode attention did."""
+    eff = dict(chip.efficiency)
+    for k in KEYS:
+        base = eff.get(k, OPTIONAL_EFFICIENCY.get(k))
+        if base is not None:
+            eff[k] = base * multipliers.get(k, gen.prior_of(k))
+    if gen.kv_reads_per_query_head and not model.is_mla and model.n_kv_heads < model.n_heads:
+        eff["kv_memory"] = eff.get("kv_memory", 1.0) * model.n_kv_heads / model.n_heads
+    return replace(chip, efficiency=eff)
+
+
+def calibrated_toml(fits: Mapping[str, Mapping[str, float]], rows: Mapping[str, tuple[str, ...]],
+                    rms: Mapping[str, float], today: str) -> str:
+    """The fitted multipliers file written by ``siliconsim calibrate``."""
+    lines = ["# Written by `siliconsim calibrate`: multipliers of each software generation (generations.toml) on the",
+             "# chip's fitted efficiencies, fitted on that generation's suite rows alone. Do not edit by hand.", "",
+             "[meta]", f'retrieved = "{today}"', ""]
+    for gid, mult in sorted(fits.items()):
+        ids = ", ".join(rows.get(gid, ()))
+        lines.append(f"[generations.\"{gid}\"]")
+        for k in KEYS:
+            if k in mult:
+                lines.append(f'{k} = {{ value = {mult[k]:.4g}, basis = "calibrated", source = "siliconsim calibrate '
+                             f'{today}: fitted on {len(rows.get(gid, ()))} rows ({ids}); RMS log residual '
+                             f'{rms.get(gid, float("nan")):.3f}" }}')
+        lines.append("")
+    return "\n".join(lines)
