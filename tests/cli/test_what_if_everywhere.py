@@ -39,12 +39,14 @@ def _estimate(capsys, *extra):
 def test_estimate_at_a_power_limit_runs_compute_at_its_clock(capsys):
     """A 2,000-token prefill is compute-bound: 1000 W (above the H200's 700 W TDP and GH100's 826 W
     full-clock draw) runs it faster, 500 W slower; the decode step at batch 96 is memory-bound and
-    keeps its time; the limit is named among the what-ifs."""
+    keeps its time but for the share of its compute the roofline overlap leaves exposed (a few per cent);
+    the limit is named among the what-ifs."""
     _, base = _estimate(capsys)
     _, high = _estimate(capsys, "--chip-power-limit-w", "1000")
     _, low = _estimate(capsys, "--chip-power-limit-w", "500")
     assert low["ttft_s"] > base["ttft_s"] > high["ttft_s"]
-    assert high["tpot_s"] == base["tpot_s"] == low["tpot_s"]
+    assert high["tpot_s"] <= base["tpot_s"] <= low["tpot_s"] < 1.03 * high["tpot_s"]
+    assert (low["ttft_s"] - high["ttft_s"]) / base["ttft_s"] > 10 * (low["tpot_s"] - high["tpot_s"]) / base["tpot_s"]
     assert "power limit 1000 W" in high["what_if"][0] and "power limit 500 W" in low["what_if"][0]
 
 

@@ -69,7 +69,7 @@ def _cap(group: Group, theta: np.ndarray) -> np.ndarray:
     theta = theta.copy()
     for i, k in enumerate(KEYS):
         cap = {"compute": RATIO_CAP, "memory": RATIO_CAP, "moe": 1.0, "moe_memory": 1.0, "kv_memory": 1.5,
-               "network": 1.25}.get(k)
+               "network": 1.25, "overlap": 1.0}.get(k)
         if cap is not None:
             top = max(prior_efficiency(c).get(k, 0.0) for c in group.chips)
             if top > 0:

@@ -32,6 +32,7 @@ EFFICIENCY_DIMS = {
     "moe_memory": "dimensionless",
     "kv_memory": "dimensionless",
     "network": "dimensionless",
+    "overlap": "dimensionless",
     "api_overhead": "s",
 }
 

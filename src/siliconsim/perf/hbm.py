@@ -53,7 +53,7 @@ EFFICIENCY_KEYS = ("compute", "memory", "kernel_overhead", "step_overhead", "moe
 # dense kernels' memory efficiency (``moe_memory`` = 1), attention reads the KV cache at it
 # (``kv_memory`` = 1), and the layer collectives move data at the scale-up link's own efficiency
 # (``network`` = 1, a multiplier on the link catalog's), unless a chip's fit says otherwise.
-OPTIONAL_EFFICIENCY = {"moe_memory": 1.0, "kv_memory": 1.0, "network": 1.0}
+OPTIONAL_EFFICIENCY = {"moe_memory": 1.0, "kv_memory": 1.0, "network": 1.0, "overlap": 1.0}
 
 
 def chip_efficiency(chip: Chip) -> dict[str, float]:
@@ -94,22 +94,30 @@ def link_between(chip: Chip, chips: int) -> Link:
 
 
 class _Roofline:
-    """Accumulates per-operator roofline times into a compute/memory split."""
+    """Accumulates per-operator roofline times into a compute/memory split. An operator takes the
+    longer of its compute and memory times plus ``exposed`` (1 - the chip's ``overlap``) of the
+    shorter: 0 is the ideal roofline, where streaming hides entirely under the math or the reverse."""
 
-    def __init__(self) -> None:
+    def __init__(self, exposed: float = 0.0) -> None:
         self.compute_s: Any = 0.0
         self.memory_s: Any = 0.0
+        self.exposed = exposed
 
     def add(self, t_compute: Any, t_memory: Any, times: float = 1.0) -> None:
+        k = self.exposed
         if isinstance(t_compute, float) and isinstance(t_memory, float):  # scalars (np.float64 too): no np.where
             if t_compute >= t_memory:
                 self.compute_s = self.compute_s + times * t_compute
+                if k:
+                    self.memory_s = self.memory_s + times * k * t_memory
             else:
                 self.memory_s = self.memory_s + times * t_memory
+                if k:
+                    self.compute_s = self.compute_s + times * k * t_compute
             return
         bound = np.greater_equal(t_compute, t_memory)
-        self.compute_s = self.compute_s + times * np.where(bound, t_compute, 0.0)
-        self.memory_s = self.memory_s + times * np.where(bound, 0.0, t_memory)
+        self.compute_s = self.compute_s + times * np.where(bound, t_compute, k * t_compute)
+        self.memory_s = self.memory_s + times * np.where(bound, k * t_memory, t_memory)
 
 
 class HbmFamily:
@@ -165,7 +173,7 @@ class HbmFamily:
         pre = _num(work.prefill_tokens)
         dec = _num(work.decode_batch)
         tokens = pre + dec
-        roof = _Roofline()
+        roof = _Roofline(1.0 - eff["overlap"])
         network: Any = 0.0
         kernels = 0.0
         for g in model.groups:
