@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from siliconsim.calibration.params import KEYS, FitConfig, Group, overrides_for, prior_efficiency
-from siliconsim.validation.generations import generation_of
-from siliconsim.validation.runner import RowResult, run_case
+from siliconsim.validation.generations import Multipliers, generation_of
+from siliconsim.validation.runner import Overrides, RowResult, run_case
 from siliconsim.validation.suite import Case
 
 RATIO_CAP = 0.98
@@ -54,11 +54,17 @@ def fit_rows(results: Sequence[RowResult]) -> list[Case]:
 
 
 def _residuals(cases: Sequence[Case], group: Group, theta: np.ndarray, cfg: FitConfig) -> np.ndarray:
-    ov = overrides_for(group, dict(zip(KEYS, theta.tolist())))
+    return log_residuals(cases, overrides_for(group, dict(zip(KEYS, theta.tolist()))), cfg)
+
+
+def log_residuals(cases: Sequence[Case], overrides: Overrides, cfg: FitConfig,
+                  software: Multipliers | None = None) -> np.ndarray:
+    """Each row's log error at ``overrides`` (and software-generation ``software``), or
+    ``cfg.unpredicted_residual`` for a row the trial parameters leave unpredicted."""
     cache: dict = {}
     out = []
     for c in cases:
-        r = run_case(c, ov, cache)
+        r = run_case(c, overrides, cache, software)
         out.append(r.log_error if r.covered else cfg.unpredicted_residual)
     return np.asarray(out)
 

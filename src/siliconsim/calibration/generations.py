@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from siliconsim.calibration.fit import levenberg_marquardt
+from siliconsim.calibration.fit import levenberg_marquardt, log_residuals
 from siliconsim.calibration.params import FitConfig
 from siliconsim.validation.generations import KEYS, Generation, generation_of
-from siliconsim.validation.runner import Overrides, RowResult, run_case
+from siliconsim.validation.runner import Overrides, RowResult
 from siliconsim.validation.suite import Case
 
 
@@ -42,13 +42,7 @@ def _keys(gen: Generation) -> list[str]:
 
 def _residuals(cases: Sequence[Case], gen: Generation, phi: np.ndarray, overrides: Overrides,
                cfg: FitConfig) -> np.ndarray:
-    soft = {gen.id: {k: math.exp(p) for k, p in zip(_keys(gen), phi.tolist())}}
-    cache: dict = {}
-    out = []
-    for c in cases:
-        r = run_case(c, overrides, cache, soft)
-        out.append(r.log_error if r.covered else cfg.unpredicted_residual)
-    return np.asarray(out)
+    return log_residuals(cases, overrides, cfg, {gen.id: {k: math.exp(p) for k, p in zip(_keys(gen), phi.tolist())}})
 
 
 def fit_generation(gen: Generation, cases: Sequence[Case], overrides: Overrides, cfg: FitConfig,

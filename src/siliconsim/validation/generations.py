@@ -95,12 +95,14 @@ def calibrated(path: Path = CALIBRATED_FILE) -> dict[str, dict[str, float]]:
         return {}
     out: dict[str, dict[str, float]] = {}
     for gid, table in read_toml(path).get("generations", {}).items():
-        bad = [k for k, v in table.items() if k not in KEYS or not isinstance(v, dict)
-               or not isinstance(v.get("value"), (int, float)) or v["value"] <= 0]
-        if bad:
-            raise CatalogError(f"{path.name}: generations.{gid}.{bad[0]}: expected one of {', '.join(KEYS)} "
-                               "as { value = positive multiplier, ... }")
-        out[gid] = {k: float(v["value"]) for k, v in table.items()}
+        out[gid] = {}
+        for k, v in table.items():
+            where = f"{path.name}: generations.{gid}.{k}"
+            if k not in KEYS:
+                raise CatalogError(f"{where}: expected one of {', '.join(KEYS)}")
+            out[gid][k] = sourced(v, "dimensionless", where).value
+            if not out[gid][k] > 0:
+                raise CatalogError(f"{where}.value: expected a positive multiplier, got {out[gid][k]!r}")
     return out
 
 
