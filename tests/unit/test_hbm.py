@@ -5,7 +5,7 @@ import pytest
 
 from siliconsim.hardware.catalog import load_chip
 from siliconsim.models.catalog import load_model
-from siliconsim.perf.collectives import allreduce_s
+from siliconsim.perf.collectives import allreduce_s, alltoall_s, p2p_s, reducescatter_s
 from siliconsim.perf.step import Work
 from siliconsim.plans import plan_deployment
 
@@ -50,6 +50,18 @@ def test_tensor_parallel_adds_two_allreduces_per_layer():
     link = replace(link, efficiency=link.efficiency * chip.efficiency.get("network", 1.0))
     per = allreduce_s(link, 8, model.d_model * 2.0)
     assert float(cost.network_s) == pytest.approx(2 * model.n_layers * per)
+
+
+@pytest.mark.parametrize("algorithm", ["ring", "tree", "oneshot"])
+def test_a_links_base_latency_is_paid_once_per_collective(algorithm):
+    from dataclasses import replace
+
+    link = replace(load_chip("h100-sxm").system.scale_up, algorithm=algorithm)
+    based = replace(link, base_latency_s=14e-6)
+    for f in (lambda lk: allreduce_s(lk, 8, 1e6), lambda lk: alltoall_s(lk, 8, 1e6),
+              lambda lk: reducescatter_s(lk, 8, 1e6), lambda lk: p2p_s(lk, 1e6)):
+        assert f(based) - f(link) == pytest.approx(14e-6)
+    assert allreduce_s(based, 1, 1e6) == 0.0
 
 
 def test_moe_decode_reads_only_touched_experts():

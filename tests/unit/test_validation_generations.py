@@ -12,8 +12,9 @@ from siliconsim.calibration.params import fit_config
 from siliconsim.errors import CatalogError
 from siliconsim.hardware.catalog import load_chip
 from siliconsim.models.catalog import load_model
+from siliconsim.perf.collectives import allreduce_s
 from siliconsim.validation.generations import (GENERATIONS_FILE, calibrated, calibrated_toml, generation_of,
-                                               generations, on_generation)
+                                               generations, nccl, on_generation)
 from siliconsim.validation.runner import run_case
 from siliconsim.validation.suite import load_cases
 
@@ -39,6 +40,9 @@ def test_shipped_generations_load_with_their_sources():
     v05, v06 = gens["trtllm-0.5"], gens["trtllm-0.6"]
     assert set(v05.prior_sigma) == {"compute", "kernel_overhead"} and v05.prior_of("kernel_overhead") == 4.0
     assert set(v06.prior_sigma) == {"kv_memory"} and v06.prior_of("kernel_overhead") == 1.0
+    assert v05.nccl_allreduce and v06.nccl_allreduce  # the documented builds leave --use_custom_all_reduce off
+    # NCCL 2.18.3 tuning.cc, ring / LL128 on NVLink: baseLat 14 us, hwLat 1.9 us per step
+    assert (nccl(GENERATIONS_FILE).base_latency_s, nccl(GENERATIONS_FILE).step_latency_s) == pytest.approx((14e-6, 1.9e-6))
 
 
 def test_loader_names_the_field_and_value(tmp_path):
@@ -51,6 +55,17 @@ def test_loader_names_the_field_and_value(tmp_path):
         _load(tmp_path, GOOD.replace('engine = "trtllm"', 'engine = "trtllm"\nclock = 1'))
     with pytest.raises(CatalogError, match=r"kv_reads_per_query_head.value: expected true or false, got 'yes'"):
         _load(tmp_path, GOOD.replace("value = true", 'value = "yes"'))
+    ring = GOOD.replace('versions = "v0"', 'versions = "v0"\nnccl_allreduce = { value = true, basis = "datasheet", '
+                                           'source = "build flags" }')
+    with pytest.raises(CatalogError, match=r"generations.toml: lacks the \[nccl\] table"):
+        _load(tmp_path, ring)
+    nccl_table = '[nccl]\nbase_latency = { value = "14 us", basis = "datasheet", source = "tuning.cc" }\n'
+    with pytest.raises(CatalogError, match=r"nccl.step_latency: expected a table"):
+        _load(tmp_path, nccl_table + ring)
+    with pytest.raises(CatalogError, match=r"nccl.step_latency.value: '-2 us', expected a finite quantity >= 0"):
+        _load(tmp_path, nccl_table + 'step_latency = { value = "-2 us", basis = "datasheet", source = "x" }\n' + ring)
+    loaded = _load(tmp_path, nccl_table + 'step_latency = { value = "2 us", basis = "datasheet", source = "x" }\n' + ring)
+    assert loaded["g"].nccl_allreduce
 
 
 def test_rows_of_the_2023_performance_document_ran_its_generations():
@@ -76,6 +91,22 @@ def test_a_generation_scales_the_chip_and_repeats_gqa_kv_reads_per_query_head():
     plain = on_generation(chip, mha, gen, {})
     assert plain.efficiency.get("kv_memory", 1.0) == chip.efficiency.get("kv_memory", 1.0)
     assert plain.efficiency["kernel_overhead"] == pytest.approx(4.0 * chip.efficiency["kernel_overhead"])  # prior
+
+
+def test_a_generation_that_all_reduced_through_nccl_pays_its_ring():
+    """NCCL's model for a ring all-reduce among n GPUs: base + 2(n-1) hops, then the same wire time."""
+    gen = generations(GENERATIONS_FILE)["trtllm-0.5"]
+    chip = load_chip("h100-sxm")
+    old = on_generation(chip, load_model("llama-2-70b"), gen, {})
+    now, then = chip.system.scale_up, old.system.scale_up
+    assert now.algorithm == "oneshot" and then.algorithm == "ring"
+    size = 128 * 8192 * 2.0  # a 128-token prefill's activations of Llama-2-70B in 16-bit: 2 MiB
+    for n in (2, 4, 8):
+        extra = allreduce_s(then, n, size) - allreduce_s(now, n, size)
+        assert extra == pytest.approx(14e-6 + 2 * (n - 1) * 1.9e-6 - now.latency_s)
+    assert allreduce_s(then, 1, size) == 0.0  # one GPU has nothing to reduce
+    plain = on_generation(chip, load_model("llama-2-70b"), replace(gen, nccl_allreduce=False), {})
+    assert plain.system.scale_up == now
 
 
 def test_generation_rows_are_fitted_apart_from_the_chip_families():

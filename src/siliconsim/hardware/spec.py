@@ -56,6 +56,7 @@ class Link:
     latency_s: float  # alpha: fixed cost of one collective step (software + wire)
     algorithm: str  # small-message all-reduce algorithm: "ring" | "tree" | "oneshot"
     efficiency: float = 0.8  # achievable fraction of bandwidth for large messages
+    base_latency_s: float = 0.0  # fixed cost of one whole collective call on top of its steps (NCCL's baseLat)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """alpha-beta cost of collectives over a link (Hockney model; Thakur, Rabenseifner & Gropp,
 "Optimization of Collective Communication Operations in MPICH", IJHPCA 2005).
 
-``t = alpha * steps + bytes_on_wire / (efficiency * bandwidth)``. All functions accept NumPy
-arrays for the message size.
+``t = base + alpha * steps + bytes_on_wire / (efficiency * bandwidth)``, ``base`` the link's
+per-call latency (0 for the catalog links, whose ``alpha`` is measured per call; NCCL's tuning
+model has one, ``validation.generations``). All functions accept NumPy arrays for the message size.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ def allreduce_s(link: Link, n: int, message_bytes: Any) -> Any:
     if n <= 1:
         return message_bytes * 0.0
     wire = 2.0 * (n - 1) / n * message_bytes  # bandwidth-optimal lower bound on bytes sent
-    return link.latency_s * _steps(n, link.algorithm) + wire / (link.efficiency * link.bandwidth_bytes_per_s)
+    return (link.base_latency_s + link.latency_s * _steps(n, link.algorithm)
+            + wire / (link.efficiency * link.bandwidth_bytes_per_s))
 
 
 def alltoall_s(link: Link, n: int, message_bytes: Any) -> Any:
@@ -36,12 +38,12 @@ def alltoall_s(link: Link, n: int, message_bytes: Any) -> Any:
     if n <= 1:
         return message_bytes * 0.0
     wire = (n - 1) / n * message_bytes
-    return link.latency_s + wire / (link.efficiency * link.bandwidth_bytes_per_s)
+    return link.base_latency_s + link.latency_s + wire / (link.efficiency * link.bandwidth_bytes_per_s)
 
 
 def p2p_s(link: Link, message_bytes: Any) -> Any:
     """One point-to-point transfer (pipeline hand-off)."""
-    return link.latency_s + message_bytes / (link.efficiency * link.bandwidth_bytes_per_s)
+    return link.base_latency_s + link.latency_s + message_bytes / (link.efficiency * link.bandwidth_bytes_per_s)
 
 
 def reducescatter_s(link: Link, n: int, message_bytes: Any) -> Any:
@@ -51,7 +53,7 @@ def reducescatter_s(link: Link, n: int, message_bytes: Any) -> Any:
         return message_bytes * 0.0
     steps = 1.0 if link.algorithm == "oneshot" else float(n - 1)
     wire = (n - 1) / n * message_bytes
-    return link.latency_s * steps + wire / (link.efficiency * link.bandwidth_bytes_per_s)
+    return link.base_latency_s + link.latency_s * steps + wire / (link.efficiency * link.bandwidth_bytes_per_s)
 
 
 def group_collective_s(pattern: str, scale_up: Link, scale_out: Link | None, n: int, local: int,

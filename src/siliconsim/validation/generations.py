@@ -6,8 +6,10 @@ benchmark whose documentation names an older engine generation (``benchmarks.tom
 the generation's multipliers (``compute``, ``kernel_overhead``, ``kv_memory``), which
 ``siliconsim calibrate`` fits on that generation's rows alone and writes to
 ``data/generations_calibrated.toml``, plus its structural differences (decode attention that reads
-each KV head once per query head before TensorRT-LLM's XQA kernel). Today's estimates never use a
-generation: it only keeps old rows from pulling the current efficiencies toward old engines.
+each KV head once per query head before TensorRT-LLM's XQA kernel; tensor-parallel all-reduces
+through NCCL, costed by NCCL's own tuning model, before its one-shot custom all-reduce). Today's
+estimates never use a generation: it only keeps old rows from pulling the current efficiencies
+toward old engines.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from siliconsim.errors import CatalogError
 from siliconsim.hardware.catalog import read_toml, sourced
-from siliconsim.hardware.spec import Chip
+from siliconsim.hardware.spec import Chip, Link
 from siliconsim.models.spec import ModelSpec
 from siliconsim.perf.hbm import OPTIONAL_EFFICIENCY
 from siliconsim.validation.benchmarks import benchmark_of, sourced_flag
@@ -39,6 +41,7 @@ class Generation:
     versions: str
     why: str
     kv_reads_per_query_head: bool
+    nccl_allreduce: bool  # all-reduces through NCCL's ring (``Nccl``), not the link's own algorithm
     prior_sigma: dict[str, float]  # natural-log prior width of each fitted multiplier
     prior: dict[str, float]  # prior value of a multiplier where it is not 1
 
@@ -46,17 +49,45 @@ class Generation:
         return self.prior.get(key, 1.0)
 
 
+@dataclass(frozen=True)
+class Nccl:
+    """NCCL's tuning model of a ring all-reduce inside an NVLink node (``[nccl]``)."""
+
+    base_latency_s: float  # baseLat: per call
+    step_latency_s: float  # hwLat: per ring step
+
+    def on(self, link: Link) -> Link:
+        """``link`` with NCCL's ring in place of its own algorithm; the bandwidth term is the link's."""
+        return replace(link, algorithm="ring", latency_s=self.step_latency_s, base_latency_s=self.base_latency_s)
+
+
+@functools.cache
+def nccl(path: Path = GENERATIONS_FILE) -> Nccl:
+    table = read_toml(path).get("nccl")
+    if not isinstance(table, dict):
+        raise CatalogError(f"{path.name}: lacks the [nccl] table (base_latency, step_latency)")
+    unknown = sorted(set(table) - {"why", "base_latency", "step_latency"})
+    if unknown:
+        raise CatalogError(f"{path.name}: nccl.{unknown[0]} is not a known field (expected why, base_latency, "
+                           "step_latency)")
+    lat = {k: sourced(table.get(k), "s", f"{path.name}: nccl.{k}").value for k in ("base_latency", "step_latency")}
+    return Nccl(lat["base_latency"], lat["step_latency"])
+
+
 @functools.cache
 def generations(path: Path = GENERATIONS_FILE) -> dict[str, Generation]:
     """Every generation of ``path`` by id."""
     out = {}
+    fields = ("engine", "versions", "why", "kv_reads_per_query_head", "nccl_allreduce", "prior", "prior_sigma")
     for gid, table in read_toml(path).get("generations", {}).items():
         where = f"{path.name}: generations.{gid}"
-        unknown = sorted(set(table) - {"engine", "versions", "why", "kv_reads_per_query_head", "prior", "prior_sigma"})
+        unknown = sorted(set(table) - set(fields))
         if unknown:
-            raise CatalogError(f"{where}: unknown field '{unknown[0]}' (expected engine, versions, why, "
-                               "kv_reads_per_query_head, prior, prior_sigma)")
+            raise CatalogError(f"{where}: unknown field '{unknown[0]}' (expected {', '.join(fields)})")
         kv = sourced_flag(table.get("kv_reads_per_query_head"), f"{where}.kv_reads_per_query_head")
+        ring = sourced_flag(table.get("nccl_allreduce"), f"{where}.nccl_allreduce")
+        if ring:
+            nccl(path)  # a generation that uses it needs the table
         sigma = table.get("prior_sigma", {})
         bad = [k for k, v in sigma.items() if k not in KEYS or not isinstance(v, (int, float)) or v <= 0]
         if bad:
@@ -71,7 +102,7 @@ def generations(path: Path = GENERATIONS_FILE) -> dict[str, Generation]:
                 raise CatalogError(f"{where}.prior.{k}.value: expected a positive multiplier, got {prior[k]!r}")
         out[gid] = Generation(gid, str(table.get("engine", "")), str(table.get("versions", "")),
                               " ".join(str(table.get("why", "")).split()),
-                              bool(kv),
+                              bool(kv), bool(ring),
                               {k: float(v) for k, v in sigma.items()}, prior)
     return out
 
@@ -108,8 +139,9 @@ def calibrated(path: Path = CALIBRATED_FILE) -> dict[str, dict[str, float]]:
 
 def on_generation(chip: Chip, model: ModelSpec, gen: Generation, multipliers: Mapping[str, float]) -> Chip:
     """``chip`` as the generation's kernels ran it: its efficiencies times the multipliers (the
-    generation's priors where ``multipliers`` has none), and a grouped-query model's KV reads
-    repeated per query head where the generation's decode attention did."""
+    generation's priors where ``multipliers`` has none), a grouped-query model's KV reads
+    repeated per query head where the generation's decode attention did, and its scale-up
+    collectives on NCCL's ring where the generation all-reduced through NCCL."""
     eff = dict(chip.efficiency)
     for k in KEYS:
         base = eff.get(k, OPTIONAL_EFFICIENCY.get(k))
@@ -117,6 +149,8 @@ def on_generation(chip: Chip, model: ModelSpec, gen: Generation, multipliers: Ma
             eff[k] = base * multipliers.get(k, gen.prior_of(k))
     if gen.kv_reads_per_query_head and not model.is_mla and model.n_kv_heads < model.n_heads:
         eff["kv_memory"] = eff.get("kv_memory", 1.0) * model.n_kv_heads / model.n_heads
+    if gen.nccl_allreduce:
+        chip = replace(chip, system=replace(chip.system, scale_up=nccl().on(chip.system.scale_up)))
     return replace(chip, efficiency=eff)
 
 
