@@ -141,11 +141,24 @@ def max_throughput(model: ModelSpec, chip: Chip, input_tokens: float, output_tok
         return base
     dep = base.deployment
     assert dep is not None
-    best = _best_batch(dep, input_tokens, output_tokens, max_tpot_s)
-    if best is None:
-        return base
-    return estimate(model, chip, Scenario(best, input_tokens, output_tokens), chips=dep.par.chips, dtype=dep.dtype,
-                    kv_dtype=dep.kv_dtype, replicas=replicas)
+    # The planner's layout depends on the batch (a large batch may want data-parallel attention and the
+    # KV room it frees), so search the batch on the layout planned for the last best batch until the
+    # layout stops changing, and keep the fastest.
+    found: Estimate | None = None
+    seen: set[str] = set()
+    while dep.describe() not in seen:
+        seen.add(dep.describe())
+        best = _best_batch(dep, input_tokens, output_tokens, max_tpot_s)
+        if best is None:
+            break
+        est = estimate(model, chip, Scenario(best, input_tokens, output_tokens), chips=dep.par.chips,
+                       dtype=dep.dtype, kv_dtype=dep.kv_dtype, replicas=replicas)
+        if not est.feasible:
+            break
+        if found is None or est.aggregate_output_tok_s > found.aggregate_output_tok_s:
+            found = est
+        dep = est.deployment  # type: ignore[assignment]
+    return found if found is not None else base
 
 
 def max_throughput_on(dep: Deployment, input_tokens: float, output_tokens: float, *, replicas: int = 1) -> Estimate:

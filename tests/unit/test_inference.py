@@ -37,6 +37,18 @@ def test_offline_picks_a_large_batch():
     assert e.aggregate_output_tok_s > 5000
 
 
+def test_offline_batch_is_the_best_on_the_layout_it_returns():
+    """The planner lays DeepSeek-R1 on 8 B200s out differently at batch 1 and at a large batch (data-
+    parallel attention frees KV room): the batch must be searched on the returned layout, not on the
+    batch-1 one, so no batch of that layout beats it."""
+    m, c = load_model("deepseek-r1"), load_chip("b200")
+    e = max_throughput(m, c, 800, 3736, chips=8, dtype="fp4")
+    on_own_layout = max_throughput_on(e.deployment, 800, 3736)
+    assert e.aggregate_output_tok_s >= on_own_layout.aggregate_output_tok_s * (1 - 1e-9)
+    batch1 = estimate(m, c, Scenario(1, 800, 3736), chips=8, dtype="fp4").deployment
+    assert e.deployment.describe() != batch1.describe()  # the case the search must handle
+
+
 def test_tpot_limit_caps_the_batch():
     m, c = load_model("llama-3.1-8b"), load_chip("h100-sxm")
     free = max_throughput(m, c, 1000, 1000, dtype="fp8")
