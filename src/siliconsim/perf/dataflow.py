@@ -222,7 +222,10 @@ class DataflowFamily:
         if g.moe and n_l > 1:
             hops += self.k["moe_extra_hops"]
         link = chip.microarch
-        msg = b * model.d_model * self.k["activation_bytes"]
+        # each of the layer's n_l chips moves its own 1/n_l share of the activations over its own
+        # link: a hand-off from one layer's chips to the next, or a phase of a reduce-scatter /
+        # all-gather among directly connected chips (each sends n_l - 1 chunks of msg / n_l, one per link)
+        msg = b * model.d_model * self.k["activation_bytes"] / n_l
         hop_s = link.get("c2c_hop_latency_s", chip.system.scale_up.latency_s) + msg / link.get(
             "c2c_link_bandwidth_bytes_per_s", chip.system.scale_up.bandwidth_bytes_per_s)
         return compute, memory, hops * hop_s
