@@ -123,3 +123,21 @@ def test_a_pipeline_keeps_one_micro_batch_per_stage_in_flight():
     from siliconsim.serving.approx import batch_grid
 
     assert batch_grid(dep, 600).max() <= dep.kv_capacity_tokens / 600 / 2 + 1
+
+
+@pytest.mark.parametrize("chip, model", [("groq-lpu", "llama-3.1-8b"), ("cs-3", "llama-3.1-70b")])
+def test_a_layer_or_wafer_pipeline_is_not_counted_twice(chip, model):
+    """A Groq layer pipeline (pp = its chips) or a CS-3 wafer pipeline already cuts the step's batch
+    into micro-batches over its stages (``perf.dataflow.pipeline_cost``, the wafer regions): the
+    replica emits the batch's tokens once per step and the whole KV cache holds that one batch."""
+    from siliconsim.serving.approx import batch_grid
+
+    dep = estimate(load_model(model), load_chip(chip), Scenario(1, 1000, 200), dtype="int8" if chip == "groq-lpu"
+                   else "bf16").deployment
+    assert dep.par.pp > 1 and dep.microbatches_in_flight == 1
+    b = np.array([4.0])
+    c = continuous_batching(dep, b, 1000, 200)
+    assert float(c.output_tok_s[0]) == pytest.approx(4 / float(c.step_s[0]), rel=1e-12)
+    cap = min(dep.kv_capacity_tokens / 1200, dep.max_batch)
+    if cap >= 2:
+        assert batch_grid(dep, 1200).max() == pytest.approx(np.floor(cap))

@@ -101,6 +101,7 @@ class DataflowFamily:
     """Step time on dataflow machines. Stateless apart from the family constants."""
 
     name = "dataflow"
+    pipelines_batch = True  # a step's batch is already cut into micro-batches over its stages (pipeline_cost)
 
     def __init__(self) -> None:
         self.k = dict(family_constants("dataflow"))

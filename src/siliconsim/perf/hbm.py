@@ -124,6 +124,7 @@ class HbmFamily:
     """Step time on HBM accelerators. Stateless apart from the family constants."""
 
     name = "hbm"
+    pipelines_batch = False  # a step is one micro-batch's traversal of the pipeline stages
 
     def __init__(self) -> None:
         self.k = family_constants("hbm")

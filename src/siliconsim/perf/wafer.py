@@ -211,6 +211,7 @@ class WaferFamily:
     """Step time on wafer-scale engines. Stateless apart from the family constants."""
 
     name = "wafer"
+    pipelines_batch = True  # a step's batch is already cut into micro-batches over its regions and wafers
 
     def __init__(self) -> None:
         self.k = dict(family_constants("wafer"))

@@ -98,7 +98,7 @@ def _aggregated(problem: Problem, task: Task, dep: Deployment, b: np.ndarray, ta
     cp = chip_power(dep.chip, step, problem.assumptions, problem.chip_power_limit_w)
     t = np.asarray(cp.step.latency_s, dtype=float) * np.ones_like(b)
     t_dec = c.decode_step_s / cp.clock if extra is None else (c.decode_step_s + np.asarray(extra.latency_s)) / cp.clock
-    mb = dep.par.pp  # micro-batches in flight on a pipeline-parallel replica (serving.approx.continuous_batching)
+    mb = dep.microbatches_in_flight  # on a pipeline-parallel replica (serving.approx.continuous_batching)
     replicas = np.ceil(problem.rate_per_s / (mb * b * tau / (O * t)) - 1e-9)
     k = serving_constants()
     long_in = min(problem.long_input_tokens or I, k["prefill_token_budget"])

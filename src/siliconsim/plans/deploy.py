@@ -62,6 +62,13 @@ class Deployment:
         return int(self.family.max_batch(self.chip))
 
     @property
+    def microbatches_in_flight(self) -> int:
+        """Batches of a step that a replica keeps in flight at once: ``pp`` where a step is one
+        micro-batch's traversal of the pipeline stages (HBM), 1 where the family's step already cuts
+        its batch into micro-batches over the stages (wafer regions, dataflow layer pipelines)."""
+        return 1 if self.family.pipelines_batch else self.par.pp
+
+    @property
     def weights_label(self) -> str:
         """Weight precision as served: ``bf16+mxfp4`` when a checkpoint keeps quantized experts."""
         return self.model.weights_label(self.dtype)

@@ -168,8 +168,9 @@ def stack_for(chip_id: str, scenario: str) -> Stack | None:
 
 def batch_grid(dep: Deployment, context_tokens: float, points: int = 64, max_batch: float | None = None) -> np.ndarray:
     """Whole batch sizes from 1 to what the KV cache, the engine and a stack's cap allow (per
-    micro-batch of a pipeline-parallel replica, whose ``pp`` micro-batches share its KV cache)."""
-    cap = min(dep.kv_capacity_tokens / context_tokens / dep.par.pp, dep.max_batch,
+    micro-batch of an HBM pipeline-parallel replica, whose ``pp`` micro-batches share its KV cache;
+    ``Deployment.microbatches_in_flight``)."""
+    cap = min(dep.kv_capacity_tokens / context_tokens / dep.microbatches_in_flight, dep.max_batch,
               max_batch if max_batch is not None else math.inf)
     if cap < 1:
         return np.zeros(0)
@@ -197,7 +198,8 @@ def operating_point(dep: Deployment, input_tokens: float, output_tokens: float, 
 @dataclass(frozen=True)
 class Curve:
     """Steady states of one replica over an array of decode batches (see module doc); with pipeline
-    parallelism ``batch`` is one micro-batch of the ``pp`` in flight."""
+    parallelism on an HBM replica ``batch`` is one micro-batch of the ``pp`` in flight (a wafer or
+    dataflow step pipelines its whole batch itself: ``Deployment.microbatches_in_flight``)."""
 
     batch: np.ndarray
     step_s: np.ndarray  # mixed step: decode plus the prompt tokens that arrive during it
@@ -274,10 +276,11 @@ def continuous_batching(dep: Deployment, b: np.ndarray, input_tokens: float, out
     t_own = np.asarray(own.latency_s, dtype=float) * ones
     ttft = residual + wait + np.maximum(1.0, ahead / room) * t_own + 0.5 * (max(admission_steps, 1.0) - 1.0) * t
     step = mixed.scaled(frac).plus(plain.scaled(1.0 - frac))
-    # a pipeline-parallel replica keeps one micro-batch of b per stage in flight (in-flight batching
-    # over stages): each micro-batch's token takes the whole traversal t, the stages work on the
-    # others meanwhile, so the replica emits pp times a micro-batch's tokens per t
-    tput = dep.par.pp * b * tokens_per_step / t
+    # an HBM pipeline-parallel replica keeps one micro-batch of b per stage in flight (in-flight
+    # batching over stages): each micro-batch's token takes the whole traversal t, the stages work on
+    # the others meanwhile, so the replica emits pp times a micro-batch's tokens per t (a wafer or
+    # dataflow step has already cut b over its stages: once)
+    tput = dep.microbatches_in_flight * b * tokens_per_step / t
     return Curve(b, t, t_plain, ttft, tput, prompt + b <= budget, step, wait, tail)
 
 
