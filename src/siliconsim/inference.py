@@ -142,8 +142,8 @@ def max_throughput(model: ModelSpec, chip: Chip, input_tokens: float, output_tok
     dep = base.deployment
     assert dep is not None
     # The planner's layout depends on the batch (a large batch may want data-parallel attention and the
-    # KV room it frees), so search the batch on the layout planned for the last best batch until the
-    # layout stops changing, and keep the fastest.
+    # KV room it frees): search the batch on a layout, then re-plan at that batch, until the layout
+    # stops changing; keep the fastest (layout, batch) seen.
     found: Estimate | None = None
     seen: set[str] = set()
     while dep.describe() not in seen:
@@ -151,20 +151,26 @@ def max_throughput(model: ModelSpec, chip: Chip, input_tokens: float, output_tok
         best = _best_batch(dep, input_tokens, output_tokens, max_tpot_s)
         if best is None:
             break
-        est = estimate(model, chip, Scenario(best, input_tokens, output_tokens), chips=dep.par.chips,
-                       dtype=dep.dtype, kv_dtype=dep.kv_dtype, replicas=replicas)
-        if not est.feasible:
-            break
+        est = _on(dep, best, input_tokens, output_tokens, replicas)
         if found is None or est.aggregate_output_tok_s > found.aggregate_output_tok_s:
             found = est
-        dep = est.deployment  # type: ignore[assignment]
+        nxt = estimate(model, chip, Scenario(best, input_tokens, output_tokens), chips=dep.par.chips,
+                       dtype=dep.dtype, kv_dtype=dep.kv_dtype, replicas=replicas)
+        if not nxt.feasible:
+            break
+        dep = nxt.deployment  # type: ignore[assignment]
     return found if found is not None else base
 
 
 def max_throughput_on(dep: Deployment, input_tokens: float, output_tokens: float, *, replicas: int = 1) -> Estimate:
     """``max_throughput`` on a given deployment (a published layout) instead of the planner's."""
-    best = _best_batch(dep, input_tokens, output_tokens, None) or 1.0
-    sc = Scenario(best, input_tokens, output_tokens)
+    return _on(dep, _best_batch(dep, input_tokens, output_tokens, None) or 1.0, input_tokens, output_tokens,
+               replicas)
+
+
+def _on(dep: Deployment, batch: float, input_tokens: float, output_tokens: float, replicas: int) -> Estimate:
+    """The estimate of ``batch`` sequences on ``dep`` as it is (no re-planning)."""
+    sc = Scenario(batch, input_tokens, output_tokens)
     prefill, decode = _timings(dep, sc)
     return Estimate(dep.model.id, dep.chip.id, sc, Plan(Verdict(True), dep), float(prefill.latency_s),
                     float(decode.latency_s), prefill, decode, replicas)

@@ -49,6 +49,18 @@ def test_offline_batch_is_the_best_on_the_layout_it_returns():
     assert e.deployment.describe() != batch1.describe()  # the case the search must handle
 
 
+def test_offline_never_loses_the_batch_its_own_layout_runs():
+    """Re-planning at the best batch can fail where the searched layout holds that batch (a Groq
+    pipeline with KV room for three DeepSeek-R1 sequences): the search keeps what it found, not the
+    batch-1 estimate."""
+    m, c = load_model("deepseek-r1"), load_chip("groq-lpu")
+    base = estimate(m, c, Scenario(1, 1000, 1000)).deployment
+    e = max_throughput(m, c, 1000, 1000, chips=base.par.chips)
+    on_base = max_throughput_on(base, 1000, 1000)
+    assert on_base.scenario.batch > 1
+    assert e.aggregate_output_tok_s >= on_base.aggregate_output_tok_s * (1 - 1e-9)
+
+
 def test_tpot_limit_caps_the_batch():
     m, c = load_model("llama-3.1-8b"), load_chip("h100-sxm")
     free = max_throughput(m, c, 1000, 1000, dtype="fp8")
