@@ -22,7 +22,7 @@ import numpy as np
 from siliconsim.errors import InputError, require_positive
 from siliconsim.hardware.spec import Chip
 from siliconsim.models.spec import ModelSpec
-from siliconsim.perf.step import StepCost, Work
+from siliconsim.perf.step import StepCost, Work, decode_context
 from siliconsim.plans import Deployment, Plan, Verdict, plan_deployment
 
 
@@ -31,15 +31,24 @@ class Scenario:
     batch: float = 1
     input_tokens: float = 1024
     output_tokens: float = 128
+    # mean context of a decoding sequence; None: input + output / 2 (equal lengths). Lengths that
+    # vary make it length-biased (``perf.step.length_biased_context``)
+    decode_context_tokens: float | None = None
 
     def __post_init__(self) -> None:
         require_positive("batch", self.batch)
         require_positive("input_tokens", self.input_tokens)
         require_positive("output_tokens", self.output_tokens)
+        if self.decode_context_tokens is not None:
+            require_positive("decode_context_tokens", self.decode_context_tokens)
 
     @property
     def context_tokens(self) -> float:
         return self.input_tokens + self.output_tokens
+
+    @property
+    def decode_context(self) -> Any:
+        return decode_context(self.input_tokens, self.output_tokens, self.decode_context_tokens)
 
 
 @dataclass(frozen=True)
@@ -90,7 +99,7 @@ class Estimate:
 def _timings(dep: Deployment, sc: Scenario) -> tuple[StepCost, StepCost]:
     prefill = dep.step(Work(prefill_tokens=np.multiply(sc.batch, sc.input_tokens),
                             prefill_context=np.multiply(sc.input_tokens, 0.5)))
-    decode = dep.step(Work(decode_batch=sc.batch, decode_context=sc.input_tokens + np.multiply(sc.output_tokens, 0.5)))
+    decode = dep.step(Work(decode_batch=sc.batch, decode_context=sc.decode_context))
     return prefill, decode
 
 
@@ -107,8 +116,10 @@ def estimate(model: ModelSpec, chip: Chip, scenario: Scenario, *, chips: int | N
                     prefill, decode, replicas)
 
 
-def sweep(dep: Deployment, batch: Any, input_tokens: Any, output_tokens: Any) -> dict[str, np.ndarray]:
-    """Vectorised TTFT/TPOT/throughput over arrays of batch and lengths on one deployment.
+def sweep(dep: Deployment, batch: Any, input_tokens: Any, output_tokens: Any,
+          decode_context_tokens: Any = None) -> dict[str, np.ndarray]:
+    """Vectorised TTFT/TPOT/throughput over arrays of batch and lengths on one deployment
+    (``decode_context_tokens``: see :class:`Scenario`).
 
     Memory fit is checked per point: infeasible points come back as NaN.
     """
@@ -119,9 +130,10 @@ def sweep(dep: Deployment, batch: Any, input_tokens: Any, output_tokens: Any) ->
     object.__setattr__(sc, "batch", b)
     object.__setattr__(sc, "input_tokens", i)
     object.__setattr__(sc, "output_tokens", o)
+    object.__setattr__(sc, "decode_context_tokens", decode_context_tokens)
     prefill, decode = _timings(dep, sc)
     ttft, tpot = np.asarray(prefill.latency_s), np.asarray(decode.latency_s)
-    fits = b * (i + o) <= dep.kv_capacity_tokens
+    fits = b * np.maximum(i + o, sc.decode_context) <= dep.kv_capacity_tokens
     nan = np.nan
     return {
         "ttft_s": np.where(fits, ttft, nan),
@@ -132,10 +144,13 @@ def sweep(dep: Deployment, batch: Any, input_tokens: Any, output_tokens: Any) ->
 
 def max_throughput(model: ModelSpec, chip: Chip, input_tokens: float, output_tokens: float, *,
                    chips: int | None = None, dtype: str | None = None, kv_dtype: str | None = None,
-                   replicas: int = 1, max_tpot_s: float | None = None) -> Estimate:
+                   replicas: int = 1, max_tpot_s: float | None = None,
+                   decode_context_tokens: float | None = None) -> Estimate:
     """The batch that maximises aggregate output tokens/s (MLPerf Offline), optionally under a
-    TPOT limit. Searches batch sizes on a geometric grid up to the KV-cache capacity."""
-    sc1 = Scenario(1, input_tokens, output_tokens)
+    TPOT limit. Searches batch sizes on a geometric grid up to the KV-cache capacity.
+    ``decode_context_tokens``: see :class:`Scenario`."""
+    dc = decode_context_tokens
+    sc1 = Scenario(1, input_tokens, output_tokens, dc)
     base = estimate(model, chip, sc1, chips=chips, dtype=dtype, kv_dtype=kv_dtype, replicas=replicas)
     if not base.feasible:
         return base
@@ -148,13 +163,13 @@ def max_throughput(model: ModelSpec, chip: Chip, input_tokens: float, output_tok
     seen: set[str] = set()
     while dep.describe() not in seen:
         seen.add(dep.describe())
-        best = _best_batch(dep, input_tokens, output_tokens, max_tpot_s)
+        best = _best_batch(dep, input_tokens, output_tokens, max_tpot_s, dc)
         if best is None:
             break
-        est = _on(dep, best, input_tokens, output_tokens, replicas)
+        est = _on(dep, Scenario(best, input_tokens, output_tokens, dc), replicas)
         if found is None or est.aggregate_output_tok_s > found.aggregate_output_tok_s:
             found = est
-        nxt = estimate(model, chip, Scenario(best, input_tokens, output_tokens), chips=dep.par.chips,
+        nxt = estimate(model, chip, Scenario(best, input_tokens, output_tokens, dc), chips=dep.par.chips,
                        dtype=dep.dtype, kv_dtype=dep.kv_dtype, replicas=replicas)
         if not nxt.feasible:
             break
@@ -162,15 +177,15 @@ def max_throughput(model: ModelSpec, chip: Chip, input_tokens: float, output_tok
     return found if found is not None else base
 
 
-def max_throughput_on(dep: Deployment, input_tokens: float, output_tokens: float, *, replicas: int = 1) -> Estimate:
+def max_throughput_on(dep: Deployment, input_tokens: float, output_tokens: float, *, replicas: int = 1,
+                      decode_context_tokens: float | None = None) -> Estimate:
     """``max_throughput`` on a given deployment (a published layout) instead of the planner's."""
-    return _on(dep, _best_batch(dep, input_tokens, output_tokens, None) or 1.0, input_tokens, output_tokens,
-               replicas)
+    best = _best_batch(dep, input_tokens, output_tokens, None, decode_context_tokens) or 1.0
+    return _on(dep, Scenario(best, input_tokens, output_tokens, decode_context_tokens), replicas)
 
 
-def _on(dep: Deployment, batch: float, input_tokens: float, output_tokens: float, replicas: int) -> Estimate:
-    """The estimate of ``batch`` sequences on ``dep`` as it is (no re-planning)."""
-    sc = Scenario(batch, input_tokens, output_tokens)
+def _on(dep: Deployment, sc: Scenario, replicas: int) -> Estimate:
+    """The estimate of ``sc`` on ``dep`` as it is (no re-planning)."""
     prefill, decode = _timings(dep, sc)
     return Estimate(dep.model.id, dep.chip.id, sc, Plan(Verdict(True), dep), float(prefill.latency_s),
                     float(decode.latency_s), prefill, decode, replicas)
@@ -201,14 +216,16 @@ def finite_run(dep: Deployment, requests: int, input_tokens: float, output_token
     return float(grid[best]), float(requests * output_tokens / makespan[best])
 
 
-def _best_batch(dep: Deployment, input_tokens: float, output_tokens: float, max_tpot_s: float | None) -> float | None:
+def _best_batch(dep: Deployment, input_tokens: float, output_tokens: float, max_tpot_s: float | None,
+                decode_context_tokens: float | None = None) -> float | None:
     """The batch on a geometric grid up to the KV-cache capacity with the highest aggregate throughput
     (None: not even one sequence fits, or none meets ``max_tpot_s``)."""
-    cap = min(dep.kv_capacity_tokens / (input_tokens + output_tokens), dep.max_batch)
+    held = max(input_tokens + output_tokens, decode_context_tokens or 0.0)  # KV tokens per sequence (sweep)
+    cap = min(dep.kv_capacity_tokens / held, dep.max_batch)
     if cap < 1:
         return None
     grid = np.unique(np.floor(np.geomspace(1, cap, 48)))
-    res = sweep(dep, grid, input_tokens, output_tokens)
+    res = sweep(dep, grid, input_tokens, output_tokens, decode_context_tokens)
     tput = res["aggregate_output_tok_s"]
     if max_tpot_s is not None:
         tput = np.where(res["tpot_s"] <= max_tpot_s, tput, np.nan)

@@ -3,6 +3,7 @@
 from dataclasses import replace
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -74,3 +75,19 @@ def test_a_faster_chip_never_worsens_mean_latency(rs, speed, cfg, cap):
 def test_same_inputs_same_results(rs, cfg):
     a, b = simulate(LinearStepModel(), rs, cfg), simulate(LinearStepModel(), rs, cfg)
     assert np.array_equal(a.finish_s, b.finish_s, equal_nan=True) and a.events == b.events
+
+
+@given(st.lists(st.tuples(st.integers(1, 4000), st.integers(1, 5000)), min_size=1, max_size=60))
+@SETTINGS
+def test_length_biased_context_is_the_mean_context_over_decode_steps(pairs):
+    """Every decode step of every sequence counted once (sequence i decodes at contexts I_i .. I_i +
+    L_i - 1): their mean is the length-biased context E[I L]/E[L] + E[L^2]/(2 E[L]), less half a token."""
+    from siliconsim.perf.step import length_biased_context
+
+    inp, out = (np.array(x, dtype=float) for x in zip(*pairs))
+    steps = sum(i * n + n * (n - 1) / 2 for i, n in zip(inp, out))
+    exact = steps / out.sum()
+    weighted, mean, cv = (inp * out).sum() / out.sum(), out.mean(), out.std() / out.mean()
+    assert length_biased_context(weighted, mean, cv) - 0.5 == pytest.approx(exact, rel=1e-9, abs=1e-6)
+    if np.all(out == out[0]):
+        assert length_biased_context(weighted, mean, cv) == pytest.approx(weighted + mean / 2)

@@ -68,6 +68,16 @@ def test_tpot_limit_caps_the_batch():
     assert capped.tpot_s <= 0.010 < free.tpot_s
 
 
+def test_a_length_biased_decode_context_slows_decode_only():
+    m, c = load_model("llama-3.1-8b"), load_chip("h100-sxm")
+    equal = estimate(m, c, Scenario(64, 1000, 2000), dtype="fp8")
+    assert equal.scenario.decode_context == 2000  # input + output / 2
+    spread = estimate(m, c, Scenario(64, 1000, 2000, decode_context_tokens=4000), dtype="fp8")
+    assert spread.tpot_s > equal.tpot_s and spread.ttft_s == equal.ttft_s
+    with pytest.raises(InputError, match="decode_context_tokens"):
+        Scenario(1, 10, 10, decode_context_tokens=-1)
+
+
 def test_bad_scenario_rejected():
     with pytest.raises(InputError, match="input_tokens"):
         Scenario(1, -5, 10)

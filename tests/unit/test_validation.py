@@ -39,9 +39,12 @@ def test_bad_cell_names_file_line_id_and_column(tmp_path):
 
 def test_mlperf_rows_take_the_dataset_mean_input(cases):
     ln = lengths(cases["M0299"])  # llama2-70b server, input empty
-    assert ln.input_tokens == 300 and ln.output_tokens == cases["M0299"].output_tokens
-    assert "llama2-70b" in ln.assumption
-    assert lengths(cases["M0148"]).assumption == ""  # fixed-length row: nothing assumed
+    # OpenOrca's per-sample token lengths: mean prompt 222.3, output-weighted prompt 199.5, output cv 0.787
+    assert ln.input_tokens == 222.3 and ln.output_tokens == cases["M0299"].output_tokens
+    assert ln.decode_context_tokens == pytest.approx(199.5 + ln.output_tokens * (1 + 0.787 ** 2) / 2)
+    assert "llama2-70b" in ln.assumption and "cv 0.79" in ln.assumption
+    fixed = lengths(cases["M0148"])  # fixed-length row: nothing assumed, equal lengths
+    assert fixed.assumption == "" and fixed.decode_context_tokens is None
 
 
 def test_offline_layout_search_is_at_least_the_smallest_replica(cases):

@@ -9,6 +9,7 @@ from siliconsim.errors import CatalogError
 from siliconsim.validation.runner import run_case
 from siliconsim.validation.submissions import SUBMISSIONS_FILE, submission_for, submissions
 from siliconsim.validation.suite import load_cases
+from siliconsim.validation.workload import lengths
 
 SRC = 'basis = "datasheet", source = "configs/X/Server/llama2-70b.py: max_num_tokens 3584"'
 GOOD = ('[[submissions]]\nresults = "v5.1/closed/NVIDIA/SYS_TRT"\nbenchmark = "llama2-70b-99"\nscenario = "Server"\n'
@@ -59,15 +60,16 @@ def test_a_row_finds_its_result_by_address():
 
 def test_the_settings_bound_the_server_operating_point():
     """With NVIDIA's published settings (TP1 instances, 3584 tokens per step, KV 0.95 of free memory)
-    the batch is set by the token budget: B + B I / O <= 3584 gives about 1,530 requests per GPU at
-    the suite's 300 / 274 mean lengths, against the ~1,528 the measured throughput and TPOT imply
-    (99,123 tok/s x 123.3 ms / 8 GPUs), where the default 8192-token budget lets the TPOT limit pick
-    a batch of ~1,400 instead; TTFT then includes the queue for the budget's little spare room."""
+    the token budget bounds the batch: B + B I / O <= 3584 allows about 1,980 requests per GPU at
+    the dataset's 222-token prompts and the row's 274-token outputs, and the TPOT limit picks ~1,770
+    within it, against the ~1,528 the measured throughput and TPOT imply (99,123 tok/s x 123.3 ms /
+    8 GPUs); TTFT then includes the queue for the budget's little spare room."""
     row = _row("M0422")
     with_settings = run_case(row)
     assert "3584 tokens/step" in with_settings.prediction.layout
     batch = float(with_settings.prediction.layout.split("at batch ")[1].split(";")[0])
-    assert 1450 <= batch <= 1640
+    ln = lengths(row)
+    assert 1450 <= batch <= 3584 / (1 + ln.input_tokens / ln.output_tokens)
     plain = run_case(replace(row, source_url="https://example.org/elsewhere"))
     assert "tokens/step" not in plain.prediction.layout
     ttft = _row("M0423")

@@ -88,3 +88,19 @@ class Family(Protocol):
     def memory_per_chip_bytes(self, model: Any, chip: Any, par: Parallel, dtype: str) -> float:
         """Weight bytes each chip of the replica holds."""
         ...
+
+
+def decode_context(input_tokens: Any, output_tokens: Any, given: Any = None) -> Any:
+    """Mean context of the sequences in a decode step: ``given`` (a workload's length-biased mean,
+    :func:`length_biased_context`) or, for equal lengths, ``input + output / 2``."""
+    return input_tokens + np.multiply(output_tokens, 0.5) if given is None else given
+
+
+def length_biased_context(weighted_input_tokens: float, output_tokens: float, output_cv: float) -> float:
+    """Mean context of the sequences decoding at once when output lengths vary (continuous batching
+    refills the batch as sequences finish). A sequence of L output tokens decodes for L steps, so
+    a step holds sequences in proportion to their length: their mean context is E[I L] / E[L]
+    (``weighted_input_tokens``) plus E[L^2] / (2 E[L]) = ``output_tokens`` (1 + cv^2) / 2, which is
+    output / 2 only for equal lengths (the inspection paradox; Kleinrock, Queueing Systems vol. 1,
+    sec. 5.2)."""
+    return weighted_input_tokens + output_tokens * (1.0 + output_cv ** 2) / 2.0

@@ -61,7 +61,7 @@ import numpy as np
 
 from siliconsim.errors import CatalogError
 from siliconsim.hardware.catalog import read_toml, sourced
-from siliconsim.perf.step import StepCost, Work
+from siliconsim.perf.step import StepCost, Work, decode_context
 from siliconsim.plans import Deployment
 
 DATA = Path(str(resources.files("siliconsim.serving") / "data"))
@@ -178,20 +178,26 @@ def batch_grid(dep: Deployment, context_tokens: float, points: int = 64, max_bat
 
 
 def operating_point(dep: Deployment, input_tokens: float, output_tokens: float, ttft_limit_s: float,
-                    tpot_limit_s: float, stack: Stack | None = None, replicas: int = 1) -> OperatingPoint:
+                    tpot_limit_s: float, stack: Stack | None = None, replicas: int = 1,
+                    decode_context_tokens: float | None = None) -> OperatingPoint:
     """The steady state at the highest arrival rate meeting both p99 limits (see module doc).
 
     ``stack``: the submitter's serving stack feeding ``replicas`` replicas (its batch cap and token
     budget bound continuous batching); None for continuous batching with chunked prefill.
+    ``decode_context_tokens``: the workload's mean decode context where lengths vary
+    (``perf.step.length_biased_context``); None for ``input + output / 2``.
     """
-    b = batch_grid(dep, input_tokens + output_tokens, max_batch=stack.max_batch if stack is not None else None)
+    held = max(input_tokens + output_tokens, decode_context_tokens or 0.0)
+    b = batch_grid(dep, held, max_batch=stack.max_batch if stack is not None else None)
     if b.size == 0:
         return NONE
     if stack is not None and stack.dispatched:
-        return _dispatched(dep, b, input_tokens, output_tokens, ttft_limit_s, tpot_limit_s, stack, replicas)
+        return _dispatched(dep, b, input_tokens, output_tokens, ttft_limit_s, tpot_limit_s, stack, replicas,
+                           decode_context_tokens)
     c = continuous_batching(dep, b, input_tokens, output_tokens,
                             token_budget=stack.token_budget if stack is not None else None,
-                            admission_steps=stack.admission_steps if stack is not None else 1.0)
+                            admission_steps=stack.admission_steps if stack is not None else 1.0,
+                            decode_context_tokens=decode_context_tokens)
     return _pick(b, c.step_s, c.ttft_mean_s, c.output_tok_s, c.ok, ttft_limit_s, tpot_limit_s, c.ttft_p99_s)
 
 
@@ -224,7 +230,7 @@ class Curve:
 
 def continuous_batching(dep: Deployment, b: np.ndarray, input_tokens: float, output_tokens: float,
                         tokens_per_step: float = 1.0, token_budget: float | None = None,
-                        admission_steps: float = 1.0) -> Curve:
+                        admission_steps: float = 1.0, decode_context_tokens: float | None = None) -> Curve:
     """Chunked-prefill continuous batching at each batch in ``b`` (``tokens_per_step`` > 1: each
     sequence emits that many tokens per step on average, as with speculative decoding;
     ``token_budget``: the engine's tokens per step, else ``serving.toml``'s default;
@@ -239,7 +245,7 @@ def continuous_batching(dep: Deployment, b: np.ndarray, input_tokens: float, out
     prompt = np.maximum(load, chunk)
     frac = load / prompt  # share of steps carrying prompt work
     ones = np.ones_like(b)
-    decode_ctx = input_tokens + output_tokens * 0.5
+    decode_ctx = decode_context(input_tokens, output_tokens, decode_context_tokens)
     mixed = dep.step(Work(prefill_tokens=prompt, prefill_context=input_tokens * 0.5,
                           decode_batch=b, decode_context=decode_ctx))
     plain = dep.step(Work(decode_batch=b, decode_context=decode_ctx))
@@ -302,11 +308,12 @@ BISECTIONS = 40
 
 
 def _dispatched(dep: Deployment, b: np.ndarray, input_tokens: float, output_tokens: float, ttft_limit_s: float,
-                tpot_limit_s: float, stack: Stack, replicas: int) -> OperatingPoint:
+                tpot_limit_s: float, stack: Stack, replicas: int,
+                decode_context_tokens: float | None = None) -> OperatingPoint:
     """Operating point of a replica fed in bursts by a dispatch window (see module doc)."""
     zeros = np.zeros_like(b)
     decode = dep.step(Work(prefill_tokens=zeros, prefill_context=zeros, decode_batch=b,
-                           decode_context=input_tokens + output_tokens * 0.5))
+                           decode_context=decode_context(input_tokens, output_tokens, decode_context_tokens)))
     t_d = np.asarray(decode.latency_s, dtype=float) * np.ones_like(b)
     window = stack.window_s + stack.window_steps * t_d
     kmax = stack.max_requests if math.isfinite(stack.max_requests) else float(b.max())

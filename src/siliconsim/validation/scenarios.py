@@ -282,10 +282,11 @@ def offline(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction
                              default_kv_dtype(case.weight_dtype), ln.input_tokens + ln.output_tokens)
             if isinstance(dep, str):
                 return NAN, Prediction(reason=dep)
-            est = max_throughput_on(dep, ln.input_tokens, ln.output_tokens, replicas=replicas)
+            est = max_throughput_on(dep, ln.input_tokens, ln.output_tokens, replicas=replicas,
+                                    decode_context_tokens=ln.decode_context_tokens)
         else:
             est = max_throughput(model, chip, ln.input_tokens, ln.output_tokens, chips=n, dtype=case.weight_dtype,
-                                 replicas=replicas)
+                                 replicas=replicas, decode_context_tokens=ln.decode_context_tokens)
         if est.feasible and _metered(case):
             sp = serving_power(chip, est.chips, est.decode, ln.output_tokens, default_assumptions(),  # type: ignore[arg-type]
                                case.chip_power_limit_w, est.prefill)
@@ -321,14 +322,15 @@ def server(case: Case, model: ModelSpec, chip: Chip, ln: Lengths) -> Prediction:
             return NAN, Prediction(reason=dep)
         op = operating_point(dep, ln.input_tokens, ln.output_tokens,
                              case.ttft_limit_ms * 1e-3, tpot_limit_ms * 1e-3,  # type: ignore[operator]
-                             stack, replicas)
+                             stack, replicas, ln.decode_context_tokens)
         if not op.feasible:
             return NAN, Prediction(reason=f"no arrival rate meets p99 TTFT {case.ttft_limit_ms:g} ms and "
                                           f"TPOT {tpot_limit_ms:g} ms on {dep.describe()}")
         tput = replicas * op.output_tok_s
         if _metered(case):
             step = continuous_batching(dep, np.array([op.batch]), ln.input_tokens, ln.output_tokens,
-                                       token_budget=stack.token_budget if stack is not None else None).step
+                                       token_budget=stack.token_budget if stack is not None else None,
+                                       decode_context_tokens=ln.decode_context_tokens).step
             sp = serving_power(chip, n * replicas, step, 1.0, default_assumptions(), case.chip_power_limit_w)
             layout = f"{replicas}× {dep.describe()} at batch {op.batch:.0f}"
             return _powered(case, tput, sp, layout)
