@@ -203,3 +203,25 @@ def test_plan_returns_best_fronts_alternatives_and_infeasible_reasons():
     rec = r.as_dict()
     assert rec["schema_version"] == 1 and rec["best"]["hardware"] in ("h100-sxm", "mi300x")
     assert math.isfinite(rec["best"]["usd_per_mtok_output"]) and rec["best"]["power_w"] > 0
+
+
+def test_the_closed_form_sees_the_length_biased_decode_context_of_the_demand():
+    """A decode step holds requests in proportion to their output lengths: over the code-completion
+    preset's requests the mean context of every decode step of every request is the demand's
+    ``decode_context_tokens`` (less half a token), above input + output / 2; fixed lengths give exactly that."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from siliconsim.planner.plan import demand
+    from siliconsim.planner.space import Problem
+
+    d = demand(10, workload="code-completion")
+    i, o = (np.asarray(x, dtype=float) for x in (d.requests.input_tokens, d.requests.output_tokens))
+    steps = (i * o + o * (o - 1) / 2).sum() / o.sum()
+    assert d.decode_context_tokens - 0.5 == pytest.approx(steps, rel=1e-9)
+    assert d.decode_context_tokens > d.input_tokens + d.output_tokens / 2
+    fixed = demand(10, input_tokens=1000, output_tokens=200)
+    assert fixed.decode_context_tokens == pytest.approx(1100)
+    p = Problem("llama-3.1-8b", ("h100-sxm",), 1000, 200, 1.0, 1.0, 0.1)
+    assert p.decode_context == 1100 and replace(p, decode_context_tokens=1500).decode_context == 1500

@@ -103,6 +103,7 @@ def _problem(args: argparse.Namespace) -> tuple[Any, Any]:
                       max_chips=args.max_chips, pricing=pricing(args),
                       assumptions=cost_assumptions(args), chip_power_limit_w=args.chip_power_limit_w,
                       long_input_tokens=d.long_input_tokens, short_output_tokens=d.short_output_tokens,
+                      decode_context_tokens=d.decode_context_tokens,
                       what_if=tuple(args.what_if))
     return problem, d
 

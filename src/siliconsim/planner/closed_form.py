@@ -77,13 +77,13 @@ def evaluate(problem: Problem, task: Task) -> TaskResult:
     dep = fit_layout(model, chip, task.par, task.dtype, default_kv_dtype(task.dtype), problem.context_tokens)
     if isinstance(dep, str):
         return TaskResult(task.key, reason=dep)
-    b = batch_grid(dep, problem.context_tokens, int(planner_constants()["batch_points"]))
+    b = batch_grid(dep, max(problem.context_tokens, problem.decode_context), int(planner_constants()["batch_points"]))
     if b.size == 0:
         return TaskResult(task.key, reason=f"KV cache of {dep.describe()} holds less than one "
                                            f"{problem.context_tokens:.0f}-token request")
     tau, extra = 1.0, None
     if task.speculative:
-        tau, extra = _speculation(dep, b, problem.input_tokens + problem.output_tokens / 2)
+        tau, extra = _speculation(dep, b, problem.decode_context)
         if extra is None:
             return TaskResult(task.key, reason="the MTP head does not fit beside the model", evaluated=int(b.size))
     pts = (_disaggregated if task.mode == "disaggregated" else _aggregated)(problem, task, dep, b, tau, extra)
@@ -93,7 +93,7 @@ def evaluate(problem: Problem, task: Task) -> TaskResult:
 def _aggregated(problem: Problem, task: Task, dep: Deployment, b: np.ndarray, tau: float,
                 extra: StepCost | None) -> dict[str, Any]:
     I, O = problem.input_tokens, problem.output_tokens
-    c = continuous_batching(dep, b, I, O, tau)
+    c = continuous_batching(dep, b, I, O, tau, decode_context_tokens=problem.decode_context_tokens)
     step = c.step if extra is None else c.step.plus(extra)
     cp = chip_power(dep.chip, step, problem.assumptions, problem.chip_power_limit_w)
     t = np.asarray(cp.step.latency_s, dtype=float) * np.ones_like(b)
@@ -103,7 +103,7 @@ def _aggregated(problem: Problem, task: Task, dep: Deployment, b: np.ndarray, ta
     k = serving_constants()
     long_in = min(problem.long_input_tokens or I, k["prefill_token_budget"])
     stall = chip_power(dep.chip, dep.step(Work(prefill_tokens=long_in, prefill_context=long_in / 2, decode_batch=b,
-                                                decode_context=I + O / 2)), problem.assumptions,
+                                                decode_context=problem.decode_context)), problem.assumptions,
                        problem.chip_power_limit_w)
     o = max(problem.short_output_tokens or O, 1.0)
     stall_tpot = (np.asarray(stall.step.latency_s) + (o - 1.0) * t) / (o * tau)
@@ -119,7 +119,7 @@ def _disaggregated(problem: Problem, task: Task, dep: Deployment, b: np.ndarray,
                    extra: StepCost | None) -> dict[str, Any]:
     I, O = problem.input_tokens, problem.output_tokens
     a, limit = problem.assumptions, problem.chip_power_limit_w
-    decode = dep.step(Work(decode_batch=b, decode_context=I + O / 2))
+    decode = dep.step(Work(decode_batch=b, decode_context=problem.decode_context))
     decode = decode if extra is None else decode.plus(extra)
     cd = chip_power(dep.chip, decode, a, limit)
     t_d = np.asarray(cd.step.latency_s, dtype=float) * np.ones_like(b)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from siliconsim.accounting.pricing import sanity_warning, usd_per_chip_hour
+from siliconsim.perf.step import length_biased_context
 from siliconsim.planner.checkpoint import Checkpoint
 from siliconsim.planner.confirm import Confirmation, confirm_sized
 from siliconsim.planner.executors import Executor
@@ -47,6 +48,12 @@ class Demand:
     @property
     def short_output_tokens(self) -> float:
         return float(np.quantile(self.requests.output_tokens, 0.10))
+
+    @property
+    def decode_context_tokens(self) -> float:
+        """Mean context of a decode step's sequences over these requests (length-biased)."""
+        i, o = (np.asarray(x, dtype=float) for x in (self.requests.input_tokens, self.requests.output_tokens))
+        return length_biased_context(float((i * o).sum() / o.sum()), float(o.mean()), float(o.std() / o.mean()))
 
 
 def demand(rate_per_s: float, *, workload: str | None = None, trace: str | None = None,

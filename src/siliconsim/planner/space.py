@@ -20,7 +20,7 @@ from siliconsim.hardware.spec import Chip
 from siliconsim.models.catalog import load_model
 from siliconsim.models.spec import BYTES_PER_ELEMENT, ModelSpec
 from siliconsim.perf.families import get_family
-from siliconsim.perf.step import Parallel
+from siliconsim.perf.step import Parallel, decode_context
 from siliconsim.planner.compare import DATA
 
 MODES = ("aggregated", "disaggregated")
@@ -52,6 +52,8 @@ class Problem:
     modes: tuple[str, ...] = MODES
     long_input_tokens: float | None = None  # p99 prompt (default: the mean): sizes the prefill stall
     short_output_tokens: float | None = None  # p10 output (default: the mean): who feels a stall most
+    # mean context of a decode step's sequences (length-biased where lengths vary; default input + output / 2)
+    decode_context_tokens: float | None = None
     what_if: tuple[str, ...] = ()  # --set KEY=VALUE changes for the hardware written "ref*"
 
     def chip(self, hardware: str) -> Chip:
@@ -73,6 +75,10 @@ class Problem:
     @property
     def context_tokens(self) -> float:
         return self.input_tokens + self.output_tokens
+
+    @property
+    def decode_context(self) -> float:
+        return decode_context(self.input_tokens, self.output_tokens, self.decode_context_tokens)
 
     def describe(self) -> dict:
         d = asdict(self)
