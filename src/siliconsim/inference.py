@@ -166,7 +166,7 @@ def max_throughput(model: ModelSpec, chip: Chip, input_tokens: float, output_tok
         best = _best_batch(dep, input_tokens, output_tokens, max_tpot_s, dc)
         if best is None:
             break
-        est = _on(dep, Scenario(best, input_tokens, output_tokens, dc), replicas)
+        est = estimate_on(dep, Scenario(best, input_tokens, output_tokens, dc), replicas)
         if found is None or est.aggregate_output_tok_s > found.aggregate_output_tok_s:
             found = est
         nxt = estimate(model, chip, Scenario(best, input_tokens, output_tokens, dc), chips=dep.par.chips,
@@ -181,11 +181,12 @@ def max_throughput_on(dep: Deployment, input_tokens: float, output_tokens: float
                       decode_context_tokens: float | None = None) -> Estimate:
     """``max_throughput`` on a given deployment (a published layout) instead of the planner's."""
     best = _best_batch(dep, input_tokens, output_tokens, None, decode_context_tokens) or 1.0
-    return _on(dep, Scenario(best, input_tokens, output_tokens, decode_context_tokens), replicas)
+    return estimate_on(dep, Scenario(best, input_tokens, output_tokens, decode_context_tokens), replicas)
 
 
-def _on(dep: Deployment, sc: Scenario, replicas: int) -> Estimate:
-    """The estimate of ``sc`` on ``dep`` as it is (no re-planning)."""
+def estimate_on(dep: Deployment, sc: Scenario, replicas: int = 1) -> Estimate:
+    """The estimate of ``sc`` on ``dep`` as it is (no re-planning): a batch found on a deployment
+    priced on that same deployment."""
     prefill, decode = _timings(dep, sc)
     return Estimate(dep.model.id, dep.chip.id, sc, Plan(Verdict(True), dep), float(prefill.latency_s),
                     float(decode.latency_s), prefill, decode, replicas)

@@ -108,8 +108,25 @@ def test_compare_prices_cost_at_the_busiest_batch_meeting_the_slo(capsys):
 
 
 def test_compare_warns_when_cost_is_over_ten_times_a_list_price(capsys):
-    code, _, err = run(capsys, "compare", "-m", "gpt-oss-120b", "-H", "groq-lpu", "--format", "json")
+    # 100 USD per chip-hour: about 50x Groq's list price for gpt-oss-120b
+    code, _, err = run(capsys, "compare", "-m", "gpt-oss-120b", "-H", "groq-lpu", "--format", "json", "--pricing", "100")
     assert code == 0 and "Groq's list price 0.6 USD/Mtok" in err and "warning" in err
+    code, _, err = run(capsys, "compare", "-m", "gpt-oss-120b", "-H", "groq-lpu", "--format", "json")
+    assert code == 0 and "warning" not in err  # capex pricing at its KV-sized deployment: within 10x
+
+
+def test_compare_sizes_an_sram_resident_system_for_its_kv_cache(capsys):
+    """The fewest Groq chips that hold gpt-oss-120b (315) leave SRAM for two users' KV cache; compare
+    prices the cheapest of 1-2x that size, and says so."""
+    code, out, _ = run(capsys, "compare", "-m", "gpt-oss-120b", "-H", "groq-lpu", "h100-sxm", "--format", "json")
+    rows = {r["hardware"]: r for r in json.loads(out)["results"]}
+    groq, h100 = rows["groq-lpu"], rows["h100-sxm"]
+    assert code == 0 and "sized at" in groq["loaded"]["note"] and groq["chips"] > 315
+    assert groq["loaded"]["batch"] > 10 and "sized at" not in h100["loaded"]["note"] and h100["chips"] == 1
+    code, out, _ = run(capsys, "estimate", "-m", "gpt-oss-120b", "-H", "groq-lpu", "--input-tokens", "2048",
+                       "--output-tokens", "28", "--slo", "code-completion", "--format", "json")
+    smallest = json.loads(out)
+    assert groq["usd_per_mtok_blended"] < smallest["usd_per_mtok_blended"]
 
 
 def test_compare_serve_reports_tail_latency_and_goodput(capsys):
@@ -152,3 +169,12 @@ def test_estimates_carry_error_bars_marked_by_validation_coverage(capsys):
     assert bars["tpot_s"]["low"] < tpot < bars["tpot_s"]["high"]
     _, out, _ = run(capsys, "estimate", "-m", "qwen3-coder-30b-a3b", "-H", "h100-sxm", "--format", "json")
     assert json.loads(out)["error_bars"]["tpot_s"]["basis"] == "extrapolated"  # model not in the suite
+
+
+def test_estimate_prices_the_slo_batch_on_the_chips_it_was_found_on(capsys):
+    """On 330 Groq chips the SLO's busiest batch fits the KV cache the deployment counts; pricing it must
+    not re-plan (the planner's stricter fit found no layout, and the row crashed)."""
+    code, out, err = run(capsys, "estimate", "-m", "gpt-oss-120b", "-H", "groq-lpu", "--chips", "330",
+                         "--input-tokens", "2048", "--output-tokens", "28", "--slo", "code-completion", "--format", "json")
+    rec = json.loads(out)
+    assert code == 0 and "Traceback" not in err and rec["chips"] == 330 and rec["priced_batch"] > 1

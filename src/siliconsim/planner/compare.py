@@ -1,5 +1,7 @@
 """Compare systems for one model and request shape: one row per system at its smallest
-feasible size, sorted by the latency a user sees (TTFT + remaining tokens × TPOT).
+feasible size, sorted by the latency a user sees (TTFT + remaining tokens × TPOT). A system that
+keeps weights and KV cache in on-chip SRAM is sized at the cheapest of a few multiples of its
+smallest size (``compare.toml`` ``sram_size_factors``): its smallest size has no room for a batch.
 
 Cost and power are priced at a loaded operating point chosen by an SLO (a workload preset's
 p99 TTFT and TPOT, default code-completion): the batch with the most throughput whose closed-form
@@ -9,7 +11,8 @@ scenario itself is priced and the row says so."""
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ from siliconsim.errors import CatalogError
 from siliconsim.hardware.catalog import read_toml
 from siliconsim.hardware.custom import resolve_chip
 from siliconsim.hardware.spec import Chip
-from siliconsim.inference import Estimate, Scenario, estimate
+from siliconsim.inference import Estimate, Scenario, estimate, estimate_on
 from siliconsim.models.spec import ModelSpec
 from siliconsim.serving.approx import operating_point
 from siliconsim.workloads import load_preset
@@ -35,6 +38,7 @@ class CompareDefaults:
     systems: tuple[str, ...]
     scenario: Scenario
     slo: str  # workload preset whose p99 SLO picks the priced operating point
+    sram_size_factors: tuple[float, ...] = (1.0,)  # sizes tried for SRAM-resident systems (x the smallest)
 
 
 @functools.cache
@@ -43,9 +47,14 @@ def compare_defaults() -> CompareDefaults:
     t = read_toml(path).get("compare")
     if not isinstance(t, dict):
         raise CatalogError(f"{path.name}: missing table [compare]")
+    factors = t.get("sram_size_factors", [1.0])
+    if not (isinstance(factors, list) and factors and all(isinstance(f, (int, float)) and f >= 1 for f in factors)):
+        raise CatalogError(f"{path.name}: compare.sram_size_factors = {factors!r}; expected a list of multiples "
+                           ">= 1 of the smallest size")
     try:
         return CompareDefaults(str(t["model"]), tuple(t["systems"]),
-                               Scenario(t["batch"], t["input_tokens"], t["output_tokens"]), str(t["slo"]))
+                               Scenario(t["batch"], t["input_tokens"], t["output_tokens"]), str(t["slo"]),
+                               tuple(float(f) for f in factors))
     except KeyError as exc:
         raise CatalogError(f"{path.name}: missing compare.{exc.args[0]}") from None
 
@@ -99,8 +108,9 @@ def _slo_point(model: ModelSpec, est: Estimate, slo: str) -> tuple[Estimate, str
     limits = f"{slo} SLO (p99 TTFT {preset.slo_ttft_s * 1e3:g} ms, TPOT {preset.slo_tpot_s * 1e3:g} ms)"
     if not op.feasible:
         return est, f"no batch meets the {limits}: priced at the requested batch {sc.batch:g}"
-    loaded = estimate(model, dep.chip, Scenario(op.batch, sc.input_tokens, sc.output_tokens), chips=dep.par.chips,  # type: ignore[union-attr]
-                      dtype=dep.dtype, kv_dtype=dep.kv_dtype)  # type: ignore[union-attr]
+    # priced on the deployment the batch was found on (re-planning at that batch could choose another
+    # layout, or none where the planner's fit is stricter than the KV-cache count)
+    loaded = estimate_on(dep, Scenario(op.batch, sc.input_tokens, sc.output_tokens), est.replicas)  # type: ignore[arg-type]
     return loaded, f"priced at batch {op.batch:g}, the busiest meeting the {limits}"
 
 
@@ -114,6 +124,35 @@ def price(point: Estimate, assumptions: CostAssumptions | None = None, pricing: 
                    power_limit_w=power_limit_w)
 
 
+def _sram_resident(row: Row) -> bool:
+    """Weights and KV cache in on-chip SRAM (no HBM or DDR tier): more chips than the weights need
+    buy KV room for a batch, which replicas cannot (each replica needs the same chips again)."""
+    dep = row.estimate.deployment
+    return dep is not None and all(t.kind == "sram" for t in dep.chip.memory)
+
+
+def _sized(row: Row, model: ModelSpec, hw: str | Chip, scenario: Scenario, kw: dict[str, Any]) -> Row:
+    """An SRAM-resident ``row`` at the cheapest (blended $/Mtok) of ``sram_size_factors`` times its
+    smallest size; any other row as it is."""
+    if row.accounting is None or not _sram_resident(row):
+        return row
+    smallest = row.estimate.deployment.par.chips  # type: ignore[union-attr]
+    best = row
+    for f in compare_defaults().sram_size_factors:
+        n = math.ceil(smallest * f)
+        if n == smallest:
+            continue
+        r = evaluate(model, hw, scenario, chips=n, **kw)
+        if r.accounting is not None and r.accounting.usd_per_mtok_blended < best.accounting.usd_per_mtok_blended:  # type: ignore[union-attr]
+            best = r
+    if best is row:
+        return row
+    n = best.estimate.deployment.par.chips  # type: ignore[union-attr]
+    top = math.ceil(smallest * max(compare_defaults().sram_size_factors))
+    return replace(best, note=f"{best.note}; sized at {n} chips, the cheapest of {smallest}-{top} (the fewest "
+                              "that hold the weights leave SRAM for few users' KV cache)")
+
+
 def compare(model: ModelSpec, hardware_ids: list[str | Chip], scenario: Scenario, *, dtype: str | None = None,
             assumptions: CostAssumptions | None = None, slo: str | None = None, pricing: Pricing | None = None,
             progress: Any = None, power_limit_w: float | None = None) -> list[Row]:
@@ -121,8 +160,8 @@ def compare(model: ModelSpec, hardware_ids: list[str | Chip], scenario: Scenario
     slo = slo or compare_defaults().slo
     rows = []
     for hw in hardware_ids:
-        rows.append(evaluate(model, hw, scenario, dtype=dtype, assumptions=assumptions, slo=slo, pricing=pricing,
-                             power_limit_w=power_limit_w))
+        kw = dict(dtype=dtype, assumptions=assumptions, slo=slo, pricing=pricing, power_limit_w=power_limit_w)
+        rows.append(_sized(evaluate(model, hw, scenario, **kw), model, hw, scenario, kw))  # type: ignore[arg-type]
         if progress:
             progress()
     return sorted(rows, key=lambda r: (not r.estimate.feasible, r.request_latency_s if r.estimate.feasible else 0.0))
