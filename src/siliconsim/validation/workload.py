@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
-
 from siliconsim.hardware.catalog import read_toml, sourced
 from siliconsim.hardware.spec import Sourced
 from siliconsim.perf.step import length_biased_context
@@ -27,47 +25,57 @@ class Lengths:
     decode_context_tokens: float | None = None  # mean context of a decode step's sequences; None: equal lengths
 
 
+@dataclass(frozen=True)
+class Dataset:
+    """One MLPerf benchmark dataset's length statistics (``data/datasets.toml``)."""
+
+    benchmark: str
+    mean_input: Sourced
+    weighted_input: Sourced | None = None  # E[I L] / E[L]
+    output_cv: Sourced | None = None
+
+    def decode_context(self, input_tokens: float, output_tokens: float) -> float | None:
+        """The length-biased mean context of a decode step's sequences, scaled to a run's own mean
+        lengths (None without the dataset's spread)."""
+        if self.weighted_input is None or self.output_cv is None:
+            return None
+        weighted = input_tokens * self.weighted_input.value / self.mean_input.value
+        return length_biased_context(weighted, output_tokens, self.output_cv.value)
+
+
 @functools.cache
-def _datasets() -> dict[str, Any]:
+def _datasets() -> tuple[dict[str, Dataset], dict[str, Sourced]]:
     path = DATA / "datasets.toml"
     doc = read_toml(path)
-    out: dict[str, Any] = {"defaults": {k: sourced(v, "count", f"{path.name}: defaults.{k}")
-                                        for k, v in doc["defaults"].items()}}
+    defaults = {k: sourced(v, "count", f"{path.name}: defaults.{k}") for k, v in doc["defaults"].items()}
+    out = {}
     for model, entry in doc["datasets"].items():
-        out[model] = (entry["benchmark"], sourced(entry["mean_input_tokens"], "count",
-                                                f"{path.name}: datasets.{model}.mean_input_tokens"))
-        spread = [entry.get(k) for k in ("output_weighted_input_tokens", "output_length_cv")]
-        if any(v is not None for v in spread):
-            out[("spread", model)] = (
-                sourced(spread[0], "count", f"{path.name}: datasets.{model}.output_weighted_input_tokens"),
-                sourced(spread[1], "dimensionless", f"{path.name}: datasets.{model}.output_length_cv"))
-    return out
+        where = f"{path.name}: datasets.{model}"
+        opt = {k: sourced(entry[k], unit, f"{where}.{k}") if k in entry else None
+               for k, unit in (("output_weighted_input_tokens", "count"), ("output_length_cv", "dimensionless"))}
+        out[model] = Dataset(entry["benchmark"], sourced(entry["mean_input_tokens"], "count", f"{where}.mean_input_tokens"),
+                             opt["output_weighted_input_tokens"], opt["output_length_cv"])
+    return out, defaults
 
 
-def dataset_input(model_id: str) -> tuple[str, Sourced] | None:
-    """(MLPerf benchmark name, mean prompt length) of the MLPerf benchmark for ``model_id``."""
-    return _datasets().get(model_id)
-
-
-def dataset_spread(model_id: str) -> tuple[Sourced, Sourced] | None:
-    """(output-weighted mean prompt, output-length coefficient of variation) of the MLPerf dataset
-    for ``model_id``, or None where the catalog has no spread for it."""
-    return _datasets().get(("spread", model_id))
+def dataset_of(model_id: str) -> Dataset | None:
+    """The MLPerf benchmark dataset for ``model_id`` (None where the catalog has none)."""
+    return _datasets()[0].get(model_id)
 
 
 def default_length(key: str) -> Sourced:
-    return _datasets()["defaults"][key]
+    return _datasets()[1][key]
 
 
 def lengths(case: Case) -> Lengths:
     """The prompt and output lengths to simulate ``case`` with."""
     notes = []
     inp, out = case.input_tokens, case.output_tokens
+    ds = dataset_of(case.model) if case.trust == "mlperf" else None
     if inp is None:
-        ds = dataset_input(case.model) if case.trust == "mlperf" else None
         if ds is not None:
-            inp = ds[1].value
-            notes.append(f"input {inp:.0f} tok = {ds[0]} dataset mean ({ds[1].basis})")
+            inp = ds.mean_input.value
+            notes.append(f"input {inp:.0f} tok = {ds.benchmark} dataset mean ({ds.mean_input.basis})")
         else:
             inp = default_length("api_prompt_tokens").value
             notes.append(f"input {inp:.0f} tok assumed")
@@ -75,11 +83,8 @@ def lengths(case: Case) -> Lengths:
         key = "single_stream_output_tokens" if case.scenario == "single_stream" else "offline_output_tokens"
         out = default_length(key).value
         notes.append(f"output {out:.0f} tok assumed")
-    context = None
-    spread = dataset_spread(case.model) if case.trust == "mlperf" else None
-    if spread is not None and dataset_input(case.model) is not None:
-        weighted, cv = spread
-        mean_in = dataset_input(case.model)[1].value  # type: ignore[index]
-        context = length_biased_context(inp * weighted.value / mean_in, out, cv.value)
-        notes.append(f"decode context {context:.0f} tok from the dataset's length spread (cv {cv.value:.2f})")
+    context = ds.decode_context(inp, out) if ds is not None else None
+    if context is not None:
+        notes.append(f"decode context {context:.0f} tok from the dataset's length spread "
+                     f"(cv {ds.output_cv.value:.2f})")  # type: ignore[union-attr]
     return Lengths(float(inp), float(out), "; ".join(notes), context)
