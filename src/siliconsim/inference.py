@@ -22,7 +22,7 @@ import numpy as np
 from siliconsim.errors import InputError, require_positive
 from siliconsim.hardware.spec import Chip
 from siliconsim.models.spec import ModelSpec
-from siliconsim.perf.step import StepCost, Work, decode_context
+from siliconsim.perf.step import StepCost, Work, decode_context, held_tokens
 from siliconsim.plans import Deployment, Plan, Verdict, plan_deployment
 
 
@@ -133,7 +133,7 @@ def sweep(dep: Deployment, batch: Any, input_tokens: Any, output_tokens: Any,
     object.__setattr__(sc, "decode_context_tokens", decode_context_tokens)
     prefill, decode = _timings(dep, sc)
     ttft, tpot = np.asarray(prefill.latency_s), np.asarray(decode.latency_s)
-    fits = b * np.maximum(i + o, sc.decode_context) <= dep.kv_capacity_tokens
+    fits = b * held_tokens(i, o, decode_context_tokens) <= dep.kv_capacity_tokens
     nan = np.nan
     return {
         "ttft_s": np.where(fits, ttft, nan),
@@ -221,8 +221,8 @@ def _best_batch(dep: Deployment, input_tokens: float, output_tokens: float, max_
                 decode_context_tokens: float | None = None) -> float | None:
     """The batch on a geometric grid up to the KV-cache capacity with the highest aggregate throughput
     (None: not even one sequence fits, or none meets ``max_tpot_s``)."""
-    held = max(input_tokens + output_tokens, decode_context_tokens or 0.0)  # KV tokens per sequence (sweep)
-    cap = min(dep.kv_capacity_tokens / held, dep.max_batch)
+    cap = min(dep.kv_capacity_tokens / float(held_tokens(input_tokens, output_tokens, decode_context_tokens)),
+              dep.max_batch)
     if cap < 1:
         return None
     grid = np.unique(np.floor(np.geomspace(1, cap, 48)))

@@ -104,3 +104,9 @@ def length_biased_context(weighted_input_tokens: float, output_tokens: float, ou
     output / 2 only for equal lengths (the inspection paradox; Kleinrock, Queueing Systems vol. 1,
     sec. 5.2)."""
     return weighted_input_tokens + output_tokens * (1.0 + output_cv ** 2) / 2.0
+
+
+def held_tokens(input_tokens: Any, output_tokens: Any, given: Any = None) -> Any:
+    """KV-cache tokens a sequence is counted to hold when sizing a batch: its whole context, or the
+    length-biased mean decode context where that is longer (:func:`decode_context`)."""
+    return np.maximum(np.add(input_tokens, output_tokens), decode_context(input_tokens, output_tokens, given))

@@ -34,7 +34,7 @@ import numpy as np
 from siliconsim.accounting.power import chip_power, host_power_w
 from siliconsim.accounting.pricing import token_prices, usd_per_chip_hour
 from siliconsim.models.catalog import load_model
-from siliconsim.perf.step import StepCost, Work
+from siliconsim.perf.step import StepCost, Work, held_tokens
 from siliconsim.planner.space import Problem, Task, planner_constants
 from siliconsim.plans import Deployment, default_kv_dtype, fit_layout
 from siliconsim.serving.approx import batch_grid, continuous_batching, serving_constants
@@ -77,7 +77,8 @@ def evaluate(problem: Problem, task: Task) -> TaskResult:
     dep = fit_layout(model, chip, task.par, task.dtype, default_kv_dtype(task.dtype), problem.context_tokens)
     if isinstance(dep, str):
         return TaskResult(task.key, reason=dep)
-    b = batch_grid(dep, max(problem.context_tokens, problem.decode_context), int(planner_constants()["batch_points"]))
+    held = float(held_tokens(problem.input_tokens, problem.output_tokens, problem.decode_context_tokens))
+    b = batch_grid(dep, held, int(planner_constants()["batch_points"]))
     if b.size == 0:
         return TaskResult(task.key, reason=f"KV cache of {dep.describe()} holds less than one "
                                            f"{problem.context_tokens:.0f}-token request")

@@ -61,7 +61,7 @@ import numpy as np
 
 from siliconsim.errors import CatalogError
 from siliconsim.hardware.catalog import read_toml, sourced
-from siliconsim.perf.step import StepCost, Work, decode_context
+from siliconsim.perf.step import StepCost, Work, decode_context, held_tokens
 from siliconsim.plans import Deployment
 
 DATA = Path(str(resources.files("siliconsim.serving") / "data"))
@@ -187,8 +187,7 @@ def operating_point(dep: Deployment, input_tokens: float, output_tokens: float, 
     ``decode_context_tokens``: the workload's mean decode context where lengths vary
     (``perf.step.length_biased_context``); None for ``input + output / 2``.
     """
-    held = max(input_tokens + output_tokens, decode_context_tokens or 0.0)
-    b = batch_grid(dep, held, max_batch=stack.max_batch if stack is not None else None)
+    b = batch_grid(dep, float(held_tokens(input_tokens, output_tokens, decode_context_tokens)), max_batch=stack.max_batch if stack is not None else None)
     if b.size == 0:
         return NONE
     if stack is not None and stack.dispatched:
